@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import type { Command } from './command.js';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+
+/** Subcommands load lazily so that `pageloop doctor` does not load the BPF addon. */
+const commands: Record<string, () => Promise<Command>> = {
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
+  trace: async () => (await import('./commands/trace.js')).traceCommand,
+  kafka: async () => (await import('./commands/kafka.js')).kafkaCommand,
+};
+
+function help(): string {
+  return ['usage: pageloop <command> [flags]', '', 'commands:', ...Object.keys(commands).map((c) => `  ${c}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`pageloop: unknown command '${name}'\n${help()}`);
+    return 2;
+  }
+  const command = await load();
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`pageloop: ${err.message}`);
+      process.exitCode = 2;
+    } else if (err instanceof PageloopError) {
+      console.error(`pageloop: ${err.message}${err.retriable ? ' (temporary: trying again may help)' : ''}`);
+      process.exitCode = 1;
+    } else {
+      console.error(`pageloop: ${errorMessage(err)}`);
+      if (err instanceof Error && err.stack) console.error(err.stack);
+      process.exitCode = 1;
+    }
+  },
+);

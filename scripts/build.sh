@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds the BPF objects, the native addon and the TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s -C bpf
+node_modules/.bin/tsc -p .
