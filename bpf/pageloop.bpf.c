@@ -19,6 +19,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Settings fixed at load time (written into .rodata by user space). */
 const volatile __u32 fault_mode = PL_FAULT_AGGREGATED;
+/* 0 when only promotions are wanted: the fault hook then just remembers the fault. */
+const volatile __u32 count_faults = 1;
 const volatile __u32 fault_sample_every = 1;
 const volatile __u32 region_shift = 21;
 const volatile __u32 self_pid = 0;
@@ -75,32 +77,11 @@ struct {
 	__type(value, struct pl_hint_value);
 } pl_hints SEC(".maps");
 
-/*
- * Per-CPU write-combining cache for aggregated faults: consecutive faults of
- * one process in one region only bump these counters, and the hash map is
- * touched when the (process, region) changes. User space reads these pending
- * counts beside the hash map. This keeps the default fault path to a few
- * loads and stores.
- */
-struct fault_cache {
-	__u32 pid;
-	__u32 generation;
-	__u64 region;
-	__u64 start_ns;
-	__u32 targeted;
-	__u32 pad;
-	__u64 first_ns;
-	__u64 faults;
-	__u64 write_faults;
-	__u64 instr_faults;
-	__u64 prot_faults;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct fault_cache);
+	__type(value, struct pl_fault_cache);
 } pl_fault_cache SEC(".maps");
 
 /* The last user fault seen on each CPU, to tie a high-order allocation to it. */
@@ -205,7 +186,7 @@ static __always_inline __u32 hint_in_force(__u32 pid, __u64 address)
 
 /* ---- fault family --------------------------------------------------------- */
 
-static __always_inline void flush_fault_cache(struct fault_cache *c)
+static __always_inline void flush_fault_cache(struct pl_fault_cache *c)
 {
 	struct pl_fault_key key = { .pid = c->pid, .region = c->region };
 	struct pl_fault_stats *stats;
@@ -239,7 +220,7 @@ static __always_inline void flush_fault_cache(struct fault_cache *c)
 	stats->hint = hint_in_force(c->pid, c->region << region_shift);
 }
 
-static __always_inline void count_fault(struct fault_cache *c, __u64 error_code)
+static __always_inline void count_fault(struct pl_fault_cache *c, __u64 error_code)
 {
 	c->faults++;
 	if (error_code & PL_PF_WRITE)
@@ -279,7 +260,7 @@ int BPF_PROG(pl_page_fault_user, unsigned long address, struct pt_regs *regs,
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pl_runtime_config *cfg;
 	struct last_fault *last;
-	struct fault_cache *c;
+	struct pl_fault_cache *c;
 	__u32 pid = task->tgid;
 	__u64 region;
 
@@ -292,6 +273,8 @@ int BPF_PROG(pl_page_fault_user, unsigned long address, struct pt_regs *regs,
 		last->consumed = 0;
 	}
 
+	if (!count_faults)
+		return 0;
 	c = bpf_map_lookup_elem(&pl_fault_cache, &zero);
 	cfg = bpf_map_lookup_elem(&pl_runtime, &zero);
 	if (!c || !cfg)

@@ -212,6 +212,26 @@ struct pl_fault_stats {
 	__u32 pad;
 };
 
+/*
+ * Per-CPU write-combining cache for aggregated faults: consecutive faults of
+ * one process in one region only bump these counters; the hash map is
+ * touched when the (process, region) changes. User space adds these pending
+ * counts to the hash map's when it sweeps.
+ */
+struct pl_fault_cache {
+	__u32 pid;
+	__u32 generation;
+	__u64 region;
+	__u64 start_ns;
+	__u32 targeted;
+	__u32 pad;
+	__u64 first_ns;
+	__u64 faults;
+	__u64 write_faults;
+	__u64 instr_faults;
+	__u64 prot_faults;
+};
+
 /* Run-time settings, one entry in pl_runtime. */
 struct pl_runtime_config {
 	__u32 target_mode;

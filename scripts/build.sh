@@ -2,5 +2,6 @@
 # Builds the BPF objects, the native addon and the TypeScript.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+node bpf/gen-layout.mjs
 make -s -C bpf
 node_modules/.bin/tsc -p .

@@ -1,0 +1,152 @@
+/**
+ * Typed events from the probes: the ring buffer's records decoded with the
+ * layouts generated from bpf/pageloop.h, plus fault summaries built from the
+ * in-kernel aggregation maps.
+ */
+import {
+  Kind,
+  decodeFaultEvent,
+  decodePromotionEvent,
+  decodeCollapseEvent,
+  decodeCompactionEvent,
+  decodeCompactionDeferEvent,
+  decodeKcompactdWakeEvent,
+  decodeSwapOutEvent,
+  decodeSwapInEvent,
+  decodeSwapEntriesEvent,
+  decodeReclaimEvent,
+  decodeBenchEvent,
+  type FaultEvent,
+  type PromotionEvent,
+  type CollapseEvent,
+  type CompactionEvent,
+  type CompactionDeferEvent,
+  type KcompactdWakeEvent,
+  type SwapOutEvent,
+  type SwapInEvent,
+  type SwapEntriesEvent,
+  type ReclaimEvent,
+  type BenchEvent,
+} from './layout.generated.js';
+
+export const FAMILIES = ['fault', 'promotion', 'collapse', 'compaction', 'swap'] as const;
+export type FamilyName = (typeof FAMILIES)[number];
+
+/** Faults of one process in one region since the previous summary. */
+export interface FaultSummary {
+  pid: number;
+  startNs: number;
+  regionStart: number;
+  regionBytes: number;
+  faults: number;
+  writeFaults: number;
+  instrFaults: number;
+  protFaults: number;
+  firstNs: number;
+  lastNs: number;
+  hint: number;
+}
+
+export type ProbeEvent =
+  | ({ type: 'fault' } & FaultEvent)
+  | ({ type: 'fault_summary' } & FaultSummary)
+  | ({ type: 'promotion' } & PromotionEvent)
+  | ({ type: 'collapse' } & CollapseEvent)
+  | ({ type: 'compaction' } & CompactionEvent)
+  | ({ type: 'compaction_defer' } & CompactionDeferEvent)
+  | ({ type: 'kcompactd_wake' } & KcompactdWakeEvent)
+  | ({ type: 'swap_out' } & SwapOutEvent)
+  | ({ type: 'swap_in' } & SwapInEvent)
+  | ({ type: 'swap_entries' } & SwapEntriesEvent)
+  | ({ type: 'reclaim' } & ReclaimEvent)
+  | ({ type: 'bench' } & BenchEvent);
+
+export type ProbeEventType = ProbeEvent['type'];
+
+export const FAMILY_OF: Record<ProbeEventType, FamilyName | 'bench'> = {
+  fault: 'fault',
+  fault_summary: 'fault',
+  promotion: 'promotion',
+  collapse: 'collapse',
+  compaction: 'compaction',
+  compaction_defer: 'compaction',
+  kcompactd_wake: 'compaction',
+  swap_out: 'swap',
+  swap_in: 'swap',
+  swap_entries: 'swap',
+  reclaim: 'swap',
+  bench: 'bench',
+};
+
+/** Offset of pl_header.kind inside every record. */
+const KIND_OFFSET = 24;
+const FRAME_HEADER = 8;
+
+/** Walks a drained batch: calls fn with each record's offset, length and kind. */
+export function forEachRecord(batch: Buffer, fn: (at: number, length: number, kind: number) => void): void {
+  let at = 0;
+  while (at + FRAME_HEADER <= batch.length) {
+    const length = batch.readUInt32LE(at);
+    const record = at + FRAME_HEADER;
+    fn(record, length, batch.readUInt16LE(record + KIND_OFFSET));
+    at = record + ((length + 7) & ~7);
+  }
+}
+
+export class UnknownRecordError extends Error {
+  constructor(readonly kind: number, readonly length: number) {
+    super(`unknown record kind ${kind} (${length} bytes): the BPF object and this decoder disagree`);
+  }
+}
+
+export function decodeRecord(buf: Buffer, at: number, length: number, kind: number): ProbeEvent {
+  switch (kind) {
+    case Kind.PL_KIND_FAULT:
+      return { type: 'fault', ...decodeFaultEvent(buf, at) };
+    case Kind.PL_KIND_PROMOTION:
+      return { type: 'promotion', ...decodePromotionEvent(buf, at) };
+    case Kind.PL_KIND_COLLAPSE:
+      return { type: 'collapse', ...decodeCollapseEvent(buf, at) };
+    case Kind.PL_KIND_COMPACTION:
+      return { type: 'compaction', ...decodeCompactionEvent(buf, at) };
+    case Kind.PL_KIND_COMPACTION_DEFER:
+      return { type: 'compaction_defer', ...decodeCompactionDeferEvent(buf, at) };
+    case Kind.PL_KIND_KCOMPACTD_WAKE:
+      return { type: 'kcompactd_wake', ...decodeKcompactdWakeEvent(buf, at) };
+    case Kind.PL_KIND_SWAP_OUT:
+      return { type: 'swap_out', ...decodeSwapOutEvent(buf, at) };
+    case Kind.PL_KIND_SWAP_IN:
+      return { type: 'swap_in', ...decodeSwapInEvent(buf, at) };
+    case Kind.PL_KIND_SWAP_ENTRIES:
+      return { type: 'swap_entries', ...decodeSwapEntriesEvent(buf, at) };
+    case Kind.PL_KIND_RECLAIM:
+      return { type: 'reclaim', ...decodeReclaimEvent(buf, at) };
+    case Kind.PL_KIND_BENCH:
+      return { type: 'bench', ...decodeBenchEvent(buf, at) };
+    default:
+      throw new UnknownRecordError(kind, length);
+  }
+}
+
+export function decodeBatch(batch: Buffer): ProbeEvent[] {
+  const events: ProbeEvent[] = [];
+  forEachRecord(batch, (at, length, kind) => events.push(decodeRecord(batch, at, length, kind)));
+  return events;
+}
+
+/** The subject process of an event, for filtering and identity. */
+export function eventPid(e: ProbeEvent): number {
+  return e.type === 'fault_summary' ? e.pid : e.h.pid;
+}
+
+/** Event time, CLOCK_BOOTTIME ns. */
+export function eventTimeNs(e: ProbeEvent): number {
+  return e.type === 'fault_summary' ? e.lastNs : e.h.tsNs;
+}
+
+/** A flat JSON-friendly object: the header's fields first, then the event's. */
+export function eventToJson(e: ProbeEvent): Record<string, unknown> {
+  if (e.type === 'fault_summary') return { ...e, tsNs: e.lastNs };
+  const { h, type, ...rest } = e;
+  return { type, tsNs: h.tsNs, pid: h.pid, startNs: h.startNs, tid: h.tid, cpu: h.cpu, hint: h.hint, ...rest };
+}

@@ -1,0 +1,416 @@
+/**
+ * The probes component: loads pageloop.bpf.o with the chosen families and
+ * settings, sets targets, drains the ring buffer and sweeps the in-kernel
+ * fault aggregation into summaries. A factory plus a typed config with named
+ * defaults and a validate() whose errors name the key.
+ */
+import { UsageError } from '../lib/errors.js';
+import { FAMILIES, decodeBatch, type FamilyName, type FaultSummary, type ProbeEvent } from './events.js';
+import {
+  FaultMode,
+  TargetMode,
+  decodeFaultCache,
+  decodeFaultKey,
+  decodeFaultStats,
+  FAULT_CACHE_SIZE,
+  RUNTIME_CONFIG_SIZE,
+} from './layout.generated.js';
+import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader } from './native.js';
+import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
+
+export interface ProbesConfig {
+  /** Event families to attach. */
+  families: FamilyName[];
+  targets: TargetSpec;
+  /** aggregated: per (process, region) counts in the kernel, swept into summaries; raw: every fault. */
+  faultMode: 'aggregated' | 'raw';
+  /** Raw mode only: report 1 fault in N. */
+  faultSampleEvery: number;
+  /** Regions are 2^regionShift bytes (21: 2 MiB, the PMD size). */
+  regionShift: number;
+  /** Ring buffer size in bytes, a power of two, at least a page. */
+  ringBufferBytes: number;
+  /** Entries in the in-kernel (process, region) fault table. */
+  faultTableEntries: number;
+  /** How often the fault table is swept into summaries. */
+  faultSweepIntervalMs: number;
+  /** Also attach rss_stat for MM_SWAPENTS (fires on every RSS change, so on every fault). */
+  swapEntries: boolean;
+  /** Largest Buffer handed to JavaScript per drain. */
+  maxBatchBytes: number;
+  /** A high-order allocation within this long after a fault of the same task is its promotion. */
+  promotionWindowMs: number;
+  /** The drain benchmark's synthetic stream: records per getpid() of benchPid. */
+  bench?: { pid: number; burst: number };
+  objectPath?: string;
+}
+
+export const DEFAULT_PROBES_CONFIG: Readonly<ProbesConfig> = Object.freeze({
+  families: [...FAMILIES],
+  targets: { pids: [], cgroups: [] },
+  faultMode: 'aggregated',
+  faultSampleEvery: 1,
+  regionShift: 21,
+  ringBufferBytes: 16 * 1024 * 1024,
+  faultTableEntries: 65536,
+  faultSweepIntervalMs: 1000,
+  swapEntries: false,
+  maxBatchBytes: 1024 * 1024,
+  promotionWindowMs: 10,
+});
+
+/** Checks a config; every error names the key and what was expected. */
+export function validateProbesConfig(config: ProbesConfig): void {
+  if (!Array.isArray(config.families) || config.families.length === 0) {
+    throw new UsageError(`families: at least one event family is needed (known: ${FAMILIES.join(', ')})`);
+  }
+  config.families.forEach((f, i) => {
+    if (!(FAMILIES as readonly string[]).includes(f)) {
+      throw new UsageError(`families[${i}]: unknown event family '${f}' (known: ${FAMILIES.join(', ')})`);
+    }
+  });
+  if (config.faultMode !== 'aggregated' && config.faultMode !== 'raw') {
+    throw new UsageError(`faultMode: '${String(config.faultMode)}' is not one of aggregated, raw`);
+  }
+  const positiveInt = (key: keyof ProbesConfig, value: number, max = 2 ** 31) => {
+    if (!Number.isInteger(value) || value < 1 || value > max) {
+      throw new UsageError(`${key}: wants an integer from 1 to ${max}, got ${value}`);
+    }
+  };
+  positiveInt('faultSampleEvery', config.faultSampleEvery);
+  positiveInt('faultTableEntries', config.faultTableEntries, 1 << 24);
+  positiveInt('faultSweepIntervalMs', config.faultSweepIntervalMs, 3_600_000);
+  positiveInt('maxBatchBytes', config.maxBatchBytes, 1 << 30);
+  positiveInt('promotionWindowMs', config.promotionWindowMs, 10_000);
+  if (!Number.isInteger(config.regionShift) || config.regionShift < 12 || config.regionShift > 40) {
+    throw new UsageError(`regionShift: wants an integer from 12 (4 KiB) to 40, got ${config.regionShift}`);
+  }
+  const rb = config.ringBufferBytes;
+  if (!Number.isInteger(rb) || rb < 4096 || (rb & (rb - 1)) !== 0) {
+    throw new UsageError(`ringBufferBytes: wants a power of two of at least 4096, got ${rb}`);
+  }
+}
+
+/** Which BPF programs each family needs. */
+const PROGRAMS: Record<FamilyName, readonly string[]> = {
+  fault: ['pl_page_fault_user'],
+  promotion: ['pl_page_fault_user', 'pl_mm_page_alloc'],
+  collapse: ['pl_mm_collapse_huge_page'],
+  compaction: [
+    'pl_mm_compaction_begin',
+    'pl_mm_compaction_end',
+    'pl_mm_compaction_defer_compaction',
+    'pl_mm_compaction_deferred',
+    'pl_mm_compaction_wakeup_kcompactd',
+  ],
+  swap: ['pl_mm_vmscan_write_folio', 'pl_major_fault', 'pl_direct_reclaim_begin', 'pl_direct_reclaim_end'],
+};
+const PERF_EVENT_PROGRAMS = new Set(['pl_major_fault']);
+const PERF_TYPE_SOFTWARE = 1;
+const PERF_COUNT_SW_PAGE_FAULTS_MAJ = 6;
+
+export interface LossReport {
+  /** Failed reservations (or, for faults, counts the full table could not hold) per family, per CPU. */
+  readonly perFamily: Record<FamilyName, number[]>;
+  readonly total: number;
+}
+
+export interface ProbesHandlers {
+  /** Raw drained batches (framed records), for consumers that encode without decoding. */
+  onBatch?: (batch: Buffer) => void;
+  /** Decoded events: ring-buffer records and fault summaries. */
+  onEvents?: (events: ProbeEvent[]) => void;
+}
+
+export interface Probes {
+  readonly config: Readonly<ProbesConfig>;
+  readonly targets: ResolvedTargets;
+  start(handlers: ProbesHandlers): void;
+  /** Replaces the targets while running. */
+  setTargets(spec: TargetSpec): void;
+  /** Sweeps the fault table now; returns the summaries it emitted. */
+  sweepFaults(): FaultSummary[];
+  /** Drains the ring buffer now, synchronously. */
+  drain(): number;
+  loss(): LossReport;
+  readonly object: NativeBpfObject;
+  stop(): void;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+function u64(n: number | bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+interface Totals {
+  faults: number;
+  writeFaults: number;
+  instrFaults: number;
+  protFaults: number;
+}
+
+/** Objects to detach if the process ends abruptly (signal, exception). */
+const live = new Set<Probes>();
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  // Links are file descriptors: the kernel detaches them when the process
+  // exits anyway; this makes it explicit and immediate on every path.
+  process.on('exit', () => {
+    for (const p of live) p.stop();
+  });
+}
+
+/** Creates (and loads, and attaches) the probes. Call start() to begin delivery. */
+export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
+  const config: ProbesConfig = { ...DEFAULT_PROBES_CONFIG, ...partial, targets: partial.targets ?? DEFAULT_PROBES_CONFIG.targets };
+  validateProbesConfig(config);
+  let targets = resolveTargets(config.targets);
+  const addon = loadAddon();
+  const nrCpus = addon.possibleCpus();
+  const obj = new addon.BpfObject(config.objectPath ?? bpfObjectPath());
+  let reader: NativeRingReader | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let handlers: ProbesHandlers = {};
+  let stopped = false;
+  let generation = 1;
+  const reported = new Map<string, Totals>();
+
+  try {
+    obj.setRodata('fault_mode', u32(config.faultMode === 'raw' ? FaultMode.PL_FAULT_RAW : FaultMode.PL_FAULT_AGGREGATED));
+    obj.setRodata('count_faults', u32(config.families.includes('fault') ? 1 : 0));
+    obj.setRodata('fault_sample_every', u32(config.faultSampleEvery));
+    obj.setRodata('region_shift', u32(config.regionShift));
+    obj.setRodata('self_pid', u32(process.pid));
+    obj.setRodata('nr_cpus', u32(nrCpus));
+    obj.setRodata('promotion_window_ns', u64(config.promotionWindowMs * 1_000_000));
+    if (config.bench) {
+      obj.setRodata('bench_pid', u32(config.bench.pid));
+      obj.setRodata('bench_burst', u32(config.bench.burst));
+    }
+    const wanted = new Set<string>(config.families.flatMap((f) => PROGRAMS[f]));
+    if (config.swapEntries && config.families.includes('swap')) wanted.add('pl_rss_stat');
+    if (config.bench) wanted.add('pl_bench_sys_enter');
+    for (const p of obj.programs()) obj.setAutoload(p.name, wanted.has(p.name));
+    obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
+    obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
+    obj.load();
+    writeTargets(targets);
+    for (const name of wanted) {
+      if (PERF_EVENT_PROGRAMS.has(name)) obj.attachPerfEvent(name, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1);
+      else obj.attach(name);
+    }
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+
+  function writeTargets(t: ResolvedTargets): void {
+    // Clear old targets, fill new ones, then flip the mode: events in between
+    // see either the old set or the new one, never an empty filter.
+    const oldPids = obj.mapEntries('pl_target_pids');
+    const oldCgroups = obj.mapEntries('pl_target_cgroups');
+    const one = Buffer.from([1]);
+    for (const pid of t.pids) obj.mapUpdate('pl_target_pids', u32(pid), one);
+    for (const id of t.cgroupIds) obj.mapUpdate('pl_target_cgroups', u64(id), one);
+    const cfg = Buffer.alloc(RUNTIME_CONFIG_SIZE);
+    const mode = t.mode === 'pids' ? TargetMode.PL_TARGET_PIDS : t.mode === 'cgroups' ? TargetMode.PL_TARGET_CGROUPS : TargetMode.PL_TARGET_ALL;
+    cfg.writeUInt32LE(mode, 0);
+    cfg.writeUInt32LE(generation++, 4);
+    obj.mapUpdate('pl_runtime', u32(0), cfg);
+    const keepPids = new Set(t.pids);
+    for (let i = 0; i < oldPids.count; i++) {
+      const key = oldPids.keys.subarray(i * 4, i * 4 + 4);
+      if (!keepPids.has(key.readUInt32LE(0))) obj.mapDelete('pl_target_pids', key);
+    }
+    const keepCg = new Set(t.cgroupIds.map(String));
+    for (let i = 0; i < oldCgroups.count; i++) {
+      const key = oldCgroups.keys.subarray(i * 8, i * 8 + 8);
+      if (!keepCg.has(key.readBigUInt64LE(0).toString())) obj.mapDelete('pl_target_cgroups', key);
+    }
+  }
+
+  function deliver(events: ProbeEvent[]): void {
+    if (events.length > 0) handlers.onEvents?.(events);
+  }
+
+  function onBatch(batch: Buffer): void {
+    handlers.onBatch?.(batch);
+    if (handlers.onEvents) deliver(decodeBatch(batch));
+  }
+
+  function sweepFaults(): FaultSummary[] {
+    if (!config.families.includes('fault') || config.faultMode !== 'aggregated') return [];
+    const stats = obj.mapEntries('pl_fault_stats');
+    const cache = obj.mapEntries('pl_fault_cache');
+    const totals = new Map<string, { key: { pid: number; region: number }; t: Totals; firstNs: number; lastNs: number; startNs: number; hint: number }>();
+    for (let i = 0; i < stats.count; i++) {
+      const key = decodeFaultKey(stats.keys, i * stats.keySize);
+      const v = decodeFaultStats(stats.values, i * stats.valueSize);
+      totals.set(`${key.pid}:${key.region}`, {
+        key,
+        t: { faults: v.faults, writeFaults: v.writeFaults, instrFaults: v.instrFaults, protFaults: v.protFaults },
+        firstNs: v.firstNs,
+        lastNs: v.lastNs,
+        startNs: v.startNs,
+        hint: v.hint,
+      });
+    }
+    // Pending counts in each CPU's cache are not in the table yet. Read after
+    // the table, a flush in between can only make this sweep short, and the
+    // next one makes it good: totals only grow.
+    const stride = (FAULT_CACHE_SIZE + 7) & ~7;
+    for (let i = 0; i < cache.count; i++) {
+      for (let cpu = 0; cpu < nrCpus; cpu++) {
+        const c = decodeFaultCache(cache.values, i * cache.valueSize + cpu * stride);
+        if (!c.targeted || c.faults === 0) continue;
+        const id = `${c.pid}:${c.region}`;
+        const entry = totals.get(id) ?? {
+          key: { pid: c.pid, region: c.region },
+          t: { faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0 },
+          firstNs: c.firstNs,
+          lastNs: c.firstNs,
+          startNs: c.startNs,
+          hint: 0,
+        };
+        entry.t.faults += c.faults;
+        entry.t.writeFaults += c.writeFaults;
+        entry.t.instrFaults += c.instrFaults;
+        entry.t.protFaults += c.protFaults;
+        entry.lastNs = Math.max(entry.lastNs, c.firstNs);
+        totals.set(id, entry);
+      }
+    }
+    const summaries: FaultSummary[] = [];
+    const regionBytes = 2 ** config.regionShift;
+    for (const [id, e] of totals) {
+      const prior = reported.get(id) ?? { faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0 };
+      const delta = {
+        faults: Math.max(0, e.t.faults - prior.faults),
+        writeFaults: Math.max(0, e.t.writeFaults - prior.writeFaults),
+        instrFaults: Math.max(0, e.t.instrFaults - prior.instrFaults),
+        protFaults: Math.max(0, e.t.protFaults - prior.protFaults),
+      };
+      if (delta.faults === 0) continue;
+      reported.set(id, {
+        faults: Math.max(e.t.faults, prior.faults),
+        writeFaults: Math.max(e.t.writeFaults, prior.writeFaults),
+        instrFaults: Math.max(e.t.instrFaults, prior.instrFaults),
+        protFaults: Math.max(e.t.protFaults, prior.protFaults),
+      });
+      summaries.push({
+        pid: e.key.pid,
+        startNs: e.startNs,
+        regionStart: e.key.region * regionBytes,
+        regionBytes,
+        ...delta,
+        firstNs: e.firstNs,
+        lastNs: e.lastNs,
+        hint: e.hint,
+      });
+    }
+    forgetExited(stats);
+    summaries.sort((a, b) => a.lastNs - b.lastNs || a.pid - b.pid || a.regionStart - b.regionStart);
+    return summaries;
+  }
+
+  /** Table entries of processes that have exited were reported in full: drop them. */
+  function forgetExited(stats: { keys: Buffer; count: number; keySize: number }): void {
+    const alive = new Map<number, boolean>();
+    for (let i = 0; i < stats.count; i++) {
+      const keyBuf = stats.keys.subarray(i * stats.keySize, (i + 1) * stats.keySize);
+      const key = decodeFaultKey(keyBuf, 0);
+      let isAlive = alive.get(key.pid);
+      if (isAlive === undefined) {
+        isAlive = processExists(key.pid);
+        alive.set(key.pid, isAlive);
+      }
+      if (!isAlive) {
+        obj.mapDelete('pl_fault_stats', keyBuf);
+        reported.delete(`${key.pid}:${key.region}`);
+      }
+    }
+  }
+
+  let finalLoss: LossReport | undefined;
+
+  function loss(): LossReport {
+    if (finalLoss) return finalLoss;
+    const perFamily = {} as Record<FamilyName, number[]>;
+    let total = 0;
+    FAMILIES.forEach((name, family) => {
+      const v = obj.mapLookup('pl_loss', u32(family));
+      const perCpu: number[] = [];
+      for (let cpu = 0; cpu < nrCpus; cpu++) {
+        const n = v ? Number(v.readBigUInt64LE(cpu * 8)) : 0;
+        perCpu.push(n);
+        total += n;
+      }
+      perFamily[name] = perCpu;
+    });
+    return { perFamily, total };
+  }
+
+  const probes: Probes = {
+    config,
+    get targets() {
+      return targets;
+    },
+    object: obj,
+    start(h: ProbesHandlers) {
+      if (stopped) throw new UsageError('probes: start() after stop()');
+      if (reader) throw new UsageError('probes: start() called twice');
+      handlers = h;
+      reader = new addon.RingReader(obj.mapFd('pl_events'), onBatch, config.maxBatchBytes);
+      reader.start();
+      if (config.families.includes('fault') && config.faultMode === 'aggregated') {
+        sweepTimer = setInterval(() => deliver(sweepFaults().map((s) => ({ type: 'fault_summary' as const, ...s }))), config.faultSweepIntervalMs);
+        sweepTimer.unref();
+      }
+    },
+    setTargets(spec: TargetSpec) {
+      const next = resolveTargets(spec);
+      writeTargets(next);
+      targets = next;
+    },
+    sweepFaults,
+    drain() {
+      return reader ? reader.drainNow() : 0;
+    },
+    loss,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      live.delete(probes);
+      if (sweepTimer) clearInterval(sweepTimer);
+      try {
+        obj.detachAll();
+        // What the kernel produced before detaching is still delivered.
+        if (reader) {
+          reader.drainNow();
+          reader.stop();
+        }
+        if (handlers.onEvents && config.families.includes('fault') && config.faultMode === 'aggregated') {
+          deliver(sweepFaults().map((s) => ({ type: 'fault_summary' as const, ...s })));
+        }
+      } finally {
+        finalLoss = loss();
+        reader?.close();
+        obj.close();
+      }
+    },
+  };
+  live.add(probes);
+  installCleanup();
+  return probes;
+}
+
