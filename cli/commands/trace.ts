@@ -130,7 +130,8 @@ export const traceCommand: Command = {
         if (lines.length > 0) out.write(lines.join('\n') + '\n');
       },
     });
-    if (!json) {
+    {
+      // Always on stderr, also with --json: it tells a caller the probes are attached.
       const who = probes.targets.mode === 'all' ? 'all processes' : probes.targets.mode === 'pids' ? `pids ${probes.targets.pids.join(',')}` : `cgroups ${probes.targets.cgroupPaths.join(',')}`;
       console.error(`tracing ${families.join(',')} for ${who}${duration ? ` for ${duration}s` : ''}; Ctrl-C to stop`);
     }

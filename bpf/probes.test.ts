@@ -1,0 +1,332 @@
+/**
+ * The probes against the real kernel: each family is caused by a small
+ * workload and compared with the kernel's own counters for it.
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createProbes, type ProbesConfig } from './probes.js';
+import type { ProbeEvent } from './events.js';
+import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
+import { readProcStat, readSmaps, readVmstat, readMthpStats, smapsFieldInRange, vmstatDelta } from '../lib/procfs.js';
+import { ensureZramSwap } from '../deploy/zram.js';
+import { cgroup2MountPoint } from './targets.js';
+
+const MiB = 1 << 20;
+const THP = '/sys/kernel/mm/transparent_hugepage';
+
+function faultCount(pid: number): number {
+  const s = readProcStat(pid);
+  return s.minflt + s.majflt;
+}
+
+/** Runs `body` with probes attached, then returns every event they delivered. */
+async function traced(config: Partial<ProbesConfig>, body: () => Promise<void>): Promise<{ events: ProbeEvent[]; lost: number }> {
+  const events: ProbeEvent[] = [];
+  const probes = createProbes(config);
+  try {
+    probes.start({ onEvents: (batch) => events.push(...batch) });
+    await body();
+  } finally {
+    probes.stop();
+  }
+  return { events, lost: probes.loss().total };
+}
+
+/** Sets sysfs knobs for the test and puts the old values back afterwards. */
+async function withSysfs(settings: Record<string, string>, body: () => Promise<void>): Promise<void> {
+  const old = Object.fromEntries(Object.keys(settings).map((p) => [p, /\[(\w+)\]/.exec(readFileSync(p, 'utf8'))?.[1] ?? '']));
+  try {
+    for (const [p, v] of Object.entries(settings)) writeFileSync(p, v);
+    await body();
+  } finally {
+    for (const [p, v] of Object.entries(old)) if (v) writeFileSync(p, v);
+  }
+}
+
+const workloads: Memtouch[] = [];
+async function workload(): Promise<Memtouch> {
+  const w = await startMemtouch();
+  workloads.push(w);
+  return w;
+}
+after(async () => {
+  for (const w of workloads) w.kill();
+});
+
+describe('fault family', () => {
+  test('raw mode: one event per fault, exactly the process minflt + majflt', async () => {
+    const w = await workload();
+    let delta = 0;
+    const { events, lost } = await traced({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      const before = faultCount(w.pid);
+      await w.map('a', 64);
+      await w.send('touch a');
+      delta = faultCount(w.pid) - before;
+    });
+    const faults = events.filter((e) => e.type === 'fault' && e.h.pid === w.pid);
+    assert.equal(lost, 0);
+    assert.ok(delta >= (64 * MiB) / 4096, `the workload faulted ${delta} times`);
+    assert.equal(faults.length, delta);
+    assert.ok(faults.every((e) => e.type === 'fault' && (e.errorCode & 4) !== 0), 'every fault has the user bit');
+    await w.exit();
+  });
+
+  test('aggregated mode (the default): per-region summaries add up to minflt + majflt within 1%', async () => {
+    const w = await workload();
+    let delta = 0;
+    let base = 0;
+    const { events } = await traced({ families: ['fault'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      const before = faultCount(w.pid);
+      base = await w.map('a', 64);
+      await w.send('touch a');
+      delta = faultCount(w.pid) - before;
+    });
+    const summaries = events.filter((e) => e.type === 'fault_summary' && e.pid === w.pid);
+    const total = summaries.reduce((n, e) => n + (e.type === 'fault_summary' ? e.faults : 0), 0);
+    assert.ok(Math.abs(total - delta) <= delta * 0.01, `summaries ${total} vs kernel ${delta}`);
+    // 64 MiB in 2 MiB regions: 32 regions of the mapping, 512 faults each.
+    const inMapping = summaries.filter((e) => e.type === 'fault_summary' && e.regionStart >= base && e.regionStart < base + 64 * MiB);
+    const regions = new Set(inMapping.map((e) => (e.type === 'fault_summary' ? e.regionStart : 0)));
+    assert.equal(regions.size, 32);
+    await w.exit();
+  });
+
+  test('a pid target excludes other processes', async () => {
+    const wanted = await workload();
+    const other = await workload();
+    let delta = 0;
+    const { events } = await traced({ families: ['fault'], faultMode: 'raw', targets: { pids: [wanted.pid], cgroups: [] } }, async () => {
+      const before = faultCount(wanted.pid);
+      await other.map('o', 16);
+      await other.send('touch o');
+      await wanted.map('a', 8);
+      await wanted.send('touch a');
+      delta = faultCount(wanted.pid) - before;
+    });
+    const pids = new Set(events.map((e) => (e.type === 'fault_summary' ? e.pid : e.h.pid)));
+    assert.deepEqual([...pids], [wanted.pid]);
+    assert.equal(events.length, delta);
+    await wanted.exit();
+    await other.exit();
+  });
+
+  test('a cgroup target reports only processes in that cgroup', async () => {
+    const mount = cgroup2MountPoint(readFileSync('/proc/self/mounts', 'utf8'));
+    assert.ok(mount, 'this host has a cgroup v2 mount');
+    const dir = `${mount}/pageloop-test-${process.pid}`;
+    if (!existsSync(dir)) mkdirSync(dir);
+    const inside = await workload();
+    const outside = await workload();
+    writeFileSync(`${dir}/cgroup.procs`, String(inside.pid));
+    try {
+      let delta = 0;
+      const { events } = await traced({ families: ['fault'], faultMode: 'raw', targets: { pids: [], cgroups: [dir] } }, async () => {
+        const before = faultCount(inside.pid);
+        await outside.map('o', 8);
+        await outside.send('touch o');
+        await inside.map('a', 8);
+        await inside.send('touch a');
+        delta = faultCount(inside.pid) - before;
+      });
+      const pids = new Set(events.map((e) => (e.type === 'fault_summary' ? e.pid : e.h.pid)));
+      assert.deepEqual([...pids], [inside.pid]);
+      assert.equal(events.length, delta);
+    } finally {
+      await inside.exit();
+      await outside.exit();
+      rmdirSync(dir);
+    }
+  });
+
+  test('ring-buffer loss is counted: delivered + lost = the kernel fault count', async () => {
+    const w = await workload();
+    let delta = 0;
+    const { events, lost } = await traced(
+      { families: ['fault'], faultMode: 'raw', ringBufferBytes: 4096, targets: { pids: [w.pid], cgroups: [] } },
+      async () => {
+        const before = faultCount(w.pid);
+        await w.map('a', 64);
+        await w.send('touch a');
+        delta = faultCount(w.pid) - before;
+      },
+    );
+    assert.ok(lost > 0, 'a 4 KiB ring buffer overflows under 16384 faults');
+    assert.equal(events.length + lost, delta);
+    await w.exit();
+  });
+});
+
+describe('promotion family', () => {
+  test('2M THP at fault time: one event per huge page, as thp_fault_alloc and smaps say', async () => {
+    await withSysfs({ [`${THP}/enabled`]: 'madvise', [`${THP}/hugepages-2048kB/enabled`]: 'inherit' }, async () => {
+      const w = await workload();
+      let base = 0;
+      let thpDelta = 0;
+      const { events } = await traced({ families: ['promotion'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+        base = await w.map('h', 32, 'hugepage');
+        const before = readVmstat();
+        await w.send('touch h');
+        thpDelta = vmstatDelta(before, readVmstat(), ['thp_fault_alloc']).thp_fault_alloc!;
+      });
+      const anonHugeKb = smapsFieldInRange(readSmaps(w.pid), 'AnonHugePages', base, base + 32 * MiB);
+      const promotions = events.filter((e) => e.type === 'promotion' && e.h.pid === w.pid && !e.failed);
+      assert.equal(anonHugeKb, 32 * 1024, 'the kernel backed the region with huge pages');
+      assert.equal(thpDelta, 16);
+      assert.equal(promotions.length, thpDelta);
+      const addresses = promotions.map((e) => (e.type === 'promotion' ? e.address : 0)).sort((a, b) => a - b);
+      assert.deepEqual(addresses, Array.from({ length: 16 }, (_, i) => base + i * 2 * MiB));
+      assert.ok(promotions.every((e) => e.type === 'promotion' && e.order === 9));
+      await w.exit();
+    });
+  });
+
+  test('64K mTHP at fault time: order-4 events, as the per-size anon_fault_alloc says', async () => {
+    await withSysfs({ [`${THP}/hugepages-2048kB/enabled`]: 'never', [`${THP}/hugepages-64kB/enabled`]: 'madvise' }, async () => {
+      const w = await workload();
+      let statDelta = 0;
+      const { events } = await traced({ families: ['promotion'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+        await w.map('m', 4, 'hugepage');
+        const before = readMthpStats().get(64)!.anon_fault_alloc!;
+        await w.send('touch m');
+        statDelta = readMthpStats().get(64)!.anon_fault_alloc! - before;
+      });
+      const promotions = events.filter((e) => e.type === 'promotion' && e.h.pid === w.pid && !e.failed);
+      assert.equal(statDelta, 64, '4 MiB in 64 KiB folios');
+      assert.equal(promotions.length, statDelta);
+      assert.ok(promotions.every((e) => e.type === 'promotion' && e.order === 4));
+      await w.exit();
+    });
+  });
+});
+
+describe('collapse family', () => {
+  test('MADV_COLLAPSE: one successful collapse per 2M extent, as thp_collapse_alloc and smaps say', async () => {
+    const w = await workload();
+    let base = 0;
+    let delta = 0;
+    const { events } = await traced({ families: ['collapse'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      base = await w.map('c', 8, 'plain');
+      await w.send('touch c');
+      const before = readVmstat();
+      await w.send('collapse c');
+      delta = vmstatDelta(before, readVmstat(), ['thp_collapse_alloc']).thp_collapse_alloc!;
+    });
+    const extents = smapsFieldInRange(readSmaps(w.pid), 'AnonHugePages', base, base + 8 * MiB) / 2048;
+    const collapses = events.filter((e) => e.type === 'collapse' && e.h.pid === w.pid);
+    assert.equal(extents, 4);
+    assert.equal(delta, 4);
+    assert.equal(collapses.filter((e) => e.type === 'collapse' && e.status === 1 /* succeeded */).length, delta);
+    assert.ok(collapses.every((e) => e.type === 'collapse' && e.callerPid === w.pid));
+    await w.exit();
+  });
+});
+
+describe('compaction family', () => {
+  test('writing compact_memory: the runs scan what compact_*_scanned say', async () => {
+    let delta: Record<string, number> = {};
+    let writer = 0;
+    const { events } = await traced({ families: ['compaction'] }, async () => {
+      const before = readVmstat();
+      const r = spawnSync('sh', ['-c', 'echo $$; echo 1 > /proc/sys/vm/compact_memory'], { encoding: 'utf8' });
+      writer = Number(r.stdout.trim());
+      delta = vmstatDelta(before, readVmstat(), ['compact_migrate_scanned', 'compact_free_scanned']);
+    });
+    const runs = events.filter((e) => e.type === 'compaction');
+    const byWriter = runs.filter((e) => e.type === 'compaction' && e.h.pid === writer);
+    assert.ok(byWriter.length >= 1, 'the writer of compact_memory stalled on at least one compaction run');
+    assert.ok(byWriter.every((e) => e.type === 'compaction' && e.order === -1 && e.durationNs > 0));
+    const scanned = (k: 'migrateScanned' | 'freeScanned') => runs.reduce((n, e) => n + (e.type === 'compaction' ? e[k] : 0), 0);
+    assert.equal(scanned('migrateScanned'), delta.compact_migrate_scanned);
+    assert.equal(scanned('freeScanned'), delta.compact_free_scanned);
+  });
+});
+
+describe('swap family', () => {
+  test('MADV_PAGEOUT to zram, then re-touch: swap-outs match pswpout and smaps Swap, swap-ins match majflt', async () => {
+    const swap = ensureZramSwap(1024);
+    const w = await workload();
+    try {
+      let base = 0;
+      let out: Record<string, number> = {};
+      let swapKb = 0;
+      let majflt = 0;
+      const { events } = await traced({ families: ['swap'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+        base = await w.map('s', 16, 'plain');
+        await w.send('touch s');
+        const before = readVmstat();
+        await w.send('pageout s');
+        out = vmstatDelta(before, readVmstat(), ['pswpout']);
+        swapKb = smapsFieldInRange(readSmaps(w.pid), 'Swap', base, base + 16 * MiB);
+        const majBefore = readProcStat(w.pid).majflt;
+        await w.send('read s');
+        majflt = readProcStat(w.pid).majflt - majBefore;
+      });
+      const swapOuts = events.filter((e) => e.type === 'swap_out' && e.h.pid === w.pid);
+      const pagesOut = swapOuts.reduce((n, e) => n + (e.type === 'swap_out' ? e.pages : 0), 0);
+      assert.equal(swapKb, 16 * 1024, 'the whole region went to swap');
+      assert.equal(out.pswpout, 4096);
+      assert.equal(pagesOut, out.pswpout);
+      assert.ok(swapOuts.every((e) => e.type === 'swap_out' && e.address >= base && e.address < base + 16 * MiB));
+      const swapIns = events.filter((e) => e.type === 'swap_in' && e.h.pid === w.pid);
+      assert.equal(majflt, 4096);
+      assert.equal(swapIns.length, majflt);
+      assert.ok(swapIns.every((e) => e.type === 'swap_in' && e.backing === 1 /* anon */));
+    } finally {
+      await w.exit();
+      swap.teardown();
+    }
+  });
+});
+
+describe('bad input', () => {
+  test('an unknown event family, a pid that does not exist and a bad cgroup path are refused by name', () => {
+    // @ts-expect-error: a family name the type does not allow, as a config file could hold
+    assert.throws(() => createProbes({ families: ['fault', 'pagecache'] }), /families\[1\]: unknown event family 'pagecache'/);
+    assert.throws(() => createProbes({ targets: { pids: [999_999_999], cgroups: [] } }), /targets.pids: no process with pid 999999999/);
+    assert.throws(() => createProbes({ targets: { pids: [], cgroups: ['/no/such/cgroup'] } }), /targets.cgroups: '\/no\/such\/cgroup' is not a cgroup v2 directory/);
+    assert.throws(() => createProbes({ ringBufferBytes: 5000 }), /ringBufferBytes: wants a power of two/);
+  });
+});
+
+describe('pageloop trace', () => {
+  const cli = new URL('../cli/main.js', import.meta.url).pathname;
+
+  test('--json prints events, then one summary line with counts per family and loss per CPU', async () => {
+    const w = await workload();
+    await w.map('a', 4);
+    const child = spawn('node', [cli, 'trace', '--json', '--events', 'fault', '--fault-mode', 'raw', '--pid', String(w.pid), '--duration', '3'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    // The command says on stderr when its probes are attached.
+    await new Promise<void>((resolve) => child.stderr.setEncoding('utf8').once('data', () => resolve()));
+    await w.send('touch a');
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const summary = lines.at(-1)!;
+    assert.equal(summary.type, 'summary');
+    assert.equal(lines.filter((l) => l.type === 'fault').length, 1024);
+    assert.deepEqual(summary.perFamily, { fault: 1024, promotion: 0, collapse: 0, compaction: 0, swap: 0 });
+    const loss = summary.loss as { perFamily: Record<string, number[]>; total: number };
+    assert.equal(loss.total, 0);
+    const [first, last] = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split('-').map(Number);
+    assert.equal(loss.perFamily.fault!.length, (last ?? first!) - first! + 1, 'one loss count per possible CPU');
+    await w.exit();
+  });
+
+  for (const [args, message] of [
+    [['--events', 'fault,nope'], "--events: unknown event family 'nope'"],
+    [['--pid', '999999999'], 'no process with pid 999999999'],
+    [['--cgroup', '/no/such/cgroup'], "'/no/such/cgroup' is not a cgroup v2 directory"],
+    [['--bogus'], 'unknown flag --bogus'],
+  ] as const) {
+    test(`bad input ${args.join(' ')} exits 2 and says: ${message}`, () => {
+      const r = spawnSync('node', [cli, 'trace', ...args, '--duration', '1'], { encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.ok(r.stderr.includes(message), r.stderr);
+    });
+  }
+});
