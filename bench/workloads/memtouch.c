@@ -10,6 +10,7 @@
 //   unmap NAME
 //   churn MIB REPS                             mmap, touch every 4K page, munmap, REPS times -> ok NS
 //   hotloop NAME MS SEED                       random 8-byte reads for MS ms -> ok OPS
+//   getpid COUNT                               COUNT getpid syscalls (drives the drain benchmark)
 //   pid                                        -> ok PID
 //   exit
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,6 +127,10 @@ int main(void) {
         else
           snprintf(reply, sizeof(reply), "ok %lx\n", (unsigned long)(uintptr_t)a);
       }
+    } else if (strcmp(cmd, "getpid") == 0) {
+      long count = strtol(name, NULL, 10);
+      for (long i = 0; i < count; i++) syscall(SYS_getpid);
+      snprintf(reply, sizeof(reply), "ok\n");
     } else if (!r && strcmp(cmd, "churn") != 0 && strcmp(cmd, "exit") != 0) {
       snprintf(reply, sizeof(reply), "err no region '%s'\n", name);
     } else if (strcmp(cmd, "touch") == 0) {
