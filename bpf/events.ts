@@ -5,17 +5,17 @@
  */
 import {
   Kind,
-  decodeFaultEvent,
-  decodePromotionEvent,
-  decodeCollapseEvent,
-  decodeCompactionEvent,
-  decodeCompactionDeferEvent,
-  decodeKcompactdWakeEvent,
-  decodeSwapOutEvent,
-  decodeSwapInEvent,
-  decodeSwapEntriesEvent,
-  decodeReclaimEvent,
-  decodeBenchEvent,
+  decodeFaultEventTagged,
+  decodePromotionEventTagged,
+  decodeCollapseEventTagged,
+  decodeCompactionEventTagged,
+  decodeCompactionDeferEventTagged,
+  decodeKcompactdWakeEventTagged,
+  decodeSwapOutEventTagged,
+  decodeSwapInEventTagged,
+  decodeSwapEntriesEventTagged,
+  decodeReclaimEventTagged,
+  decodeBenchEventTagged,
   type FaultEvent,
   type PromotionEvent,
   type CollapseEvent,
@@ -102,27 +102,27 @@ export class UnknownRecordError extends Error {
 export function decodeRecord(buf: Buffer, at: number, length: number, kind: number): ProbeEvent {
   switch (kind) {
     case Kind.PL_KIND_FAULT:
-      return { type: 'fault', ...decodeFaultEvent(buf, at) };
+      return decodeFaultEventTagged(buf, at, 'fault');
     case Kind.PL_KIND_PROMOTION:
-      return { type: 'promotion', ...decodePromotionEvent(buf, at) };
+      return decodePromotionEventTagged(buf, at, 'promotion');
     case Kind.PL_KIND_COLLAPSE:
-      return { type: 'collapse', ...decodeCollapseEvent(buf, at) };
+      return decodeCollapseEventTagged(buf, at, 'collapse');
     case Kind.PL_KIND_COMPACTION:
-      return { type: 'compaction', ...decodeCompactionEvent(buf, at) };
+      return decodeCompactionEventTagged(buf, at, 'compaction');
     case Kind.PL_KIND_COMPACTION_DEFER:
-      return { type: 'compaction_defer', ...decodeCompactionDeferEvent(buf, at) };
+      return decodeCompactionDeferEventTagged(buf, at, 'compaction_defer');
     case Kind.PL_KIND_KCOMPACTD_WAKE:
-      return { type: 'kcompactd_wake', ...decodeKcompactdWakeEvent(buf, at) };
+      return decodeKcompactdWakeEventTagged(buf, at, 'kcompactd_wake');
     case Kind.PL_KIND_SWAP_OUT:
-      return { type: 'swap_out', ...decodeSwapOutEvent(buf, at) };
+      return decodeSwapOutEventTagged(buf, at, 'swap_out');
     case Kind.PL_KIND_SWAP_IN:
-      return { type: 'swap_in', ...decodeSwapInEvent(buf, at) };
+      return decodeSwapInEventTagged(buf, at, 'swap_in');
     case Kind.PL_KIND_SWAP_ENTRIES:
-      return { type: 'swap_entries', ...decodeSwapEntriesEvent(buf, at) };
+      return decodeSwapEntriesEventTagged(buf, at, 'swap_entries');
     case Kind.PL_KIND_RECLAIM:
-      return { type: 'reclaim', ...decodeReclaimEvent(buf, at) };
+      return decodeReclaimEventTagged(buf, at, 'reclaim');
     case Kind.PL_KIND_BENCH:
-      return { type: 'bench', ...decodeBenchEvent(buf, at) };
+      return decodeBenchEventTagged(buf, at, 'bench');
     default:
       throw new UnknownRecordError(kind, length);
   }

@@ -162,15 +162,19 @@ export function generate(parsed) {
     out.push('}');
     out.push('');
     out.push(`export const ${s.name.replace(/^pl_/, '').toUpperCase()}_SIZE = ${s.size};`);
-    out.push(`export function decode${name}(buf: Buffer, at: number): ${name} {`);
-    out.push('  return {');
-    for (const f of s.fields) {
+    const body = s.fields.map((f) => {
       const expr = f.struct ? `decode${pascal(f.struct)}(buf, at + ${f.offset})` : readExpr(f, 'at');
-      out.push(`    ${camel(f.name)}: ${expr},`);
-    }
-    out.push('  };');
-    out.push('}');
+      return `    ${camel(f.name)}: ${expr},`;
+    });
+    out.push(`export function decode${name}(buf: Buffer, at: number): ${name} {`);
+    out.push('  return {', ...body, '  };', '}');
     out.push('');
+    if (s.fields[0]?.struct === 'pl_header') {
+      // Builds the tagged event in one object literal: one shape per type, no spread.
+      out.push(`export function decode${name}Tagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & ${name} {`);
+      out.push('  return {', '    type,', ...body, '  };', '}');
+      out.push('');
+    }
   }
   return out.join('\n');
 }

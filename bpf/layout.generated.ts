@@ -244,6 +244,17 @@ export function decodeFaultEvent(buf: Buffer, at: number): FaultEvent {
   };
 }
 
+export function decodeFaultEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & FaultEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    address: u64(buf, at + 32),
+    ip: u64(buf, at + 40),
+    errorCode: buf.readUInt32LE(at + 48),
+    sampleWeight: buf.readUInt32LE(at + 52),
+  };
+}
+
 export interface PromotionEvent {
   h: Header;
   address: number;
@@ -267,6 +278,19 @@ export function decodePromotionEvent(buf: Buffer, at: number): PromotionEvent {
   };
 }
 
+export function decodePromotionEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & PromotionEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    address: u64(buf, at + 32),
+    faultNs: u64(buf, at + 40),
+    order: buf.readUInt32LE(at + 48),
+    gfp: buf.readUInt32LE(at + 52),
+    failed: buf.readUInt32LE(at + 56),
+    migratetype: buf.readInt32LE(at + 60),
+  };
+}
+
 export interface CollapseEvent {
   h: Header;
   status: number;
@@ -279,6 +303,18 @@ export interface CollapseEvent {
 export const COLLAPSE_EVENT_SIZE = 64;
 export function decodeCollapseEvent(buf: Buffer, at: number): CollapseEvent {
   return {
+    h: decodeHeader(buf, at + 0),
+    status: buf.readInt32LE(at + 32),
+    isolated: buf.readUInt32LE(at + 36),
+    callerPid: buf.readUInt32LE(at + 40),
+    pad: buf.readUInt32LE(at + 44),
+    callerComm: cString(buf, at + 48, 16),
+  };
+}
+
+export function decodeCollapseEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & CollapseEvent {
+  return {
+    type,
     h: decodeHeader(buf, at + 0),
     status: buf.readInt32LE(at + 32),
     isolated: buf.readUInt32LE(at + 36),
@@ -323,6 +359,25 @@ export function decodeCompactionEvent(buf: Buffer, at: number): CompactionEvent 
   };
 }
 
+export function decodeCompactionEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & CompactionEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    durationNs: u64(buf, at + 32),
+    zoneStartPfn: u64(buf, at + 40),
+    zoneEndPfn: u64(buf, at + 48),
+    migrateScanned: u64(buf, at + 56),
+    freeScanned: u64(buf, at + 64),
+    status: buf.readInt32LE(at + 72),
+    order: buf.readInt32LE(at + 76),
+    sync: buf.readUInt32LE(at + 80),
+    direct: buf.readUInt32LE(at + 84),
+    proactive: buf.readUInt32LE(at + 88),
+    kthread: buf.readUInt32LE(at + 92),
+    comm: cString(buf, at + 96, 16),
+  };
+}
+
 export interface CompactionDeferEvent {
   h: Header;
   order: number;
@@ -336,6 +391,19 @@ export interface CompactionDeferEvent {
 export const COMPACTION_DEFER_EVENT_SIZE = 56;
 export function decodeCompactionDeferEvent(buf: Buffer, at: number): CompactionDeferEvent {
   return {
+    h: decodeHeader(buf, at + 0),
+    order: buf.readInt32LE(at + 32),
+    node: buf.readUInt32LE(at + 36),
+    considered: buf.readUInt32LE(at + 40),
+    deferShift: buf.readUInt32LE(at + 44),
+    orderFailed: buf.readInt32LE(at + 48),
+    defer: buf.readUInt32LE(at + 52),
+  };
+}
+
+export function decodeCompactionDeferEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & CompactionDeferEvent {
+  return {
+    type,
     h: decodeHeader(buf, at + 0),
     order: buf.readInt32LE(at + 32),
     node: buf.readUInt32LE(at + 36),
@@ -365,6 +433,17 @@ export function decodeKcompactdWakeEvent(buf: Buffer, at: number): KcompactdWake
   };
 }
 
+export function decodeKcompactdWakeEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & KcompactdWakeEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    node: buf.readUInt32LE(at + 32),
+    order: buf.readInt32LE(at + 36),
+    zoneType: buf.readUInt32LE(at + 40),
+    pad: buf.readUInt32LE(at + 44),
+  };
+}
+
 export interface SwapOutEvent {
   h: Header;
   address: number;
@@ -377,6 +456,18 @@ export interface SwapOutEvent {
 export const SWAP_OUT_EVENT_SIZE = 56;
 export function decodeSwapOutEvent(buf: Buffer, at: number): SwapOutEvent {
   return {
+    h: decodeHeader(buf, at + 0),
+    address: u64(buf, at + 32),
+    pages: buf.readUInt32LE(at + 40),
+    anon: buf.readUInt32LE(at + 44),
+    reclaimerPid: buf.readUInt32LE(at + 48),
+    pad: buf.readUInt32LE(at + 52),
+  };
+}
+
+export function decodeSwapOutEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & SwapOutEvent {
+  return {
+    type,
     h: decodeHeader(buf, at + 0),
     address: u64(buf, at + 32),
     pages: buf.readUInt32LE(at + 40),
@@ -403,6 +494,16 @@ export function decodeSwapInEvent(buf: Buffer, at: number): SwapInEvent {
   };
 }
 
+export function decodeSwapInEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & SwapInEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    address: u64(buf, at + 32),
+    backing: buf.readUInt32LE(at + 40),
+    pad: buf.readUInt32LE(at + 44),
+  };
+}
+
 export interface SwapEntriesEvent {
   h: Header;
   count: number;
@@ -411,6 +512,14 @@ export interface SwapEntriesEvent {
 export const SWAP_ENTRIES_EVENT_SIZE = 40;
 export function decodeSwapEntriesEvent(buf: Buffer, at: number): SwapEntriesEvent {
   return {
+    h: decodeHeader(buf, at + 0),
+    count: s64(buf, at + 32),
+  };
+}
+
+export function decodeSwapEntriesEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & SwapEntriesEvent {
+  return {
+    type,
     h: decodeHeader(buf, at + 0),
     count: s64(buf, at + 32),
   };
@@ -435,6 +544,17 @@ export function decodeReclaimEvent(buf: Buffer, at: number): ReclaimEvent {
   };
 }
 
+export function decodeReclaimEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & ReclaimEvent {
+  return {
+    type,
+    h: decodeHeader(buf, at + 0),
+    durationNs: u64(buf, at + 32),
+    nrReclaimed: u64(buf, at + 40),
+    order: buf.readInt32LE(at + 48),
+    gfp: buf.readUInt32LE(at + 52),
+  };
+}
+
 export interface BenchEvent {
   h: Header;
   seq: number;
@@ -444,6 +564,15 @@ export interface BenchEvent {
 export const BENCH_EVENT_SIZE = 56;
 export function decodeBenchEvent(buf: Buffer, at: number): BenchEvent {
   return {
+    h: decodeHeader(buf, at + 0),
+    seq: u64(buf, at + 32),
+    payload: [u64(buf, at + 40 + 0), u64(buf, at + 40 + 8)],
+  };
+}
+
+export function decodeBenchEventTagged<T extends string>(buf: Buffer, at: number, type: T): { type: T } & BenchEvent {
+  return {
+    type,
     h: decodeHeader(buf, at + 0),
     seq: u64(buf, at + 32),
     payload: [u64(buf, at + 40 + 0), u64(buf, at + 40 + 8)],
