@@ -83,6 +83,8 @@ export interface NativeAddon {
   /** onBatch receives frames of [u32 length][u32 0][record, padded to 8]. */
   RingReader: new (mapFd: number, onBatch: (batch: Buffer) => void, maxBatchBytes: number) => NativeRingReader;
   possibleCpus(): number;
+  /** CLOCK_BOOTTIME in ns, the clock of every event's timestamp. */
+  bootTimeNs(): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

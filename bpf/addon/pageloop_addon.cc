@@ -15,6 +15,7 @@
 #include <linux/perf_event.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -656,12 +657,20 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
+// CLOCK_BOOTTIME in ns: the clock of the BPF programs' timestamps (bpf_ktime_get_boot_ns).
+Napi::Value BootTimeNs(const Napi::CallbackInfo& info) {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfQuietPrint);
   BpfObject::Init(env, exports);
   RingReader::Init(env);
   exports.Set("RingReader", RingReader::constructor.Value());
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
+  exports.Set("bootTimeNs", Napi::Function::New(env, BootTimeNs));
   return exports;
 }
 

@@ -1,0 +1,121 @@
+/**
+ * The bounded queue between the ring buffer and Kafka. The kernel is drained
+ * whatever Kafka does; the queue holds at most `maxBytes` of drained records,
+ * and what does not fit is dropped and counted per family, exactly, so that
+ * produced + dropped = drained always holds.
+ */
+import { FAMILIES, type FamilyName, type ProbeEvent, FAMILY_OF } from '../bpf/events.js';
+
+export type FamilyCounts = Record<FamilyName, number>;
+
+export function zeroCounts(): FamilyCounts {
+  return Object.fromEntries(FAMILIES.map((f) => [f, 0])) as FamilyCounts;
+}
+
+export function addCounts(into: FamilyCounts, from: Readonly<FamilyCounts>): void {
+  for (const f of FAMILIES) into[f] += from[f];
+}
+
+/** What one queued chunk holds: events, their approximate size, and counts per family. */
+export interface Chunk {
+  readonly events: readonly ProbeEvent[];
+  readonly bytes: number;
+  readonly counts: Readonly<FamilyCounts>;
+}
+
+export function countByFamily(events: readonly ProbeEvent[]): FamilyCounts {
+  const counts = zeroCounts();
+  for (const e of events) {
+    const f = FAMILY_OF[e.type];
+    if (f !== 'bench') counts[f]++;
+  }
+  return counts;
+}
+
+export interface QueueStats {
+  readonly bytes: number;
+  readonly events: number;
+  readonly chunks: number;
+  readonly dropped: Readonly<FamilyCounts>;
+  readonly droppedChunks: number;
+}
+
+export class BoundedQueue {
+  private readonly chunks: Chunk[] = [];
+  private head = 0;
+  private bytesHeld = 0;
+  private eventsHeld = 0;
+  private readonly droppedCounts = zeroCounts();
+  private droppedChunks = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /**
+   * Adds a chunk unless it would pass the bound; then it is dropped (the
+   * newest data goes, so what is already queued keeps its order) and counted.
+   * Returns whether it was kept.
+   */
+  push(chunk: Chunk): boolean {
+    if (chunk.events.length === 0) return true;
+    if (this.bytesHeld + chunk.bytes > this.maxBytes) {
+      addCounts(this.droppedCounts, chunk.counts);
+      this.droppedChunks++;
+      return false;
+    }
+    this.chunks.push(chunk);
+    this.bytesHeld += chunk.bytes;
+    this.eventsHeld += chunk.events.length;
+    return true;
+  }
+
+  /**
+   * Takes whole chunks from the front up to the limits (at least one chunk if
+   * any). They still count against the bound until ack()ed: in-flight data is
+   * memory too.
+   */
+  take(maxEvents: number, maxBytes: number): Chunk[] {
+    const out: Chunk[] = [];
+    let events = 0;
+    let bytes = 0;
+    while (this.head < this.chunks.length) {
+      const c = this.chunks[this.head]!;
+      if (out.length > 0 && (events + c.events.length > maxEvents || bytes + c.bytes > maxBytes)) break;
+      out.push(c);
+      events += c.events.length;
+      bytes += c.bytes;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks.splice(0, this.head);
+      this.head = 0;
+    }
+    return out;
+  }
+
+  /** Chunks taken and delivered: their memory is free. */
+  ack(chunks: readonly Chunk[]): void {
+    for (const c of chunks) {
+      this.bytesHeld -= c.bytes;
+      this.eventsHeld -= c.events.length;
+    }
+  }
+
+  /** Puts chunks taken but not delivered back at the front, in order. */
+  requeue(chunks: readonly Chunk[]): void {
+    if (chunks.length > 0) this.chunks.splice(this.head, 0, ...chunks);
+  }
+
+  get size(): number {
+    return this.chunks.length - this.head;
+  }
+
+  stats(): QueueStats {
+    return {
+      bytes: this.bytesHeld,
+      events: this.eventsHeld,
+      chunks: this.size,
+      dropped: { ...this.droppedCounts },
+      droppedChunks: this.droppedChunks,
+    };
+  }
+}
