@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 node bpf/gen-layout.mjs
 make -s -C bpf
+make -s -C bench
 node_modules/.bin/tsc -p .
