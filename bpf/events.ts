@@ -78,6 +78,20 @@ export const FAMILY_OF: Record<ProbeEventType, FamilyName | 'bench'> = {
   bench: 'bench',
 };
 
+/** The family of each ring-buffer record kind (the drain benchmark's records belong to none). */
+export const FAMILY_OF_KIND: Readonly<Record<number, FamilyName | undefined>> = {
+  [Kind.PL_KIND_FAULT]: 'fault',
+  [Kind.PL_KIND_PROMOTION]: 'promotion',
+  [Kind.PL_KIND_COLLAPSE]: 'collapse',
+  [Kind.PL_KIND_COMPACTION]: 'compaction',
+  [Kind.PL_KIND_COMPACTION_DEFER]: 'compaction',
+  [Kind.PL_KIND_KCOMPACTD_WAKE]: 'compaction',
+  [Kind.PL_KIND_SWAP_OUT]: 'swap',
+  [Kind.PL_KIND_SWAP_IN]: 'swap',
+  [Kind.PL_KIND_SWAP_ENTRIES]: 'swap',
+  [Kind.PL_KIND_RECLAIM]: 'swap',
+};
+
 /** Offset of pl_header.kind inside every record. */
 const KIND_OFFSET = 24;
 const FRAME_HEADER = 8;

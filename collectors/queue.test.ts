@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedQueue, countByFamily, type Chunk } from './queue.js';
+import { BoundedQueue, chunkOfEvents, chunkOfFrames, type Chunk } from './queue.js';
 import type { ProbeEvent } from '../bpf/events.js';
 
 function chunk(n: number, type: 'fault' | 'swap_in' = 'fault', bytesPerEvent = 64): Chunk {
@@ -10,7 +10,7 @@ function chunk(n: number, type: 'fault' | 'swap_in' = 'fault', bytesPerEvent = 6
       ? { type: 'fault', h, address: 0, ip: 0, errorCode: 0, sampleWeight: 1 }
       : { type: 'swap_in', h, address: 0, backing: 1, pad: 0 },
   );
-  return { events, bytes: n * bytesPerEvent, counts: countByFamily(events) };
+  return { ...chunkOfEvents(events), bytes: n * bytesPerEvent };
 }
 
 test('keeps chunks within the bound and counts what it drops, per family', () => {
@@ -57,4 +57,17 @@ test('requeued chunks come out first, in their order', () => {
   q.push(c);
   q.requeue(taken);
   assert.deepEqual(q.take(100, 1 << 20), [a, b, c]);
+});
+
+test('a chunk of ring-buffer frames counts its records per family from their kinds', () => {
+  const frame = (kind: number) => {
+    const b = Buffer.alloc(8 + 56);
+    b.writeUInt32LE(56, 0);
+    b.writeUInt16LE(kind, 8 + 24);
+    return b;
+  };
+  const c = chunkOfFrames(Buffer.concat([frame(1), frame(1), frame(8), frame(4)]));
+  assert.equal(c.records, 4);
+  assert.equal(c.bytes, 4 * 64);
+  assert.deepEqual(c.counts, { fault: 2, promotion: 0, collapse: 0, compaction: 1, swap: 1 });
 });

@@ -4,7 +4,7 @@
  * and what does not fit is dropped and counted per family, exactly, so that
  * produced + dropped = drained always holds.
  */
-import { FAMILIES, type FamilyName, type ProbeEvent, FAMILY_OF } from '../bpf/events.js';
+import { FAMILIES, FAMILY_OF, FAMILY_OF_KIND, forEachRecord, type FamilyName, type ProbeEvent } from '../bpf/events.js';
 
 export type FamilyCounts = Record<FamilyName, number>;
 
@@ -16,11 +16,35 @@ export function addCounts(into: FamilyCounts, from: Readonly<FamilyCounts>): voi
   for (const f of FAMILIES) into[f] += from[f];
 }
 
-/** What one queued chunk holds: events, their approximate size, and counts per family. */
+/**
+ * What one queued chunk holds: a drained ring-buffer batch kept as the raw
+ * framed records (compact, decoded only when produced), or records built in
+ * user space (fault summaries); its size, and its records per family.
+ */
 export interface Chunk {
+  readonly frames: Buffer | null;
   readonly events: readonly ProbeEvent[];
+  readonly records: number;
   readonly bytes: number;
   readonly counts: Readonly<FamilyCounts>;
+}
+
+/** Rough bytes a user-space record (a decoded event object) holds in V8. */
+export const EVENT_OBJECT_BYTES = 200;
+
+export function chunkOfFrames(frames: Buffer): Chunk {
+  const counts = zeroCounts();
+  let records = 0;
+  forEachRecord(frames, (_at, _len, kind) => {
+    const f = FAMILY_OF_KIND[kind];
+    if (f) counts[f]++;
+    records++;
+  });
+  return { frames, events: [], records, bytes: frames.length, counts };
+}
+
+export function chunkOfEvents(events: readonly ProbeEvent[]): Chunk {
+  return { frames: null, events, records: events.length, bytes: events.length * EVENT_OBJECT_BYTES, counts: countByFamily(events) };
 }
 
 export function countByFamily(events: readonly ProbeEvent[]): FamilyCounts {
@@ -56,7 +80,7 @@ export class BoundedQueue {
    * Returns whether it was kept.
    */
   push(chunk: Chunk): boolean {
-    if (chunk.events.length === 0) return true;
+    if (chunk.records === 0) return true;
     if (this.bytesHeld + chunk.bytes > this.maxBytes) {
       addCounts(this.droppedCounts, chunk.counts);
       this.droppedChunks++;
@@ -64,7 +88,7 @@ export class BoundedQueue {
     }
     this.chunks.push(chunk);
     this.bytesHeld += chunk.bytes;
-    this.eventsHeld += chunk.events.length;
+    this.eventsHeld += chunk.records;
     return true;
   }
 
@@ -79,9 +103,9 @@ export class BoundedQueue {
     let bytes = 0;
     while (this.head < this.chunks.length) {
       const c = this.chunks[this.head]!;
-      if (out.length > 0 && (events + c.events.length > maxEvents || bytes + c.bytes > maxBytes)) break;
+      if (out.length > 0 && (events + c.records > maxEvents || bytes + c.bytes > maxBytes)) break;
       out.push(c);
-      events += c.events.length;
+      events += c.records;
       bytes += c.bytes;
       this.head++;
     }
@@ -96,7 +120,7 @@ export class BoundedQueue {
   ack(chunks: readonly Chunk[]): void {
     for (const c of chunks) {
       this.bytesHeld -= c.bytes;
-      this.eventsHeld -= c.events.length;
+      this.eventsHeld -= c.records;
     }
   }
 
