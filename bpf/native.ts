@@ -85,6 +85,11 @@ export interface NativeAddon {
   possibleCpus(): number;
   /** CLOCK_BOOTTIME in ns, the clock of every event's timestamp. */
   bootTimeNs(): number;
+  /** A pidfd for pid (throws with errno ESRCH when it is gone). */
+  pidfdOpen(pid: number): number;
+  /** process_madvise(2) over (u64 start, u64 length) pairs; returns bytes advised. Throws with errno. */
+  processMadvise(pidfd: number, ranges: Buffer, advice: number): number;
+  closeFd(fd: number): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -15,6 +15,7 @@
 #include <linux/perf_event.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -657,6 +658,42 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
+// pidfdOpen(pid): a pidfd, so that later calls cannot hit a reused pid.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return ThrowErrno(env, "pidfd_open " + std::to_string(pid), errno);
+  return Napi::Number::New(env, fd);
+}
+
+// processMadvise(pidfd, ranges, advice): ranges is a Buffer of (u64 start, u64 length)
+// pairs. Returns the bytes advised; the kernel may stop early, which the caller sees.
+Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd = info[0].As<Napi::Number>().Int32Value();
+  auto ranges = info[1].As<Napi::Buffer<uint8_t>>();
+  int advice = info[2].As<Napi::Number>().Int32Value();
+  size_t n = ranges.Length() / 16;
+  if (n == 0 || n > 1024) return ThrowPlain(env, "processMadvise: 1 to 1024 ranges");
+  std::vector<struct iovec> iov(n);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t start, len;
+    memcpy(&start, ranges.Data() + i * 16, 8);
+    memcpy(&len, ranges.Data() + i * 16 + 8, 8);
+    iov[i].iov_base = reinterpret_cast<void*>(start);
+    iov[i].iov_len = len;
+  }
+  long done = syscall(SYS_process_madvise, pidfd, iov.data(), n, advice, 0);
+  if (done < 0) return ThrowErrno(env, "process_madvise", errno);
+  return Napi::Number::New(env, static_cast<double>(done));
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 // CLOCK_BOOTTIME in ns: the clock of the BPF programs' timestamps (bpf_ktime_get_boot_ns).
 Napi::Value BootTimeNs(const Napi::CallbackInfo& info) {
   struct timespec ts;
@@ -671,6 +708,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("RingReader", RingReader::constructor.Value());
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   exports.Set("bootTimeNs", Napi::Function::New(env, BootTimeNs));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("processMadvise", Napi::Function::New(env, ProcessMadvise));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   return exports;
 }
 
