@@ -118,8 +118,10 @@ export interface LossReport {
 export interface ProbesHandlers {
   /** Raw drained batches (framed records), for consumers that encode without decoding. */
   onBatch?: (batch: Buffer) => void;
-  /** Decoded events: ring-buffer records and fault summaries. */
+  /** Decoded events: ring-buffer records, and fault summaries unless onSummaries takes them. */
   onEvents?: (events: ProbeEvent[]) => void;
+  /** Fault summaries from each sweep of the in-kernel table. */
+  onSummaries?: (summaries: FaultSummary[]) => void;
 }
 
 export interface Probes {
@@ -241,6 +243,12 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
 
   function deliver(events: ProbeEvent[]): void {
     if (events.length > 0) handlers.onEvents?.(events);
+  }
+
+  function deliverSummaries(summaries: FaultSummary[]): void {
+    if (summaries.length === 0) return;
+    if (handlers.onSummaries) handlers.onSummaries(summaries);
+    else deliver(summaries.map((s) => ({ type: 'fault_summary' as const, ...s })));
   }
 
   function onBatch(batch: Buffer): void {
@@ -373,7 +381,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
       reader = new addon.RingReader(obj.mapFd('pl_events'), onBatch, config.maxBatchBytes);
       reader.start();
       if (config.families.includes('fault') && config.faultMode === 'aggregated') {
-        sweepTimer = setInterval(() => deliver(sweepFaults().map((s) => ({ type: 'fault_summary' as const, ...s }))), config.faultSweepIntervalMs);
+        sweepTimer = setInterval(() => deliverSummaries(sweepFaults()), config.faultSweepIntervalMs);
         sweepTimer.unref();
       }
     },
@@ -399,9 +407,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
           reader.drainNow();
           reader.stop();
         }
-        if (handlers.onEvents && config.families.includes('fault') && config.faultMode === 'aggregated') {
-          deliver(sweepFaults().map((s) => ({ type: 'fault_summary' as const, ...s })));
-        }
+        if (config.families.includes('fault') && config.faultMode === 'aggregated') deliverSummaries(sweepFaults());
       } finally {
         finalLoss = loss();
         reader?.close();
