@@ -129,6 +129,19 @@ export class BoundedQueue {
     if (chunks.length > 0) this.chunks.splice(this.head, 0, ...chunks);
   }
 
+  /** Drops everything still queued (a shutdown that ran out of time), counting it. */
+  discardAll(): void {
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      addCounts(this.droppedCounts, c.counts);
+      this.droppedChunks++;
+      this.bytesHeld -= c.bytes;
+      this.eventsHeld -= c.records;
+    }
+    this.chunks.length = 0;
+    this.head = 0;
+  }
+
   get size(): number {
     return this.chunks.length - this.head;
   }

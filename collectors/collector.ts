@@ -1,0 +1,242 @@
+/**
+ * The host collector: drains the probes' ring buffer, batches by size and
+ * time, encodes, and produces to pageloop.events.v1. A bounded queue sits
+ * between the kernel and Kafka: when Kafka is slow or down the collector
+ * keeps draining the kernel, holds at most queue.maxBytes, counts exactly
+ * what it drops past that bound, and catches up when the broker returns.
+ *
+ * Invariant, per family: drained = produced + dropped + queued. After a clean
+ * stop the queue is empty, so drained = produced + dropped.
+ */
+import type { FamilyName, FaultSummary, ProbeEvent } from '../bpf/events.js';
+import { FAMILIES, decodeBatch } from '../bpf/events.js';
+import type { LossReport, Probes } from '../bpf/probes.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
+import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
+import type { PsiSample, Samplers, VmstatSample } from './samplers.js';
+
+export interface CollectorConfig {
+  host: string;
+  bootId: string;
+  /** Names this collector run; with the sequence number it makes gaps and duplicates visible. */
+  instance: string;
+  topic: string;
+  batch: { maxEvents: number; maxBytes: number; maxDelayMs: number };
+  queue: { maxBytes: number };
+  /** Backoff between produce attempts while Kafka fails. */
+  retry: { initialMs: number; maxMs: number };
+  /** How long stop() keeps producing what it holds before giving up on it. */
+  flushTimeoutMs: number;
+}
+
+export const DEFAULT_COLLECTOR_CONFIG: Readonly<Omit<CollectorConfig, 'host' | 'bootId' | 'instance'>> = Object.freeze({
+  topic: 'pageloop.events.v1',
+  batch: { maxEvents: 65536, maxBytes: 4 * 1024 * 1024, maxDelayMs: 200 },
+  queue: { maxBytes: 256 * 1024 * 1024 },
+  retry: { initialMs: 100, maxMs: 2000 },
+  flushTimeoutMs: 30_000,
+});
+
+export function validateCollectorConfig(c: CollectorConfig): void {
+  const int = (key: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`collector.${key}: wants an integer from ${min} to ${max}, got ${v}`);
+  };
+  if (!c.host) throw new UsageError('collector.host: must not be empty');
+  if (!c.topic) throw new UsageError('collector.topic: must not be empty');
+  int('batch.maxEvents', c.batch.maxEvents, 1);
+  int('batch.maxBytes', c.batch.maxBytes, 1024);
+  int('batch.maxDelayMs', c.batch.maxDelayMs, 1, 60_000);
+  int('queue.maxBytes', c.queue.maxBytes, 64 * 1024);
+  int('retry.initialMs', c.retry.initialMs, 1);
+  int('retry.maxMs', c.retry.maxMs, c.retry.initialMs);
+  int('flushTimeoutMs', c.flushTimeoutMs, 0);
+}
+
+/** One batch on its way to the wire. */
+export interface CollectorBatch {
+  host: string;
+  bootId: string;
+  instance: string;
+  sequence: number;
+  events: ProbeEvent[];
+  vmstat: VmstatSample[];
+  psi: PsiSample[];
+  /** Cumulative ring-buffer loss per family, per CPU. */
+  loss: Record<FamilyName, number[]>;
+  /** Cumulative queue drops per family. */
+  dropped: FamilyCounts;
+}
+
+export type EncodeBatch = (batch: CollectorBatch) => Uint8Array;
+
+/** The Kafka side, injected (a kafkajs producer in production and in the real tests). */
+export interface EventsProducer {
+  send(topic: string, key: string, value: Buffer, timestampMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CollectorStats {
+  drained: FamilyCounts;
+  produced: FamilyCounts;
+  dropped: FamilyCounts;
+  queuedBytes: number;
+  queuedEvents: number;
+  batchesProduced: number;
+  produceErrors: number;
+  lastProduceError: string | undefined;
+  sequence: number;
+  loss: LossReport;
+}
+
+export interface CollectorDeps {
+  probes: Probes;
+  samplers?: Samplers;
+  producer: EventsProducer;
+  encode: EncodeBatch;
+  /** Called after each produced batch with its latency, for metrics. */
+  onProduced?: (info: { events: number; bytes: number; latencyMs: number }) => void;
+  /** Called when a produce attempt fails (the batch stays queued). */
+  onProduceError?: (err: unknown) => void;
+}
+
+export interface Collector {
+  start(): void;
+  stats(): CollectorStats;
+  /** Stops draining, produces what it holds (up to flushTimeoutMs), detaches. */
+  stop(): Promise<CollectorStats>;
+}
+
+export function createCollector(config: CollectorConfig, deps: CollectorDeps): Collector {
+  validateCollectorConfig(config);
+  const queue = new BoundedQueue(config.queue.maxBytes);
+  const drained = zeroCounts();
+  const produced = zeroCounts();
+  let vmstat: VmstatSample[] = [];
+  let psi: PsiSample[] = [];
+  let sequence = 0;
+  let batchesProduced = 0;
+  let produceErrors = 0;
+  let lastProduceError: string | undefined;
+  let sending: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let backoffMs = 0;
+  let nextAttemptAt = 0;
+  let stopping = false;
+  let started = false;
+
+  function enqueue(chunk: Chunk): void {
+    addCounts(drained, chunk.counts);
+    queue.push(chunk);
+    if (queue.stats().events >= config.batch.maxEvents) kick();
+  }
+
+  function kick(): void {
+    if (!sending && Date.now() >= nextAttemptAt) sending = produceOnce().finally(() => (sending = undefined));
+  }
+
+  async function produceOnce(): Promise<void> {
+    const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
+    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0) return;
+    const events: ProbeEvent[] = [];
+    for (const c of chunks) {
+      if (c.frames) for (const e of decodeBatch(c.frames)) events.push(e);
+      for (const e of c.events) events.push(e);
+    }
+    const samples = { vmstat, psi };
+    vmstat = [];
+    psi = [];
+    const batch: CollectorBatch = {
+      host: config.host,
+      bootId: config.bootId,
+      instance: config.instance,
+      sequence,
+      events,
+      vmstat: samples.vmstat,
+      psi: samples.psi,
+      loss: deps.probes.loss().perFamily,
+      dropped: queue.stats().dropped,
+    };
+    const value = Buffer.from(deps.encode(batch));
+    const t0 = performance.now();
+    try {
+      await deps.producer.send(config.topic, config.host, value, Date.now());
+    } catch (err) {
+      // Put it all back: the next attempt re-encodes with the same sequence
+      // number, so a batch Kafka did take after all shows up as a duplicate.
+      queue.requeue(chunks);
+      vmstat = samples.vmstat.concat(vmstat);
+      psi = samples.psi.concat(psi);
+      produceErrors++;
+      lastProduceError = errorMessage(err);
+      backoffMs = Math.min(config.retry.maxMs, backoffMs ? backoffMs * 2 : config.retry.initialMs);
+      nextAttemptAt = Date.now() + backoffMs;
+      deps.onProduceError?.(err);
+      return;
+    }
+    queue.ack(chunks);
+    for (const c of chunks) addCounts(produced, c.counts);
+    sequence++;
+    batchesProduced++;
+    backoffMs = 0;
+    nextAttemptAt = 0;
+    deps.onProduced?.({ events: events.length, bytes: value.length, latencyMs: performance.now() - t0 });
+  }
+
+  function stats(): CollectorStats {
+    const q = queue.stats();
+    return {
+      drained: { ...drained },
+      produced: { ...produced },
+      dropped: { ...q.dropped },
+      queuedBytes: q.bytes,
+      queuedEvents: q.events,
+      batchesProduced,
+      produceErrors,
+      lastProduceError,
+      sequence,
+      loss: deps.probes.loss(),
+    };
+  }
+
+  return {
+    start() {
+      if (started) throw new UsageError('collector: start() called twice');
+      started = true;
+      deps.probes.start({
+        onBatch: (frames) => enqueue(chunkOfFrames(frames)),
+        onSummaries: (summaries: FaultSummary[]) => enqueue(chunkOfEvents(summaries.map((s) => ({ type: 'fault_summary' as const, ...s })))),
+      });
+      deps.samplers?.start({ onVmstat: (s) => vmstat.push(s), onPsi: (s) => psi.push(s) });
+      timer = setInterval(() => {
+        if (!stopping) kick();
+      }, config.batch.maxDelayMs);
+    },
+    stats,
+    async stop() {
+      if (stopping) return stats();
+      stopping = true;
+      if (timer) clearInterval(timer);
+      deps.samplers?.stop();
+      deps.samplers?.flush();
+      // Detaching drains the ring and sweeps the fault table one last time.
+      deps.probes.stop();
+      const deadline = Date.now() + config.flushTimeoutMs;
+      for (;;) {
+        if (sending) await sending;
+        const q = queue.stats();
+        if ((q.chunks === 0 && vmstat.length === 0 && psi.length === 0) || Date.now() >= deadline) break;
+        const wait = nextAttemptAt - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, deadline - Date.now())));
+        sending = produceOnce().finally(() => (sending = undefined));
+      }
+      // Out of time: what is left is dropped, and counted as such.
+      queue.discardAll();
+      await deps.producer.close();
+      return stats();
+    },
+  };
+}
+
+export function totalOf(counts: Readonly<FamilyCounts>): number {
+  return FAMILIES.reduce((n, f) => n + counts[f], 0);
+}
