@@ -72,7 +72,7 @@ test('a broker outage within the memory bound loses nothing; sequence numbers ha
   assert.equal(totalOf(stats.dropped), 0);
   assert.ok(stats.produceErrors > 0, 'the producer was down for a while');
   assert.equal(stats.queuedEvents, 0);
-  // A failed attempt is retried with the same number; the numbers used are 0..n-1.
+  // A failed attempt is retried as is; the numbers used are 0..n-1.
   const used = [...new Set(batches.map((b) => b.sequence))].sort((a, b) => a - b);
   assert.deepEqual(used, Array.from({ length: stats.sequence }, (_, i) => i));
   assert.equal(stats.batchesProduced, stats.sequence);

@@ -134,38 +134,44 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     if (!sending && Date.now() >= nextAttemptAt) sending = produceOnce().finally(() => (sending = undefined));
   }
 
-  async function produceOnce(): Promise<void> {
+  /** A batch that failed to send: retried byte for byte, so a duplicate is exact. */
+  let pending: { value: Buffer; chunks: Chunk[]; events: number } | undefined;
+
+  function nextBatch(): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
-    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0) return;
+    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0) return undefined;
     const events: ProbeEvent[] = [];
     for (const c of chunks) {
       if (c.frames) for (const e of decodeBatch(c.frames)) events.push(e);
       for (const e of c.events) events.push(e);
     }
-    const samples = { vmstat, psi };
-    vmstat = [];
-    psi = [];
     const batch: CollectorBatch = {
       host: config.host,
       bootId: config.bootId,
       instance: config.instance,
       sequence,
       events,
-      vmstat: samples.vmstat,
-      psi: samples.psi,
+      vmstat,
+      psi,
       loss: deps.probes.loss().perFamily,
       dropped: queue.stats().dropped,
     };
-    const value = Buffer.from(deps.encode(batch));
+    vmstat = [];
+    psi = [];
+    return { value: Buffer.from(deps.encode(batch)), chunks, events: events.length };
+  }
+
+  async function produceOnce(): Promise<void> {
+    const batch = pending ?? nextBatch();
+    if (!batch) return;
     const t0 = performance.now();
     try {
-      await deps.producer.send(config.topic, config.host, value, Date.now());
+      await deps.producer.send(config.topic, config.host, batch.value, Date.now());
     } catch (err) {
-      // Put it all back: the next attempt re-encodes with the same sequence
-      // number, so a batch Kafka did take after all shows up as a duplicate.
-      queue.requeue(chunks);
-      vmstat = samples.vmstat.concat(vmstat);
-      psi = samples.psi.concat(psi);
+      // Keep it (its memory still counts against the bound) and send the same
+      // bytes again, same sequence number: if Kafka took it after all, the
+      // copy downstream is an exact, detectable duplicate.
+      pending = batch;
       produceErrors++;
       lastProduceError = errorMessage(err);
       backoffMs = Math.min(config.retry.maxMs, backoffMs ? backoffMs * 2 : config.retry.initialMs);
@@ -173,13 +179,14 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       deps.onProduceError?.(err);
       return;
     }
-    queue.ack(chunks);
-    for (const c of chunks) addCounts(produced, c.counts);
+    pending = undefined;
+    queue.ack(batch.chunks);
+    for (const c of batch.chunks) addCounts(produced, c.counts);
     sequence++;
     batchesProduced++;
     backoffMs = 0;
     nextAttemptAt = 0;
-    deps.onProduced?.({ events: events.length, bytes: value.length, latencyMs: performance.now() - t0 });
+    deps.onProduced?.({ events: batch.events, bytes: batch.value.length, latencyMs: performance.now() - t0 });
   }
 
   function stats(): CollectorStats {
@@ -224,12 +231,14 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       for (;;) {
         if (sending) await sending;
         const q = queue.stats();
-        if ((q.chunks === 0 && vmstat.length === 0 && psi.length === 0) || Date.now() >= deadline) break;
+        if ((!pending && q.chunks === 0 && vmstat.length === 0 && psi.length === 0) || Date.now() >= deadline) break;
         const wait = nextAttemptAt - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, deadline - Date.now())));
         sending = produceOnce().finally(() => (sending = undefined));
       }
       // Out of time: what is left is dropped, and counted as such.
+      if (pending) queue.requeue(pending.chunks);
+      pending = undefined;
       queue.discardAll();
       await deps.producer.close();
       return stats();
