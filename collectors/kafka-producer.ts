@@ -1,0 +1,77 @@
+/**
+ * The collector's Kafka side: a kafkajs idempotent producer with compression,
+ * behind the EventsProducer interface the collector is written against.
+ */
+import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import { PageloopError } from '../lib/errors.js';
+import type { EventsProducer } from './collector.js';
+
+const { CompressionTypes } = kafkajs;
+
+export type Compression = 'none' | 'gzip';
+
+export interface KafkaEventsProducerOptions {
+  compression: Compression;
+  /** How long one send may take, retries included, before the collector's own retry takes over. */
+  sendTimeoutMs: number;
+}
+
+export function createKafkaEventsProducer(kafka: Kafka, options: KafkaEventsProducerOptions): EventsProducer {
+  let producer: Producer | undefined;
+  let connecting: Promise<Producer> | undefined;
+  const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+
+  const connect = (): Promise<Producer> => {
+    if (producer) return Promise.resolve(producer);
+    connecting ??= (async () => {
+      const p = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // Few quick retries here: while the broker is away the collector
+        // keeps the batch and retries with its own backoff, and keeps draining.
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      });
+      try {
+        await p.connect();
+      } catch (err) {
+        await p.disconnect().catch(() => undefined);
+        throw err;
+      }
+      producer = p;
+      return p;
+    })().finally(() => (connecting = undefined));
+    return connecting;
+  };
+
+  return {
+    async send(topic, key, value, timestampMs) {
+      let p: Producer;
+      try {
+        p = await connect();
+      } catch (err) {
+        throw new PageloopError('kafka-connect', `cannot reach Kafka: ${String(err)}`, { retriable: true, cause: err });
+      }
+      try {
+        await p.send({
+          topic,
+          acks: -1,
+          timeout: options.sendTimeoutMs,
+          compression,
+          messages: [{ key, value, timestamp: String(timestampMs) }],
+        });
+      } catch (err) {
+        // A producer that failed may hold a stale connection or epoch: start a
+        // fresh one for the next attempt.
+        producer = undefined;
+        await p.disconnect().catch(() => undefined);
+        throw new PageloopError('kafka-send', `produce to ${topic} failed: ${String(err)}`, { retriable: true, cause: err });
+      }
+    },
+    async close() {
+      const p = producer;
+      producer = undefined;
+      if (p) await p.disconnect();
+    },
+  };
+}
