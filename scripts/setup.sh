@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ procps util-linux)
+debian_packages=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ procps util-linux maven openjdk-17-jre-headless)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

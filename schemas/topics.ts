@@ -1,0 +1,287 @@
+/**
+ * The Kafka topics of the wire contract, declared once. `ensureTopics`
+ * applies the declaration to a cluster: it creates missing topics and brings
+ * the configs of existing ones back to the declared values, and says what it
+ * did. The local broker (`pageloop kafka start`) and a production cluster
+ * (`pageloop kafka topics --brokers ...`) get the same declaration; only the
+ * replication factor differs.
+ */
+import type { Admin, IResourceConfigEntry } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+
+const { ConfigResourceTypes } = kafkajs;
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  /** What the record key is: the partitioner hashes it, so it fixes ordering and compaction. */
+  readonly key: string;
+  readonly description: string;
+  /** Topic-level configs the tool owns; any other override on the topic is removed on update. */
+  readonly configs: Readonly<Record<string, string>>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Why these numbers:
+ * - events and actions are the source of truth and the audit trail: every
+ *   projection must be rebuildable by replaying them, so they are never
+ *   deleted by time or size (retention -1). Plan disk for it, or tier it.
+ * - scores and phases are projections of events (rebuildable), so a week is
+ *   enough for consumers that fall behind.
+ * - hints are desired state: compacted, one live record per key (the host
+ *   name), so a feedback agent that starts reads its host's current plan
+ *   without replaying history. Each record is therefore the host's complete
+ *   hint set, and a null value (tombstone) withdraws it.
+ * - compression.type stays `producer` everywhere: kafkajs has no zstd/lz4/
+ *   snappy codec built in, and a broker that recompressed would hand kafkajs
+ *   consumers batches they cannot read.
+ * - message.timestamp.type stays CreateTime: processors run on event time,
+ *   which the collector sets.
+ */
+const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
+  {
+    name: 'pageloop.events.v1',
+    partitions: 12,
+    key: 'host name (all events of a host stay in order on one partition)',
+    description: 'memory-management events from the host collectors (faults, promotions, compaction, swap, samplers)',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+      'max.message.bytes': String(4 * 1024 * 1024),
+    },
+  },
+  {
+    name: 'pageloop.scores.v1',
+    partitions: 6,
+    key: 'host name',
+    description: 'per-region benefit scores from the scorer',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(7 * DAY_MS),
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+    },
+  },
+  {
+    name: 'pageloop.phases.v1',
+    partitions: 6,
+    key: 'host name',
+    description: 'application phase changes from the phase detector',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(7 * DAY_MS),
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+    },
+  },
+  {
+    name: 'pageloop.hints.v1',
+    partitions: 6,
+    key: 'host name (each host reads only its own key; the latest record is its whole hint set)',
+    description: 'hint plans for the feedback agents (compacted: the current plan per host)',
+    configs: {
+      'cleanup.policy': 'compact',
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+      // Compact soon after a plan is superseded: agents only ever want the latest.
+      'min.cleanable.dirty.ratio': '0.1',
+      // The active segment is never compacted; roll hourly so superseded plans do not linger.
+      'segment.ms': String(60 * 60 * 1000),
+      // A tombstone must outlive an agent restart so the agent sees its plan withdrawn.
+      'delete.retention.ms': String(DAY_MS),
+    },
+  },
+  {
+    name: 'pageloop.actions.v1',
+    partitions: 3,
+    key: 'host name',
+    description: 'what the feedback agents did or refused to do, and why (audit trail)',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+    },
+  },
+  {
+    name: 'pageloop.dlq.v1',
+    partitions: 3,
+    key: 'source topic and partition of the bad record',
+    description: 'malformed records, with the reason, from every consumer',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(30 * DAY_MS),
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+    },
+  },
+];
+
+export const TOPIC_NAMES = DECLARED.map((t) => t.name);
+export type TopicName = 'pageloop.events.v1' | 'pageloop.scores.v1' | 'pageloop.phases.v1' | 'pageloop.hints.v1' | 'pageloop.actions.v1' | 'pageloop.dlq.v1';
+
+export const TOPIC = {
+  events: 'pageloop.events.v1',
+  scores: 'pageloop.scores.v1',
+  phases: 'pageloop.phases.v1',
+  hints: 'pageloop.hints.v1',
+  actions: 'pageloop.actions.v1',
+  dlq: 'pageloop.dlq.v1',
+} as const satisfies Record<string, TopicName>;
+
+export interface TopicOptions {
+  /** 1 on the single local broker (the default); 3 is usual in production. */
+  readonly replicationFactor?: number;
+}
+
+/** The declared topics, with the replication factor for the cluster they go to. */
+export function declaredTopics(options: TopicOptions = {}): TopicSpec[] {
+  const rf = options.replicationFactor ?? 1;
+  if (!Number.isInteger(rf) || rf < 1 || rf > 32) {
+    throw new UsageError(`replicationFactor: must be an integer 1-32, got ${JSON.stringify(options.replicationFactor)}`);
+  }
+  // With 3+ replicas, acks=all survives one broker down; below that the broker default (1) is all there is.
+  const minIsr: Record<string, string> = rf >= 3 ? { 'min.insync.replicas': String(rf - 1) } : {};
+  return DECLARED.map((t) => ({ ...t, replicationFactor: rf, configs: { ...t.configs, ...minIsr } }));
+}
+
+export function topicSpec(name: TopicName, options: TopicOptions = {}): TopicSpec {
+  const spec = declaredTopics(options).find((t) => t.name === name);
+  if (!spec) throw new UsageError(`unknown topic ${name}`);
+  return spec;
+}
+
+export interface ConfigChange {
+  readonly name: string;
+  /** undefined: the topic had no override (broker default). */
+  readonly from: string | undefined;
+  /** undefined: an override the declaration does not make, removed. */
+  readonly to: string | undefined;
+}
+
+export interface EnsureTopicsReport {
+  readonly created: string[];
+  readonly updated: { readonly topic: string; readonly changes: ConfigChange[] }[];
+  readonly unchanged: string[];
+  /**
+   * Differences the tool does not change by itself: more partitions would
+   * move keys to other partitions (breaking per-host order and compaction),
+   * and replication changes need a reassignment plan.
+   */
+  readonly warnings: string[];
+}
+
+/** Only TOPIC_CONFIG entries are overrides on the topic; the rest are broker or built-in defaults. */
+const TOPIC_CONFIG_SOURCE = 1;
+
+async function topicOverrides(admin: Admin, names: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  const out = new Map<string, Map<string, string>>();
+  if (names.length === 0) return out;
+  const res = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+  });
+  for (const r of res.resources) {
+    if (r.errorCode !== 0) throw new PageloopError('kafka-topics', `describeConfigs ${r.resourceName}: ${r.errorMessage} (code ${r.errorCode})`, { retriable: true });
+    const overrides = new Map<string, string>();
+    for (const e of r.configEntries) if (e.configSource === TOPIC_CONFIG_SOURCE) overrides.set(e.configName, e.configValue);
+    out.set(r.resourceName, overrides);
+  }
+  return out;
+}
+
+function entries(configs: Readonly<Record<string, string>>): IResourceConfigEntry[] {
+  return Object.entries(configs).map(([name, value]) => ({ name, value }));
+}
+
+/**
+ * Creates the missing topics and updates the configs of existing ones to
+ * the declaration, then reports what it did. Safe to run again and again.
+ *
+ * Config updates use AlterConfigs (kafkajs has no incremental variant),
+ * which replaces the topic's whole set of overrides: the declaration is the
+ * only source of a topic's configs, and an override made by hand is undone.
+ */
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = declaredTopics()): Promise<EnsureTopicsReport> {
+  const report: EnsureTopicsReport = { created: [], updated: [], unchanged: [], warnings: [] };
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
+          configEntries: entries(t.configs),
+        })),
+      });
+      report.created.push(...missing.map((t) => t.name));
+    }
+
+    const present = topics.filter((t) => existing.has(t.name));
+    if (present.length === 0) return report;
+    const metadata = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
+    const overrides = await topicOverrides(admin, present.map((t) => t.name));
+    const toAlter: TopicSpec[] = [];
+    for (const t of present) {
+      const meta = metadata.topics.find((m) => m.name === t.name);
+      const partitions = meta?.partitions.length ?? 0;
+      if (partitions !== t.partitions) {
+        report.warnings.push(`${t.name}: has ${partitions} partitions, declared ${t.partitions}; not changed (repartitioning moves keys)`);
+      }
+      const rf = meta?.partitions[0]?.replicas.length ?? 0;
+      if (rf !== t.replicationFactor) {
+        report.warnings.push(`${t.name}: replication factor ${rf}, declared ${t.replicationFactor}; not changed (needs a partition reassignment)`);
+      }
+      const have = overrides.get(t.name) ?? new Map<string, string>();
+      const changes: ConfigChange[] = [];
+      for (const [name, value] of Object.entries(t.configs)) {
+        if (have.get(name) !== value) changes.push({ name, from: have.get(name), to: value });
+      }
+      for (const [name, value] of have) {
+        if (!(name in t.configs)) changes.push({ name, from: value, to: undefined });
+      }
+      if (changes.length === 0) {
+        report.unchanged.push(t.name);
+      } else {
+        toAlter.push(t);
+        report.updated.push({ topic: t.name, changes });
+      }
+    }
+    if (toAlter.length > 0) {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: toAlter.map((t) => ({ type: ConfigResourceTypes.TOPIC, name: t.name, configEntries: entries(t.configs) })),
+      });
+    }
+    return report;
+  } catch (err) {
+    if (err instanceof PageloopError) throw err;
+    // kafkajs marks its own errors retriable or not; keep that answer.
+    const retriable = typeof err === 'object' && err !== null && 'retriable' in err ? Boolean(err.retriable) : true;
+    throw new PageloopError('kafka-topics', `applying the topic declaration failed: ${errorMessage(err)}`, { retriable, cause: err });
+  }
+}
+
+/** One line per thing done, for the command line. */
+export function formatEnsureReport(r: EnsureTopicsReport): string[] {
+  const lines: string[] = [];
+  for (const t of r.created) lines.push(`created ${t}`);
+  for (const u of r.updated) {
+    const what = u.changes.map((c) => `${c.name}: ${c.from ?? '(default)'} -> ${c.to ?? '(default)'}`).join(', ');
+    lines.push(`updated ${u.topic} (${what})`);
+  }
+  if (r.unchanged.length > 0) lines.push(`unchanged ${r.unchanged.join(', ')}`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines;
+}
