@@ -17,6 +17,9 @@ import {
 } from './layout.generated.js';
 import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader } from './native.js';
 import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
+import { DEFAULT_HINT_MAP_PIN, hintMapOn, type HintMap } from './hint-map.js';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface ProbesConfig {
   /** Event families to attach. */
@@ -40,6 +43,8 @@ export interface ProbesConfig {
   maxBatchBytes: number;
   /** A high-order allocation within this long after a fault of the same task is its promotion. */
   promotionWindowMs: number;
+  /** Where the hint map is pinned (shared with the feedback agent); '' keeps it private. */
+  hintMapPinPath: string;
   /** The drain benchmark's synthetic stream: records per getpid() of benchPid. */
   bench?: { pid: number; burst: number };
   objectPath?: string;
@@ -57,6 +62,7 @@ export const DEFAULT_PROBES_CONFIG: Readonly<ProbesConfig> = Object.freeze({
   swapEntries: false,
   maxBatchBytes: 1024 * 1024,
   promotionWindowMs: 10,
+  hintMapPinPath: DEFAULT_HINT_MAP_PIN,
 });
 
 /** Checks a config; every error names the key and what was expected. */
@@ -135,6 +141,8 @@ export interface Probes {
   /** Drains the ring buffer now, synchronously. */
   drain(): number;
   loss(): LossReport;
+  /** The hint map these probes read (pinned at config.hintMapPinPath when set). */
+  hints(): HintMap;
   readonly object: NativeBpfObject;
   stop(): void;
 }
@@ -205,6 +213,10 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     for (const p of obj.programs()) obj.setAutoload(p.name, wanted.has(p.name));
     obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
     obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
+    if (config.hintMapPinPath) {
+      mkdirSync(dirname(config.hintMapPinPath), { recursive: true });
+      obj.setMapPinPath('pl_hints', config.hintMapPinPath);
+    }
     obj.load();
     writeTargets(targets);
     for (const name of wanted) {
@@ -391,6 +403,9 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
       targets = next;
     },
     sweepFaults,
+    hints() {
+      return hintMapOn(obj, config.hintMapPinPath);
+    },
     drain() {
       return reader ? reader.drainNow() : 0;
     },
