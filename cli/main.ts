@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
   trace: async () => (await import('./commands/trace.js')).traceCommand,
   kafka: async () => (await import('./commands/kafka.js')).kafkaCommand,
+  collect: async () => (await import('./commands/collect.js')).collectCommand,
 };
 
 function help(): string {

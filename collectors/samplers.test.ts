@@ -7,7 +7,7 @@ import { parseVmstat } from '../lib/procfs.js';
 test('vmstatSample keeps the non-zero deltas of followed counters, sorted', () => {
   const a = followedCounters(parseVmstat('thp_fault_alloc 3\npswpout 10\nnr_free_pages 100\npgmajfault 1\n'));
   const b = followedCounters(parseVmstat('thp_fault_alloc 7\npswpout 10\nnr_free_pages 50\npgmajfault 4\n'));
-  assert.deepEqual(vmstatSample(a, b, 2000, 1000), { tsNs: 2000, intervalNs: 1000, names: ['pgmajfault', 'thp_fault_alloc'], deltas: [3, 4] });
+  assert.deepEqual(vmstatSample(a, b, 2000, 1000), { tsNs: 2000, intervalNs: 1000, deltas: { pgmajfault: 3, thp_fault_alloc: 4 } });
 });
 
 test('parsePsi reads some and full lines', () => {

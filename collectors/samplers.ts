@@ -5,28 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseVmstat } from '../lib/procfs.js';
+// The wire's sampler records: what these samplers produce is what a batch carries.
+import type { VmstatSample, PsiSample } from '../schemas/wire.js';
+
+export type { VmstatSample, PsiSample };
 
 /** The vmstat counters pageloop follows: THP, compaction, swap and major faults. */
 export const VMSTAT_PREFIXES = ['thp_', 'compact_', 'pswp', 'pgmajfault', 'pgfault', 'numa_hint_faults', 'zswp', 'swap_ra'] as const;
-
-export interface VmstatSample {
-  tsNs: number;
-  intervalNs: number;
-  names: string[];
-  deltas: number[];
-}
-
-export interface PsiSample {
-  tsNs: number;
-  someAvg10: number;
-  someAvg60: number;
-  someAvg300: number;
-  someTotalUs: number;
-  fullAvg10: number;
-  fullAvg60: number;
-  fullAvg300: number;
-  fullTotalUs: number;
-}
 
 export function followedCounters(all: Map<string, number>): Map<string, number> {
   const out = new Map<string, number>();
@@ -36,16 +21,12 @@ export function followedCounters(all: Map<string, number>): Map<string, number> 
 
 /** Non-zero deltas between two readings, names sorted for a stable record. */
 export function vmstatSample(prev: Map<string, number>, next: Map<string, number>, tsNs: number, intervalNs: number): VmstatSample {
-  const names: string[] = [];
-  const deltas: number[] = [];
+  const deltas: Record<string, number> = {};
   for (const name of [...next.keys()].sort()) {
     const d = next.get(name)! - (prev.get(name) ?? 0);
-    if (d !== 0) {
-      names.push(name);
-      deltas.push(d);
-    }
+    if (d !== 0) deltas[name] = d;
   }
-  return { tsNs, intervalNs, names, deltas };
+  return { tsNs, intervalNs, deltas };
 }
 
 /** Parses /proc/pressure/memory ("some avg10=0.00 avg60=0.00 avg300=0.00 total=0"). */
@@ -59,6 +40,7 @@ export function parsePsi(text: string, tsNs: number): PsiSample {
   const [fa10, fa60, fa300, ft] = line('full');
   return {
     tsNs,
+    cgroup: '',
     someAvg10: sa10,
     someAvg60: sa60,
     someAvg300: sa300,
@@ -108,7 +90,7 @@ export function createSamplers(config: SamplersConfig, clockNs: () => number): S
     const sample = vmstatSample(prev, next, ts, ts - prevTs);
     prev = next;
     prevTs = ts;
-    if (sample.names.length > 0) handlers?.onVmstat(sample);
+    if (Object.keys(sample.deltas).length > 0) handlers?.onVmstat(sample);
   };
   const readPsiNow = () => {
     if (psiAvailable) handlers?.onPsi(parsePsi(readFileSync('/proc/pressure/memory', 'utf8'), clockNs()));

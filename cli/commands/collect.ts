@@ -1,0 +1,160 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import type { Command } from '../command.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { UsageError } from '../../lib/errors.js';
+import { readBootId } from '../../lib/procfs.js';
+import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
+import { createProbes, type ProbesConfig } from '../../bpf/probes.js';
+import { FAMILIES, type FamilyName } from '../../bpf/events.js';
+import { loadAddon } from '../../bpf/native.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type CollectorConfig, type CollectorStats } from '../../collectors/collector.js';
+import { createSamplers, DEFAULT_SAMPLERS_CONFIG } from '../../collectors/samplers.js';
+import { createKafkaEventsProducer } from '../../collectors/kafka-producer.js';
+import { createCollectorMetrics } from '../../collectors/metrics.js';
+import { encodeCollectorBatch } from '../../collectors/encode.js';
+
+const flags: FlagSpec[] = [
+  { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
+  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: the local broker of `pageloop kafka start`)' },
+  { name: 'pid', kind: 'list', help: 'only these processes' },
+  { name: 'cgroup', kind: 'list', help: 'only processes in these cgroup v2 paths' },
+  { name: 'events', kind: 'list', help: `families: ${FAMILIES.join(',')} (default: all)` },
+  { name: 'metrics-port', kind: 'number', help: 'Prometheus /metrics port (default 9464; 0 picks a free one)' },
+  { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
+  { name: 'json', kind: 'boolean', help: 'print the final stats as JSON' },
+  { name: 'help', kind: 'boolean', help: 'this text' },
+];
+
+const SUMMARY = 'Stream the kernel events of this host into Kafka (pageloop.events.v1).';
+
+export interface CollectSettings {
+  kafka: { brokers: string[]; clientId: string; ssl?: NonNullable<PageloopConfig['kafka']>['ssl']; sasl?: NonNullable<PageloopConfig['kafka']>['sasl'] };
+  probes: Partial<ProbesConfig>;
+  collector: CollectorConfig;
+  compression: 'none' | 'gzip';
+  metrics: { host: string; port: number } | null;
+  samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
+}
+
+/** Defaults, then the config file, then the environment, then flags. */
+export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number }, env = process.env): CollectSettings {
+  const host = env.PAGELOOP_HOST || file.host || hostname();
+  const c = file.collector ?? {};
+  const p = file.probes ?? {};
+  const targets = cli.pids.length || cli.cgroups.length ? { pids: cli.pids, cgroups: cli.cgroups } : { pids: p.targets?.pids ?? [], cgroups: p.targets?.cgroups ?? [] };
+  const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
+  const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
+  return {
+    kafka: {
+      brokers: cli.brokers.length ? cli.brokers : file.kafka?.brokers ?? [],
+      clientId: file.kafka?.clientId ?? `pageloop-collector-${host}`,
+      ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
+      ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
+    },
+    probes,
+    collector: {
+      ...DEFAULT_COLLECTOR_CONFIG,
+      host,
+      bootId: readBootId(),
+      instance: randomUUID(),
+      batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, ...c.batch },
+      queue: { ...DEFAULT_COLLECTOR_CONFIG.queue, ...c.queue },
+    },
+    compression: c.compression ?? 'gzip',
+    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port },
+    samplers: {
+      vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
+      psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
+    },
+  };
+}
+
+function parsePids(values: string[]): number[] {
+  return values.map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--pid: '${v}' is not a process id`);
+    return n;
+  });
+}
+
+function parseFamilies(values: string[]): FamilyName[] {
+  return values.map((v) => {
+    if (!(FAMILIES as readonly string[]).includes(v)) throw new UsageError(`--events: unknown event family '${v}' (known: ${FAMILIES.join(', ')})`);
+    return v as FamilyName;
+  });
+}
+
+export function formatStats(s: CollectorStats): string {
+  const fam = (c: Record<string, number>) => FAMILIES.map((f) => `${f}=${c[f]}`).join(' ');
+  return [
+    `drained ${totalOf(s.drained)} (${fam(s.drained)})`,
+    `produced ${totalOf(s.produced)} in ${s.batchesProduced} batches`,
+    `dropped ${totalOf(s.dropped)}`,
+    `ring-buffer lost ${s.loss.total}`,
+    `queued ${s.queuedEvents} (${(s.queuedBytes / 1024).toFixed(0)} KiB)`,
+    s.produceErrors ? `produce errors ${s.produceErrors} (last: ${s.lastProduceError})` : 'no produce errors',
+  ].join('; ');
+}
+
+export const collectCommand: Command = {
+  name: 'collect',
+  summary: SUMMARY,
+  async run(argv) {
+    const args = parseArgs(argv, flags);
+    if (flagBoolean(args, 'help')) {
+      console.log(usage('collect [flags]', SUMMARY, flags));
+      return 0;
+    }
+    const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
+    const file = configPath ? loadJsonFile(configPath, validateConfig) : {};
+    const duration = flagNumber(args, 'duration');
+    if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
+    const metricsPort = flagNumber(args, 'metrics-port');
+    const settings = collectSettings(file, {
+      brokers: flagList(args, 'brokers'),
+      pids: parsePids(flagList(args, 'pid')),
+      cgroups: flagList(args, 'cgroup'),
+      families: parseFamilies(flagList(args, 'events')),
+      ...(metricsPort !== undefined ? { metricsPort } : {}),
+    });
+    const kafka = new kafkajs.Kafka(kafkaConfigFromSettings(settings.kafka));
+    const probes = createProbes(settings.probes);
+    const addon = loadAddon();
+    let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
+    const collector = createCollector(settings.collector, {
+      probes,
+      samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+      producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
+      encode: encodeCollectorBatch,
+      onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
+    });
+    metrics = createCollectorMetrics(() => collector.stats());
+    const metricsPortBound = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
+    collector.start();
+    console.error(
+      `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${settings.collector.topic}` +
+        (metricsPortBound !== undefined ? `; metrics on http://${settings.metrics!.host}:${metricsPortBound}/metrics` : ''),
+    );
+    const status = setInterval(() => console.error(formatStats(collector.stats())), 10_000).unref();
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        process.off('SIGINT', done);
+        process.off('SIGTERM', done);
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      const timer = duration ? setTimeout(done, duration * 1000) : undefined;
+      process.on('SIGINT', done);
+      process.on('SIGTERM', done);
+    });
+    clearInterval(status);
+    const final = await collector.stop();
+    await metrics.close();
+    if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));
+    else console.error(formatStats(final));
+    return 0;
+  },
+};

@@ -1,0 +1,21 @@
+/** A collector batch onto the wire: the columnar EventBatch of schemas/pageloop.proto. */
+import { encodeEventBatch, eventBatchFromProbeEvents } from '../schemas/wire.js';
+import type { CollectorBatch } from './collector.js';
+
+export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
+  return encodeEventBatch(
+    eventBatchFromProbeEvents(
+      {
+        host: b.host,
+        bootId: b.bootId,
+        collectorId: b.instance,
+        sequence: b.sequence,
+        loss: b.loss,
+        dropped: b.dropped,
+        vmstat: b.vmstat,
+        psi: b.psi,
+      },
+      b.events,
+    ),
+  );
+}
