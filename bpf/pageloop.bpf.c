@@ -28,6 +28,8 @@ const volatile __u64 promotion_window_ns = 10000000;
 const volatile __u32 nr_cpus = 1;
 const volatile __u32 bench_burst = 64;
 const volatile __u32 bench_pid = 0;
+/* 1: the benchmark stream is made of fault records, so it can go all the way to Kafka. */
+const volatile __u32 bench_as_faults = 0;
 
 /* Sizes are defaults; user space resizes them before load. */
 struct {
@@ -674,9 +676,23 @@ int BPF_PROG(pl_direct_reclaim_end, unsigned long nr_reclaimed)
 static long emit_bench_record(__u64 index, void *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pl_bench_event *e;
 
-	e = pl_reserve(PL_FAMILY_FAULT, sizeof(*e));
+	if (bench_as_faults) {
+		struct pl_fault_event *f = pl_reserve(PL_FAMILY_FAULT, sizeof(*f));
+
+		if (!f)
+			return 0;
+		pl_fill_header(&f->h, PL_KIND_FAULT, task, task->pid);
+		f->address = 0x7f0000000000ULL + (index << 12);
+		f->ip = 0x400000;
+		f->error_code = PL_PF_USER | PL_PF_WRITE;
+		f->sample_weight = 1;
+		bpf_ringbuf_submit(f, 0);
+		return 0;
+	}
+
+	struct pl_bench_event *e = pl_reserve(PL_FAMILY_FAULT, sizeof(*e));
+
 	if (!e)
 		return 0;
 	pl_fill_header(&e->h, PL_KIND_BENCH, task, task->pid);

@@ -46,7 +46,7 @@ export interface ProbesConfig {
   /** Where the hint map is pinned (shared with the feedback agent); '' keeps it private. */
   hintMapPinPath: string;
   /** The drain benchmark's synthetic stream: records per getpid() of benchPid. */
-  bench?: { pid: number; burst: number };
+  bench?: { pid: number; burst: number; asFaults?: boolean };
   objectPath?: string;
 }
 
@@ -206,6 +206,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     if (config.bench) {
       obj.setRodata('bench_pid', u32(config.bench.pid));
       obj.setRodata('bench_burst', u32(config.bench.burst));
+      obj.setRodata('bench_as_faults', u32(config.bench.asFaults ? 1 : 0));
     }
     const wanted = new Set<string>(config.families.flatMap((f) => PROGRAMS[f]));
     if (config.swapEntries && config.families.includes('swap')) wanted.add('pl_rss_stat');
