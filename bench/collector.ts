@@ -7,7 +7,7 @@
  * zero ring-buffer loss and zero queue drops. Peak memory is the collector
  * process's VmHWM.
  *
- *   node dist/bench/collector.js [--records N] [--rounds R] [--compression gzip|none]
+ *   node dist/bench/collector.js [--records N] [--rounds R] [--compression gzip|none] [--max-events N]
  */
 import { readFileSync } from 'node:fs';
 import { startTestBroker } from '../deploy/kafka/test-broker.js';
@@ -27,6 +27,7 @@ const RECORDS = Number(opt('records', '2000000'));
 const ROUNDS = Number(opt('rounds', '3'));
 const COMPRESSION = opt('compression', 'gzip') as Compression;
 const BURST = 64;
+const MAX_EVENTS = Number(opt('max-events', String(DEFAULT_COLLECTOR_CONFIG.batch.maxEvents)));
 
 function vmHwmKb(): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
         bench: { pid: generator.pid, burst: BURST, asFaults: true },
       });
       const collector = createCollector(
-        { ...DEFAULT_COLLECTOR_CONFIG, host: 'bench-host', bootId: 'bench', instance: `bench-${r}`, queue: { maxBytes: 1 << 30 }, flushTimeoutMs: 600_000 },
+        { ...DEFAULT_COLLECTOR_CONFIG, host: 'bench-host', bootId: 'bench', instance: `bench-${r}`, queue: { maxBytes: 1 << 30 }, batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, maxEvents: MAX_EVENTS, maxBytes: 64 << 20 }, flushTimeoutMs: 600_000 },
         { probes, producer: createKafkaEventsProducer(broker.kafka, { compression: COMPRESSION, sendTimeoutMs: 30_000 }), encode: encodeCollectorBatch },
       );
       collector.start();
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     await broker.close();
   }
   console.log(`\nmachine: ${machine()}`);
-  console.log(`records per round: ${RECORDS} fault records, compression ${COMPRESSION}, broker on the same machine`);
+  console.log(`records per round: ${RECORDS} fault records, compression ${COMPRESSION}, up to ${MAX_EVENTS} events per batch, broker on the same machine`);
   console.log(`median: ${(median(rates) / 1e6).toFixed(3)}M records/s into Kafka with zero loss; collector peak RSS (VmHWM) ${(vmHwmKb() / 1024).toFixed(0)} MiB`);
 }
 

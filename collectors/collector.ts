@@ -9,7 +9,7 @@
  * stop the queue is empty, so drained = produced + dropped.
  */
 import type { FamilyName, FaultSummary, ProbeEvent } from '../bpf/events.js';
-import { FAMILIES, decodeBatch } from '../bpf/events.js';
+import { FAMILIES } from '../bpf/events.js';
 import type { LossReport, Probes } from '../bpf/probes.js';
 import { UsageError, errorMessage } from '../lib/errors.js';
 import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
@@ -58,6 +58,9 @@ export interface CollectorBatch {
   bootId: string;
   instance: string;
   sequence: number;
+  /** Drained ring-buffer batches, framed as the addon hands them over. */
+  frames: Buffer[];
+  /** Records built in user space (fault summaries), after the frames. */
   events: ProbeEvent[];
   vmstat: VmstatSample[];
   psi: PsiSample[];
@@ -140,16 +143,20 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   function nextBatch(): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
     if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0) return undefined;
+    const frames: Buffer[] = [];
     const events: ProbeEvent[] = [];
+    let records = 0;
     for (const c of chunks) {
-      if (c.frames) for (const e of decodeBatch(c.frames)) events.push(e);
+      if (c.frames) frames.push(c.frames);
       for (const e of c.events) events.push(e);
+      records += c.records;
     }
     const batch: CollectorBatch = {
       host: config.host,
       bootId: config.bootId,
       instance: config.instance,
       sequence,
+      frames,
       events,
       vmstat,
       psi,
@@ -158,7 +165,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     };
     vmstat = [];
     psi = [];
-    return { value: Buffer.from(deps.encode(batch)), chunks, events: events.length };
+    return { value: Buffer.from(deps.encode(batch)), chunks, events: records };
   }
 
   async function produceOnce(): Promise<void> {
@@ -187,6 +194,8 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     backoffMs = 0;
     nextAttemptAt = 0;
     deps.onProduced?.({ events: batch.events, bytes: batch.value.length, latencyMs: performance.now() - t0 });
+    // A full batch is waiting: send it now rather than at the next tick.
+    if (!stopping && queue.stats().events >= config.batch.maxEvents) setImmediate(kick);
   }
 
   function stats(): CollectorStats {

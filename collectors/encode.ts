@@ -1,10 +1,10 @@
 /** A collector batch onto the wire: the columnar EventBatch of schemas/pageloop.proto. */
-import { encodeEventBatch, eventBatchFromProbeEvents } from '../schemas/wire.js';
+import { encodeEventBatch, eventBatchFromRecords } from '../schemas/wire.js';
 import type { CollectorBatch } from './collector.js';
 
 export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
   return encodeEventBatch(
-    eventBatchFromProbeEvents(
+    eventBatchFromRecords(
       {
         host: b.host,
         bootId: b.bootId,
@@ -15,6 +15,7 @@ export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
         vmstat: b.vmstat,
         psi: b.psi,
       },
+      b.frames,
       b.events,
     ),
   );

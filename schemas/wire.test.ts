@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
-import { FAMILY_OF, type FaultSummary, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
+import { FAMILY_OF, decodeBatch, type FaultSummary, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
 import { Kind, layouts, type Header } from '../bpf/layout.generated.js';
 import {
+  eventBatchFromRecords,
   WireDecodeError,
   WireEncodeError,
   decodeDeadLetter,
@@ -541,4 +542,46 @@ test('derived messages refuse what an actor must not act on, with typed errors',
   for (const decode of [decodeRegionScore, decodePhaseChange, decodeHint, decodeHintAction, decodeTunerChange, decodeDeadLetter]) {
     decodeError(() => decode(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01])));
   }
+});
+
+test('eventBatchFromRecords (ring-buffer bytes straight to columns) equals decoding the records first', () => {
+  const kinds: Record<string, number> = { fault: 1, promotion: 2, collapse: 3, compaction: 4, compaction_defer: 5, kcompactd_wake: 6, swap_out: 7, swap_in: 8, swap_entries: 9, reclaim: 10 };
+  const frames: Buffer[] = [];
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let round = 0; round < 3; round++) {
+    const parts: Buffer[] = [];
+    for (const [type, kind] of Object.entries(kinds)) {
+      const layout = layouts[`pl_${type}_event`]!;
+      for (let n = 0; n < 1 + (rnd() % 4); n++) {
+        const rec = Buffer.alloc(layout.size);
+        for (const f of layout.fields) {
+          if (f.type.startsWith('struct') || /^pad\d*$/.test(f.name)) continue;
+          if (f.count > 0) rec.write('comm-' + (rnd() % 100), f.offset, f.size - 1, 'latin1');
+          else if (f.size === 8) rec.writeUInt32LE(rnd(), f.offset), rec.writeUInt32LE(rnd() % 1000, f.offset + 4);
+          else if (f.size === 4) rec.writeUInt32LE(rnd(), f.offset);
+          else if (f.size === 2) rec.writeUInt16LE(rnd() % 65536, f.offset);
+        }
+        // Header: time, start, pid, tid, kind, cpu, hint.
+        rec.writeUInt32LE(rnd(), 0);
+        rec.writeUInt32LE(rnd(), 8);
+        rec.writeUInt32LE(rnd(), 16);
+        rec.writeUInt32LE(rnd(), 20);
+        rec.writeUInt16LE(kind, 24);
+        rec.writeUInt16LE(rnd() % 2, 26);
+        rec.writeUInt32LE(rnd() % 5, 28);
+        const frame = Buffer.alloc(8 + ((rec.length + 7) & ~7));
+        frame.writeUInt32LE(rec.length, 0);
+        rec.copy(frame, 8);
+        parts.push(frame);
+      }
+    }
+    frames.push(Buffer.concat(parts));
+  }
+  const meta = { host: 'h', bootId: 'b', collectorId: 'c', sequence: 3 };
+  const summary = { type: 'fault_summary' as const, pid: 1, startNs: 2, regionStart: 4096, regionBytes: 2097152, faults: 5, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 7, lastNs: 8, hint: 0 };
+  const fast = eventBatchFromRecords(meta, frames, [summary]);
+  const slow = eventBatchFromProbeEvents(meta, [...frames.flatMap((f) => decodeBatch(f)), summary]);
+  assert.deepEqual(fast, slow);
+  assert.deepEqual(encodeEventBatch(fast), encodeEventBatch(slow));
 });

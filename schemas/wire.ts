@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { PageloopError, errorMessage } from '../lib/errors.js';
 import { eventTimeNs, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
-import { Kind, layouts } from '../bpf/layout.generated.js';
+import { Kind, layouts, type FieldLayout, type StructLayout } from '../bpf/layout.generated.js';
 import { CodecError, Sink, Source, decodeColumns, encodeColumns, scanFields, writeMessageField, type ColumnLayout, type LayoutField } from './columns.js';
 import { schemaFile } from './files.js';
 
@@ -837,6 +837,11 @@ interface EventSpec {
   readonly push: (e: ProbeEvent, block: Block) => void;
   /** For one block, a function that builds its event i. */
   readonly make: (block: Block) => (i: number) => ProbeEvent;
+  /**
+   * Appends one ring-buffer record straight from its bytes (no event object
+   * on the way), for types with a pl_*_event struct; undefined otherwise.
+   */
+  readonly pushRecord: ((buf: Buffer, at: number, block: Block) => void) | undefined;
 }
 
 interface ColumnSpec {
@@ -950,7 +955,8 @@ function eventSpecs(): NonNullable<typeof cachedSpecs> {
         pads,
         fields,
       };
-      events.push({ ...base, ...compileRowCodec(base, shape.columns.filter((c) => c.sub === 'h').map((c) => c.name)) });
+      const headerColumns = shape.columns.filter((c) => c.sub === 'h').map((c) => c.name);
+      events.push({ ...base, ...compileRowCodec(base, headerColumns), pushRecord: struct ? compileRecordPush(base, struct, headerColumns) : undefined });
     }
     events.sort((a, b) => a.eventType - b.eventType);
     cachedSpecs = {
@@ -985,7 +991,7 @@ function ident(name: string): string {
  * names and object literals V8 keeps every access monomorphic, where a
  * loop over names with obj[name] ran several times slower on 100k events.
  */
-function compileRowCodec(spec: Omit<EventSpec, 'push' | 'make'>, headerColumns: readonly string[]): Pick<EventSpec, 'push' | 'make'> {
+function compileRowCodec(spec: Omit<EventSpec, 'push' | 'make' | 'pushRecord'>, headerColumns: readonly string[]): Pick<EventSpec, 'push' | 'make'> {
   const push: string[] = [];
   if (spec.hasHeader) {
     push.push('const h = e.h, bh = b.h;');
@@ -1014,6 +1020,55 @@ function compileRowCodec(spec: Omit<EventSpec, 'push' | 'make'>, headerColumns: 
     push: new Function('e', 'b', push.join('\n')) as EventSpec['push'],
     make: new Function('b', make) as EventSpec['make'],
   };
+}
+
+const TWO_32 = 4294967296;
+const recordReaders = {
+  u8: (b: Buffer, at: number) => b[at]!,
+  u16: (b: Buffer, at: number) => b.readUInt16LE(at),
+  u32: (b: Buffer, at: number) => b.readUInt32LE(at),
+  s32: (b: Buffer, at: number) => b.readInt32LE(at),
+  u64: (b: Buffer, at: number) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * TWO_32,
+  s64: (b: Buffer, at: number) => b.readUInt32LE(at) + b.readInt32LE(at + 4) * TWO_32,
+  str: (b: Buffer, at: number, len: number) => {
+    const end = b.indexOf(0, at);
+    return b.toString('latin1', at, end === -1 || end > at + len ? at + len : end);
+  },
+};
+
+/**
+ * The record -> column move, generated per event type from the struct's
+ * offsets in bpf/layout.generated.ts: the collector's fast path, which never
+ * builds an event object. Values are the same the layout decoders give.
+ */
+function compileRecordPush(spec: Omit<EventSpec, 'push' | 'make' | 'pushRecord'>, struct: StructLayout, headerColumns: readonly string[]): EventSpec['pushRecord'] {
+  const header = layouts.pl_header!;
+  const reader = (f: FieldLayout, base: string): string => {
+    if (f.count > 0) {
+      if (f.type !== '__u8') throw new PageloopError('schema', `${struct.name}.${f.name}: only byte arrays (strings) can be columns`);
+      return `r.str(buf, ${base} + ${f.offset}, ${f.count})`;
+    }
+    const kind = { __u8: 'u8', __u16: 'u16', __u32: 'u32', __s32: 's32', __u64: 'u64', __s64: 's64' }[f.type];
+    if (!kind) throw new PageloopError('schema', `${struct.name}.${f.name}: type ${f.type} has no reader`);
+    return `r.${kind}(buf, ${base} + ${f.offset})`;
+  };
+  const lines: string[] = [];
+  if (spec.hasHeader) {
+    lines.push('const bh = b.h;');
+    for (const name of headerColumns) {
+      const f = header.fields.find((x) => camelCase(x.name) === name);
+      if (!f) throw new PageloopError('schema', `pl_header has no field for column h.${name}`);
+      lines.push(`bh.${ident(name)}.push(${reader(f, 'at')});`);
+    }
+  }
+  for (const c of spec.columns) {
+    const f = struct.fields.find((x) => camelCase(x.name) === c.name);
+    if (!f) throw new PageloopError('schema', `${struct.name} has no field for column ${c.name}`);
+    lines.push(`b.${ident(c.name)}.push(${reader(f, 'at')});`);
+  }
+  lines.push('b.rows++;');
+  const make = new Function('r', `return function (buf, at, b) {\n${lines.join('\n')}\n};`) as (r: typeof recordReaders) => NonNullable<EventSpec['pushRecord']>;
+  return make(recordReaders);
 }
 
 type Block = Record<string, unknown> & { rows: number; h?: Record<string, unknown[]> };
@@ -1396,6 +1451,21 @@ function vmstatFromBlock(v: VmstatColumns): VmstatSample[] {
  * for the drain benchmark and are not part of the contract.
  */
 export function eventBatchFromProbeEvents(meta: BatchMeta, events: readonly ProbeEvent[]): EventBatch {
+  return eventBatchFromRecords(meta, [], events);
+}
+
+/** pl_header offsets the fast path reads directly: ts_ns and kind. */
+const HEADER_TS_OFFSET = 0;
+const HEADER_KIND_OFFSET = 24;
+const FRAME_HEADER = 8;
+
+/**
+ * Builds the columnar batch from drained ring-buffer batches (framed as the
+ * addon hands them over: u32 length, u32 0, record padded to 8) followed by
+ * events built in user space (fault summaries), with sampler records. The
+ * result equals eventBatchFromProbeEvents(meta, [...decoded frames, ...events]).
+ */
+export function eventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[], events: readonly ProbeEvent[]): EventBatch {
   const specs = eventSpecs();
   const batch = fullBatch({
     host: meta.host,
@@ -1412,17 +1482,35 @@ export function eventBatchFromProbeEvents(meta: BatchMeta, events: readonly Prob
     if (t > last) last = t;
   };
   const order = batch.order;
+  const noteType = (type: WireEventType): void => {
+    const n = order.type.length;
+    if (n > 0 && order.type[n - 1] === type) order.run[n - 1]!++;
+    else {
+      order.type.push(type);
+      order.run.push(1);
+    }
+  };
+  const byKind = new Map<number, EventSpec>();
+  for (const spec of specs.events) if (spec.kind !== undefined && spec.pushRecord) byKind.set(spec.kind, spec);
+  for (const buf of frames) {
+    let at = 0;
+    while (at + FRAME_HEADER <= buf.length) {
+      const length = buf.readUInt32LE(at);
+      const record = at + FRAME_HEADER;
+      at = record + ((length + 7) & ~7);
+      const spec = byKind.get(buf.readUInt16LE(record + HEADER_KIND_OFFSET));
+      if (!spec) continue; // bench records are not part of the contract
+      spec.pushRecord!(buf, record, batch[spec.key] as unknown as Block);
+      note(buf.readUInt32LE(record + HEADER_TS_OFFSET) + buf.readUInt32LE(record + HEADER_TS_OFFSET + 4) * TWO_32);
+      noteType(spec.type);
+    }
+  }
   for (const e of events) {
     if (e.type === 'bench') continue;
     const spec = specs.byType.get(e.type)!;
     spec.push(e, batch[spec.key] as unknown as Block);
     note(eventTimeNs(e));
-    const n = order.type.length;
-    if (n > 0 && order.type[n - 1] === e.type) order.run[n - 1]!++;
-    else {
-      order.type.push(e.type);
-      order.run.push(1);
-    }
+    noteType(e.type);
   }
   if (meta.vmstat) batch.vmstat = vmstatToBlock(meta.vmstat);
   if (meta.psi) batch.psi = rowsToBlock('psi', meta.psi) as unknown as PsiColumns;
