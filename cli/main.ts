@@ -8,6 +8,8 @@ const commands: Record<string, () => Promise<Command>> = {
   trace: async () => (await import('./commands/trace.js')).traceCommand,
   kafka: async () => (await import('./commands/kafka.js')).kafkaCommand,
   collect: async () => (await import('./commands/collect.js')).collectCommand,
+  feedback: async () => (await import('./commands/feedback.js')).feedbackCommand,
+  profile: async () => (await import('./commands/profile.js')).profileCommand,
 };
 
 function help(): string {
