@@ -30,7 +30,7 @@ test('the hint map is pinned once and shared: what one handle writes, another re
   }
 });
 
-test('the probes tag events with the hint in force for their region', async () => {
+test('the probes tag events with the hint in force for their region, never one for a reused pid', async () => {
   rmSync(PIN, { force: true });
   const w = await startMemtouch();
   const events: ProbeEvent[] = [];
@@ -40,6 +40,8 @@ test('the probes tag events with the hint in force for their region', async () =
     probes.start({ onEvents: (e) => events.push(...e) });
     const base = await w.map('a', 4); // two 2 MiB regions
     hints.set({ pid: w.pid, region: base / 2 ** 21, startNs: 0, action: HINT_MAP_ACTION.mark_cold, pageSizeKb: 0, updatedNs: 0 });
+    // A hint for the same pid but another process start (a reused pid) is not in force.
+    hints.set({ pid: w.pid, region: base / 2 ** 21 + 1, startNs: 1, action: HINT_MAP_ACTION.promote, pageSizeKb: 2048, updatedNs: 0 });
     await w.send('touch a');
     probes.stop();
     const inFirst = events.filter((e) => e.type === 'fault' && e.address >= base && e.address < base + 2 ** 21);

@@ -178,12 +178,15 @@ static __always_inline bool pl_targeted(struct task_struct *task)
 	return false;
 }
 
-static __always_inline __u32 hint_in_force(__u32 pid, __u64 address)
+/* A hint names its process by pid and start time: a reused pid never inherits one. */
+static __always_inline __u32 hint_in_force(__u32 pid, __u64 start_ns, __u64 address)
 {
 	struct pl_hint_key key = { .pid = pid, .region = address >> region_shift };
 	struct pl_hint_value *hint = bpf_map_lookup_elem(&pl_hints, &key);
 
-	return hint ? hint->action : 0;
+	if (!hint || (hint->start_ns && hint->start_ns != start_ns))
+		return 0;
+	return hint->action;
 }
 
 /* ---- fault family --------------------------------------------------------- */
@@ -219,7 +222,7 @@ static __always_inline void flush_fault_cache(struct pl_fault_cache *c)
 	__sync_fetch_and_add(&stats->instr_faults, c->instr_faults);
 	__sync_fetch_and_add(&stats->prot_faults, c->prot_faults);
 	stats->last_ns = bpf_ktime_get_boot_ns();
-	stats->hint = hint_in_force(c->pid, c->region << region_shift);
+	stats->hint = hint_in_force(c->pid, c->start_ns, c->region << region_shift);
 }
 
 static __always_inline void count_fault(struct pl_fault_cache *c, __u64 error_code)
@@ -247,7 +250,7 @@ static __always_inline void emit_raw_fault(struct task_struct *task, __u64 addre
 	if (!e)
 		return;
 	pl_fill_header(&e->h, PL_KIND_FAULT, task, (__u32)BPF_CORE_READ(task, pid));
-	e->h.hint = hint_in_force(e->h.pid, address);
+	e->h.hint = hint_in_force(e->h.pid, e->h.start_ns, address);
 	e->address = address;
 	e->ip = BPF_CORE_READ(regs, ip);
 	e->error_code = error_code;
@@ -367,7 +370,7 @@ int BPF_PROG(pl_mm_page_alloc, struct page *page, unsigned int order, gfp_t gfp_
 		return 0;
 	pl_fill_header(&e->h, PL_KIND_PROMOTION, task, task->pid);
 	e->address = fault->address & ~((4096ULL << order) - 1);
-	e->h.hint = hint_in_force(e->h.pid, e->address);
+	e->h.hint = hint_in_force(e->h.pid, e->h.start_ns, e->address);
 	e->fault_ns = fault->ts_ns;
 	e->order = order;
 	e->gfp = gfp_flags;
@@ -568,7 +571,7 @@ int BPF_PROG(pl_mm_vmscan_write_folio, struct folio *folio)
 	if (!e)
 		return 0;
 	pl_fill_header(&e->h, PL_KIND_SWAP_OUT, owner, task->pid);
-	e->h.hint = hint_in_force(e->h.pid, address);
+	e->h.hint = hint_in_force(e->h.pid, e->h.start_ns, address);
 	e->address = address;
 	e->pages = folio_pages(folio);
 	e->anon = 1;
@@ -602,7 +605,7 @@ int pl_major_fault(struct bpf_perf_event_data *ctx)
 	if (!e)
 		return 0;
 	pl_fill_header(&e->h, PL_KIND_SWAP_IN, task, task->pid);
-	e->h.hint = hint_in_force(e->h.pid, address);
+	e->h.hint = hint_in_force(e->h.pid, e->h.start_ns, address);
 	e->address = address;
 	e->backing = backing;
 	e->pad = 0;
