@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<Command>> = {
   kafka: async () => (await import('./commands/kafka.js')).kafkaCommand,
   collect: async () => (await import('./commands/collect.js')).collectCommand,
   feedback: async () => (await import('./commands/feedback.js')).feedbackCommand,
+  agent: async () => (await import('./commands/agent.js')).agentCommand,
   profile: async () => (await import('./commands/profile.js')).profileCommand,
 };
 

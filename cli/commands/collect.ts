@@ -1,28 +1,34 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import kafkajs from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
 import { UsageError } from '../../lib/errors.js';
+import { untilStopped } from '../../lib/run-until.js';
 import { readBootId } from '../../lib/procfs.js';
 import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
-import { createProbes, type ProbesConfig } from '../../bpf/probes.js';
+import { createProbes, type Probes, type ProbesConfig } from '../../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../../bpf/events.js';
 import { loadAddon } from '../../bpf/native.js';
-import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type CollectorConfig, type CollectorStats } from '../../collectors/collector.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats } from '../../collectors/collector.js';
 import { createSamplers, DEFAULT_SAMPLERS_CONFIG } from '../../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../../collectors/kafka-producer.js';
 import { createCollectorMetrics } from '../../collectors/metrics.js';
 import { encodeCollectorBatch } from '../../collectors/encode.js';
 
-const flags: FlagSpec[] = [
-  { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
-  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: the local broker of `pageloop kafka start`)' },
+/** The collector's own flags (shared with `agent`). */
+export const COLLECTOR_FLAGS: FlagSpec[] = [
   { name: 'pid', kind: 'list', help: 'only these processes' },
   { name: 'cgroup', kind: 'list', help: 'only processes in these cgroup v2 paths' },
   { name: 'events', kind: 'list', help: `families: ${FAMILIES.join(',')} (default: all)` },
   { name: 'metrics-port', kind: 'number', help: 'Prometheus /metrics port (default 9464; 0 picks a free one)' },
+];
+
+const flags: FlagSpec[] = [
+  { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
+  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: the local broker of `pageloop kafka start`)' },
+  ...COLLECTOR_FLAGS,
   { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
   { name: 'json', kind: 'boolean', help: 'print the final stats as JSON' },
   { name: 'help', kind: 'boolean', help: 'this text' },
@@ -99,6 +105,57 @@ export function formatStats(s: CollectorStats): string {
   ].join('; ');
 }
 
+/** Parses the collector's flags (with --config, --brokers) into settings. */
+export function collectSettingsFromArgs(args: ParsedArgs): CollectSettings {
+  const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
+  const file = configPath ? loadJsonFile(configPath, validateConfig) : {};
+  const metricsPort = flagNumber(args, 'metrics-port');
+  return collectSettings(file, {
+    brokers: flagList(args, 'brokers'),
+    pids: parsePids(flagList(args, 'pid')),
+    cgroups: flagList(args, 'cgroup'),
+    families: parseFamilies(flagList(args, 'events')),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+  });
+}
+
+export interface RunningCollector {
+  readonly collector: Collector;
+  readonly probes: Probes;
+  stop(): Promise<CollectorStats>;
+}
+
+/** Starts the collector on loaded probes, with its metrics endpoint and a status line every 10 s. */
+export async function startCollecting(settings: CollectSettings, kafka: Kafka, probes: Probes, log: (line: string) => void = (l) => console.error(l)): Promise<RunningCollector> {
+  const addon = loadAddon();
+  let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
+  const collector = createCollector(settings.collector, {
+    probes,
+    samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+    producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
+    encode: encodeCollectorBatch,
+    onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
+  });
+  metrics = createCollectorMetrics(() => collector.stats());
+  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
+  collector.start();
+  log(
+    `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${settings.collector.topic}` +
+      (port !== undefined ? `; metrics on http://${settings.metrics!.host}:${port}/metrics` : ''),
+  );
+  const status = setInterval(() => log(formatStats(collector.stats())), 10_000).unref();
+  return {
+    collector,
+    probes,
+    async stop() {
+      clearInterval(status);
+      const final = await collector.stop();
+      await metrics!.close();
+      return final;
+    },
+  };
+}
+
 export const collectCommand: Command = {
   name: 'collect',
   summary: SUMMARY,
@@ -108,51 +165,13 @@ export const collectCommand: Command = {
       console.log(usage('collect [flags]', SUMMARY, flags));
       return 0;
     }
-    const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
-    const file = configPath ? loadJsonFile(configPath, validateConfig) : {};
     const duration = flagNumber(args, 'duration');
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
-    const metricsPort = flagNumber(args, 'metrics-port');
-    const settings = collectSettings(file, {
-      brokers: flagList(args, 'brokers'),
-      pids: parsePids(flagList(args, 'pid')),
-      cgroups: flagList(args, 'cgroup'),
-      families: parseFamilies(flagList(args, 'events')),
-      ...(metricsPort !== undefined ? { metricsPort } : {}),
-    });
+    const settings = collectSettingsFromArgs(args);
     const kafka = new kafkajs.Kafka(kafkaConfigFromSettings(settings.kafka));
-    const probes = createProbes(settings.probes);
-    const addon = loadAddon();
-    let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
-    const collector = createCollector(settings.collector, {
-      probes,
-      samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
-      producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
-      encode: encodeCollectorBatch,
-      onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
-    });
-    metrics = createCollectorMetrics(() => collector.stats());
-    const metricsPortBound = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
-    collector.start();
-    console.error(
-      `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${settings.collector.topic}` +
-        (metricsPortBound !== undefined ? `; metrics on http://${settings.metrics!.host}:${metricsPortBound}/metrics` : ''),
-    );
-    const status = setInterval(() => console.error(formatStats(collector.stats())), 10_000).unref();
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      const timer = duration ? setTimeout(done, duration * 1000) : undefined;
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
-    clearInterval(status);
-    const final = await collector.stop();
-    await metrics.close();
+    const running = await startCollecting(settings, kafka, createProbes(settings.probes));
+    await untilStopped(duration);
+    const final = await running.stop();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));
     else console.error(formatStats(final));
     return 0;

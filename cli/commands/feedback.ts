@@ -2,6 +2,7 @@ import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
 import { UsageError } from '../../lib/errors.js';
+import { untilStopped } from '../../lib/run-until.js';
 import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
@@ -89,17 +90,7 @@ export const feedbackCommand: Command = {
     console.error(
       `feedback on ${config.host}${config.dryRun ? ' (dry run)' : ''}: allow comms [${allow.comms.join(',')}] executables [${allow.executables.join(',')}] cgroups [${allow.cgroups.join(',')}]`,
     );
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      const timer = duration ? setTimeout(done, duration * 1000) : undefined;
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
+    await untilStopped(duration);
     await agent.stop();
     const s = agent.stats();
     console.error(

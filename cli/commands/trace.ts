@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
 import { UsageError } from '../../lib/errors.js';
+import { untilStopped } from '../../lib/run-until.js';
 import { createProbes, type LossReport } from '../../bpf/probes.js';
 import { FAMILIES, FAMILY_OF, eventToJson, type FamilyName, type ProbeEvent } from '../../bpf/events.js';
 
@@ -136,17 +137,7 @@ export const traceCommand: Command = {
       console.error(`tracing ${families.join(',')} for ${who}${duration ? ` for ${duration}s` : ''}; Ctrl-C to stop`);
     }
 
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        process.off('SIGINT', done);
-        process.off('SIGTERM', done);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = duration ? setTimeout(done, duration * 1000) : undefined;
-      process.on('SIGINT', done);
-      process.on('SIGTERM', done);
-    });
+    await untilStopped(duration);
 
     probes.stop();
     const summary: TraceSummary = { events, perFamily, faultsCounted, loss: probes.loss(), durationMs: Date.now() - started };

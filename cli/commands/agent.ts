@@ -1,0 +1,61 @@
+import kafkajs from 'kafkajs';
+import type { Command } from '../command.js';
+import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { UsageError } from '../../lib/errors.js';
+import { untilStopped } from '../../lib/run-until.js';
+import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { createProbes } from '../../bpf/probes.js';
+import { createFeedbackAgent } from '../../feedback/agent.js';
+import { feedbackConfig } from '../../feedback/config.js';
+import { COLLECTOR_FLAGS, collectSettingsFromArgs, formatStats, startCollecting } from './collect.js';
+import { POLICY_FLAGS, policyFromArgs } from './feedback.js';
+
+const flags: FlagSpec[] = [
+  ...POLICY_FLAGS,
+  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: the local broker of `pageloop kafka start`)' },
+  ...COLLECTOR_FLAGS,
+  { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
+  { name: 'help', kind: 'boolean', help: 'this text' },
+];
+
+const SUMMARY = 'The host agent: the collector and the feedback agent in one process, sharing the loaded BPF objects and their hint map.';
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: SUMMARY,
+  async run(argv) {
+    const args = parseArgs(argv, flags);
+    if (flagBoolean(args, 'help')) {
+      console.log(usage('agent [flags]', SUMMARY, flags));
+      return 0;
+    }
+    if (args.positionals.length > 0) throw new UsageError(`agent takes no arguments, got '${args.positionals.join(' ')}'`);
+    const duration = flagNumber(args, 'duration');
+    if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
+    const collect = collectSettingsFromArgs(args);
+    const { settings: policy } = policyFromArgs(args);
+    const fb = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
+    const kafka = new kafkajs.Kafka(kafkaConfigFromSettings(collect.kafka));
+    // One BPF object: the probes pin the hint map the feedback agent writes.
+    const probes = createProbes({ ...collect.probes, hintMapPinPath: fb.hintMapPinPath });
+    const running = await startCollecting(collect, kafka, probes);
+    const feedback = createFeedbackAgent(fb, {
+      kafka,
+      hintMap: probes.hints(),
+      onAction: (a) => console.error(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),
+    });
+    try {
+      await feedback.start();
+    } catch (err) {
+      await running.stop();
+      throw err;
+    }
+    await untilStopped(duration);
+    await feedback.stop();
+    const final = await running.stop();
+    const s = feedback.stats();
+    console.error(formatStats(final));
+    console.error(`feedback: applied ${s.outcomes.applied}, refused ${s.outcomes.refused}, failed ${s.outcomes.failed}, dry run ${s.outcomes.dry_run}`);
+    return 0;
+  },
+};
