@@ -11,10 +11,13 @@
 //   churn MIB REPS                             mmap, touch every 4K page, munmap, REPS times -> ok NS
 //   hotloop NAME MS SEED                       random 8-byte reads for MS ms -> ok OPS
 //   getpid COUNT                               COUNT getpid syscalls (drives the drain benchmark)
+//   idlethread                                 start a thread that only sleeps: with two users of
+//                                              the mm, NUMA balancing samples accesses even on one node
 //   pid                                        -> ok PID
 //   exit
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,12 @@ static void say(const char *s) {
   size_t n = strlen(s);
   // write(2) from a buffer already touched: no fault in the reply path.
   if (write(1, s, n) != (ssize_t)n) exit(3);
+}
+
+static void *sleeper(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
 }
 
 static uint64_t now_ns(void) {
@@ -127,6 +136,13 @@ int main(void) {
         else
           snprintf(reply, sizeof(reply), "ok %lx\n", (unsigned long)(uintptr_t)a);
       }
+    } else if (strcmp(cmd, "idlethread") == 0) {
+      pthread_t t;
+      int e = pthread_create(&t, NULL, sleeper, NULL);
+      if (e)
+        snprintf(reply, sizeof(reply), "err pthread_create %d\n", e);
+      else
+        snprintf(reply, sizeof(reply), "ok\n");
     } else if (strcmp(cmd, "getpid") == 0) {
       long count = strtol(name, NULL, 10);
       for (long i = 0; i < count; i++) syscall(SYS_getpid);
