@@ -10,7 +10,13 @@ const commands: Record<string, () => Promise<Command>> = {
   collect: async () => (await import('./commands/collect.js')).collectCommand,
   feedback: async () => (await import('./commands/feedback.js')).feedbackCommand,
   agent: async () => (await import('./commands/agent.js')).agentCommand,
+  up: async () => (await import('./commands/up.js')).upCommand,
+  status: async () => (await import('./commands/up.js')).statusCommand,
   profile: async () => (await import('./commands/profile.js')).profileCommand,
+  process: async () => (await import('./commands/process.js')).processCommand,
+  replay: async () => (await import('./commands/replay.js')).replayCommand,
+  sink: async () => (await import('./commands/sink.js')).sinkCommand,
+  dashboards: async () => (await import('./commands/dashboards.js')).dashboardsCommand,
 };
 
 function help(): string {

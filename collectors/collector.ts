@@ -13,7 +13,7 @@ import { FAMILIES } from '../bpf/events.js';
 import type { LossReport, Probes } from '../bpf/probes.js';
 import { UsageError, errorMessage } from '../lib/errors.js';
 import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
-import type { PsiSample, Samplers, VmstatSample } from './samplers.js';
+import type { DamonRegion, PsiSample, ReferencedSampler, Samplers, VmstatSample } from './samplers.js';
 
 export interface CollectorConfig {
   host: string;
@@ -64,6 +64,7 @@ export interface CollectorBatch {
   events: ProbeEvent[];
   vmstat: VmstatSample[];
   psi: PsiSample[];
+  damon: DamonRegion[];
   /** Cumulative ring-buffer loss per family, per CPU. */
   loss: Record<FamilyName, number[]>;
   /** Cumulative queue drops per family. */
@@ -94,6 +95,8 @@ export interface CollectorStats {
 export interface CollectorDeps {
   probes: Probes;
   samplers?: Samplers;
+  /** Per-mapping access sampling of the target processes (clear_refs + smaps Referenced). */
+  referenced?: ReferencedSampler;
   producer: EventsProducer;
   encode: EncodeBatch;
   /** Called after each produced batch with its latency, for metrics. */
@@ -104,6 +107,8 @@ export interface CollectorDeps {
 
 export interface Collector {
   start(): void;
+  /** Target processes with their start time as the events name them (for samplers). */
+  knownProcesses(pids: readonly number[]): ReadonlyMap<number, number>;
   stats(): CollectorStats;
   /** Stops draining, produces what it holds (up to flushTimeoutMs), detaches. */
   stop(): Promise<CollectorStats>;
@@ -116,6 +121,9 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   const produced = zeroCounts();
   let vmstat: VmstatSample[] = [];
   let psi: PsiSample[] = [];
+  let damon: DamonRegion[] = [];
+  /** Start time of each process seen in fault summaries: sampler rows must name processes as events do. */
+  const startNsOfPid = new Map<number, number>();
   let sequence = 0;
   let batchesProduced = 0;
   let produceErrors = 0;
@@ -142,7 +150,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
 
   function nextBatch(): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
-    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0) return undefined;
+    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
     const frames: Buffer[] = [];
     const events: ProbeEvent[] = [];
     let records = 0;
@@ -160,11 +168,13 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       events,
       vmstat,
       psi,
+      damon,
       loss: deps.probes.loss().perFamily,
       dropped: queue.stats().dropped,
     };
     vmstat = [];
     psi = [];
+    damon = [];
     return { value: Buffer.from(deps.encode(batch)), chunks, events: records };
   }
 
@@ -220,27 +230,40 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       started = true;
       deps.probes.start({
         onBatch: (frames) => enqueue(chunkOfFrames(frames)),
-        onSummaries: (summaries: FaultSummary[]) => enqueue(chunkOfEvents(summaries.map((s) => ({ type: 'fault_summary' as const, ...s })))),
+        onSummaries: (summaries: FaultSummary[]) => {
+          for (const s of summaries) startNsOfPid.set(s.pid, s.startNs);
+          enqueue(chunkOfEvents(summaries.map((s) => ({ type: 'fault_summary' as const, ...s }))));
+        },
       });
       deps.samplers?.start({ onVmstat: (s) => vmstat.push(s), onPsi: (s) => psi.push(s) });
+      deps.referenced?.start((rows) => damon.push(...rows));
       timer = setInterval(() => {
         if (!stopping) kick();
       }, config.batch.maxDelayMs);
     },
     stats,
+    knownProcesses(pids) {
+      const out = new Map<number, number>();
+      for (const pid of pids) {
+        const start = startNsOfPid.get(pid);
+        if (start !== undefined) out.set(pid, start);
+      }
+      return out;
+    },
     async stop() {
       if (stopping) return stats();
       stopping = true;
       if (timer) clearInterval(timer);
       deps.samplers?.stop();
       deps.samplers?.flush();
+      deps.referenced?.stop();
       // Detaching drains the ring and sweeps the fault table one last time.
       deps.probes.stop();
       const deadline = Date.now() + config.flushTimeoutMs;
       for (;;) {
         if (sending) await sending;
         const q = queue.stats();
-        if ((!pending && q.chunks === 0 && vmstat.length === 0 && psi.length === 0) || Date.now() >= deadline) break;
+        if ((!pending && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) || Date.now() >= deadline) break;
         const wait = nextAttemptAt - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, deadline - Date.now())));
         sending = produceOnce().finally(() => (sending = undefined));

@@ -14,6 +14,7 @@ export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
         dropped: b.dropped,
         vmstat: b.vmstat,
         psi: b.psi,
+        damon: b.damon,
       },
       b.frames,
       b.events,

@@ -3,12 +3,12 @@
  * memory pressure, read on an interval and stamped with the boot clock the
  * BPF events use.
  */
-import { readFileSync } from 'node:fs';
-import { parseVmstat } from '../lib/procfs.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseSmaps, parseVmstat } from '../lib/procfs.js';
 // The wire's sampler records: what these samplers produce is what a batch carries.
-import type { VmstatSample, PsiSample } from '../schemas/wire.js';
+import type { DamonRegion, VmstatSample, PsiSample } from '../schemas/wire.js';
 
-export type { VmstatSample, PsiSample };
+export type { DamonRegion, VmstatSample, PsiSample };
 
 /** The vmstat counters pageloop follows: THP, compaction, swap and major faults. */
 export const VMSTAT_PREFIXES = ['thp_', 'compact_', 'pswp', 'pgmajfault', 'pgfault', 'numa_hint_faults', 'zswp', 'swap_ra'] as const;
@@ -107,6 +107,70 @@ export function createSamplers(config: SamplersConfig, clockNs: () => number): S
     stop() {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
+    },
+  };
+}
+
+/**
+ * Access sampling for mapped memory where DAMON vaddr is missing: for each
+ * target process, clear the accessed bits (/proc/PID/clear_refs), and one
+ * interval later read how much of each mapping was referenced again
+ * (/proc/PID/smaps Referenced). Reported per mapping as DAMON-style region
+ * rows (nr_accesses = percent of the mapping referenced in the interval), so
+ * downstream treats them like DAMON reports. Mapping granularity only, and
+ * clearing the bits also ages the pages for reclaim: enabled for explicit
+ * pid targets, never for "every process".
+ */
+export interface ReferencedSamplerConfig {
+  intervalMs: number;
+  /** Mappings smaller than this are not reported (they cannot hold a huge page). */
+  minMappingBytes: number;
+}
+
+export const DEFAULT_REFERENCED_SAMPLER_CONFIG: Readonly<ReferencedSamplerConfig> = Object.freeze({ intervalMs: 1000, minMappingBytes: 2 * 1024 * 1024 });
+
+/** Region rows from one smaps reading: percent of each big-enough mapping referenced. */
+export function referencedRows(smapsText: string, pid: number, startNs: number, tsNs: number, minMappingBytes: number): DamonRegion[] {
+  const rows: DamonRegion[] = [];
+  for (const m of parseSmaps(smapsText)) {
+    const bytes = m.end - m.start;
+    if (bytes < minMappingBytes) continue;
+    const referencedKb = m.fields.Referenced ?? 0;
+    rows.push({ tsNs, pid, startNs, regionStart: m.start, regionEnd: m.end, nrAccesses: Math.round((referencedKb * 1024 * 100) / bytes), age: 0 });
+  }
+  return rows;
+}
+
+export interface ReferencedSampler {
+  start(onRows: (rows: DamonRegion[]) => void): void;
+  stop(): void;
+}
+
+/**
+ * `targets()` gives the pids to sample with their exact start times (as the
+ * events carry them; a pid whose start time is not known yet is skipped).
+ */
+export function createReferencedSampler(config: ReferencedSamplerConfig, targets: () => ReadonlyMap<number, number>, clockNs: () => number): ReferencedSampler {
+  let timer: NodeJS.Timeout | undefined;
+  const cleared = new Set<number>();
+  const tick = (onRows: (rows: DamonRegion[]) => void) => {
+    for (const [pid, startNs] of targets()) {
+      try {
+        // The first interval only clears: what is read next covers one whole interval.
+        if (cleared.has(pid)) onRows(referencedRows(readFileSync(`/proc/${pid}/smaps`, 'utf8'), pid, startNs, clockNs(), config.minMappingBytes));
+        writeFileSync(`/proc/${pid}/clear_refs`, '1');
+        cleared.add(pid);
+      } catch {
+        cleared.delete(pid); // the process is gone
+      }
+    }
+  };
+  return {
+    start(onRows) {
+      timer = setInterval(() => tick(onRows), config.intervalMs).unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
     },
   };
 }

@@ -20,28 +20,35 @@ import { TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, t
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
 
 describe('topic declaration', () => {
-  it('declares the six v1 topics once each', () => {
+  it('declares the eight v1 topics once each', () => {
     assert.deepEqual([...TOPIC_NAMES].sort(), [
       'pageloop.actions.v1',
       'pageloop.dlq.v1',
       'pageloop.events.v1',
       'pageloop.hints.v1',
       'pageloop.phases.v1',
+      'pageloop.processor-state.v1',
       'pageloop.scores.v1',
+      'pageloop.tuner.v1',
     ]);
     assert.equal(new Set(TOPIC_NAMES).size, TOPIC_NAMES.length);
     assert.deepEqual(Object.values(TOPIC).sort(), [...TOPIC_NAMES].sort());
   });
 
-  it('compacts hints (keyed by host name) and only hints', () => {
+  it('compacts hints (keyed per region, partitioned by host) and processor state, and nothing else', () => {
+    const compacted: string[] = [TOPIC.hints, TOPIC.processorState];
     for (const t of declaredTopics()) {
-      assert.equal(t.configs['cleanup.policy'], t.name === TOPIC.hints ? 'compact' : 'delete', t.name);
+      assert.equal(t.configs['cleanup.policy'], compacted.includes(t.name) ? 'compact' : 'delete', t.name);
       // kafkajs cannot decode broker-recompressed zstd/lz4/snappy batches.
       assert.equal(t.configs['compression.type'], 'producer', t.name);
       assert.ok(t.partitions >= 1);
     }
-    assert.match(topicSpec(TOPIC.hints).key, /host name/);
+    assert.match(topicSpec(TOPIC.hints).key, /host\|pid\|startNs\|regionStart/);
+    assert.match(topicSpec(TOPIC.hints).key, /host part/);
     assert.match(topicSpec(TOPIC.events).key, /host name/);
+    assert.match(topicSpec(TOPIC.tuner).key, /host name/);
+    // Input partition p checkpoints to state partition p.
+    assert.equal(topicSpec(TOPIC.processorState).partitions, topicSpec(TOPIC.events).partitions);
   });
 
   it('replication factor 1 by default, overridable for production', () => {

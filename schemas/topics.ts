@@ -32,10 +32,18 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  *   deleted by time or size (retention -1). Plan disk for it, or tier it.
  * - scores and phases are projections of events (rebuildable), so a week is
  *   enough for consumers that fall behind.
- * - hints are desired state: compacted, one live record per key (the host
- *   name), so a feedback agent that starts reads its host's current plan
- *   without replaying history. Each record is therefore the host's complete
- *   hint set, and a null value (tombstone) withdraws it.
+ * - hints are desired state: compacted, one live record per key
+ *   `host|pid|startNs|regionStart` (one live hint per region of a process),
+ *   so a feedback agent that starts reads its host's current plan without
+ *   replaying history. The processors partition by the host part of the key
+ *   only (murmur2 of the host name, as the default partitioner would for a
+ *   host-name key), so all of a host's hints sit on one partition. A null
+ *   value (tombstone) withdraws a region's hint.
+ * - tuner changes are decisions of the closed loop: kept like the audit trail.
+ * - processor state is a changelog: compacted, the latest checkpoint per
+ *   (consumer group, input topic, input partition); partitioned like
+ *   pageloop.events.v1 (input partition p checkpoints to partition p), and
+ *   checkpoints of many regions are large, hence max.message.bytes.
  * - compression.type stays `producer` everywhere: kafkajs has no zstd/lz4/
  *   snappy codec built in, and a broker that recompressed would hand kafkajs
  *   consumers batches they cannot read.
@@ -84,8 +92,8 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
   {
     name: 'pageloop.hints.v1',
     partitions: 6,
-    key: 'host name (each host reads only its own key; the latest record is its whole hint set)',
-    description: 'hint plans for the feedback agents (compacted: the current plan per host)',
+    key: 'host|pid|startNs|regionStart (one live hint per region; partitioned by the host part only, so a host reads one partition)',
+    description: 'hints for the feedback agents (compacted: the current hint per region of a process; a tombstone withdraws it)',
     configs: {
       'cleanup.policy': 'compact',
       'compression.type': 'producer',
@@ -112,6 +120,34 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
     },
   },
   {
+    name: 'pageloop.tuner.v1',
+    partitions: 3,
+    key: 'host name',
+    description: 'threshold changes of the closed-loop tuner (TunerChange), each with the objective it holds',
+    configs: {
+      'cleanup.policy': 'delete',
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+    },
+  },
+  {
+    name: 'pageloop.processor-state.v1',
+    partitions: 12,
+    key: 'consumer group|input topic|input partition',
+    description: 'stream processor state checkpoints, written in the same transaction as the outputs and input offsets (compacted changelog)',
+    configs: {
+      'cleanup.policy': 'compact',
+      'compression.type': 'producer',
+      'message.timestamp.type': 'CreateTime',
+      'max.message.bytes': String(64 * 1024 * 1024),
+      'min.cleanable.dirty.ratio': '0.1',
+      'segment.ms': String(60 * 60 * 1000),
+      'delete.retention.ms': String(DAY_MS),
+    },
+  },
+  {
     name: 'pageloop.dlq.v1',
     partitions: 3,
     key: 'source topic and partition of the bad record',
@@ -126,7 +162,15 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
 ];
 
 export const TOPIC_NAMES = DECLARED.map((t) => t.name);
-export type TopicName = 'pageloop.events.v1' | 'pageloop.scores.v1' | 'pageloop.phases.v1' | 'pageloop.hints.v1' | 'pageloop.actions.v1' | 'pageloop.dlq.v1';
+export type TopicName =
+  | 'pageloop.events.v1'
+  | 'pageloop.scores.v1'
+  | 'pageloop.phases.v1'
+  | 'pageloop.hints.v1'
+  | 'pageloop.actions.v1'
+  | 'pageloop.tuner.v1'
+  | 'pageloop.processor-state.v1'
+  | 'pageloop.dlq.v1';
 
 export const TOPIC = {
   events: 'pageloop.events.v1',
@@ -134,6 +178,8 @@ export const TOPIC = {
   phases: 'pageloop.phases.v1',
   hints: 'pageloop.hints.v1',
   actions: 'pageloop.actions.v1',
+  tuner: 'pageloop.tuner.v1',
+  processorState: 'pageloop.processor-state.v1',
   dlq: 'pageloop.dlq.v1',
 } as const satisfies Record<string, TopicName>;
 

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-if [ $# -eq 0 ]; then set -- trace --duration 10; fi
+if [ $# -eq 0 ]; then set -- up; fi
 exec node --enable-source-maps dist/cli/main.js "$@"

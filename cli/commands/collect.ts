@@ -12,7 +12,7 @@ import { createProbes, type Probes, type ProbesConfig } from '../../bpf/probes.j
 import { FAMILIES, type FamilyName } from '../../bpf/events.js';
 import { loadAddon } from '../../bpf/native.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats } from '../../collectors/collector.js';
-import { createSamplers, DEFAULT_SAMPLERS_CONFIG } from '../../collectors/samplers.js';
+import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../../collectors/kafka-producer.js';
 import { createCollectorMetrics } from '../../collectors/metrics.js';
 import { encodeCollectorBatch } from '../../collectors/encode.js';
@@ -129,9 +129,14 @@ export interface RunningCollector {
 export async function startCollecting(settings: CollectSettings, kafka: Kafka, probes: Probes, log: (line: string) => void = (l) => console.error(l)): Promise<RunningCollector> {
   const addon = loadAddon();
   let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
-  const collector = createCollector(settings.collector, {
+  const pids = probes.targets.pids;
+  const collector: Collector = createCollector(settings.collector, {
     probes,
     samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+    // Access sampling by clear_refs only for processes named explicitly.
+    ...(pids.length > 0
+      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
+      : {}),
     producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
     encode: encodeCollectorBatch,
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),

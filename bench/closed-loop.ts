@@ -1,0 +1,214 @@
+/**
+ * The closed loop, measured: a workload with a hot region (random 8-byte
+ * reads, where translation cost matters) and a larger cold region (touched
+ * once, then idle), run under THP never, THP for everything (MADV_HUGEPAGE on
+ * all of it) and pageloop (collect -> Kafka -> processors -> hints ->
+ * feedback). Reports hot-loop throughput, huge pages used (AnonHugePages),
+ * RSS, and the latency from the end of the window whose events tipped a
+ * region's score to the hint being in the kernel map.
+ *
+ *   node dist/bench/closed-loop.js [--hot-mib 256] [--cold-mib 512] [--rounds 3] [--loop-ms 5000]
+ *
+ * startClosedLoop() is also what the closed-loop test runs.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { createProbes } from '../bpf/probes.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, type Collector } from '../collectors/collector.js';
+import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
+import { encodeCollectorBatch } from '../collectors/encode.js';
+import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG } from '../collectors/samplers.js';
+import { loadAddon } from '../bpf/native.js';
+import { createProcessor, DEFAULT_RUNNER_CONFIG } from '../processors/runner.js';
+import { createProcessorConfig } from '../processors/config.js';
+import { processorTopics } from '../processors/topics.js';
+import { createFeedbackAgent } from '../feedback/agent.js';
+import { feedbackConfig } from '../feedback/config.js';
+import { readBootId, readSmaps, smapsFieldInRange } from '../lib/procfs.js';
+import type { HintAction } from '../schemas/wire.js';
+import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
+import { machine, median, percentile } from './stats.js';
+
+export interface ClosedLoopOptions {
+  kafka: Kafka;
+  pid: number;
+  comm: string;
+  hintMapPinPath: string;
+  windowMs: number;
+  onAction?: (a: HintAction) => void;
+}
+
+export interface ClosedLoop {
+  actions: HintAction[];
+  stop(): Promise<void>;
+}
+
+/** The whole pipeline in this process, aimed at one workload. */
+export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop> {
+  const host = `loop-${randomUUID().slice(0, 8)}`;
+  const addon = loadAddon();
+  const probes = createProbes({
+    families: ['fault', 'promotion', 'collapse', 'compaction', 'swap'],
+    targets: { pids: [o.pid], cgroups: [] },
+    hintMapPinPath: o.hintMapPinPath,
+    faultSweepIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)),
+  });
+  const collector: Collector = createCollector(
+    { ...DEFAULT_COLLECTOR_CONFIG, host, bootId: readBootId(), instance: randomUUID(), batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, maxDelayMs: 50 } },
+    {
+      probes,
+      // Samplers keep event time moving while the workload is quiet, so windows close.
+      samplers: createSamplers({ vmstatIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)), psiIntervalMs: o.windowMs }, () => addon.bootTimeNs()),
+      referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses([o.pid]), () => addon.bootTimeNs()),
+      producer: createKafkaEventsProducer(o.kafka, { compression: 'none', sendTimeoutMs: 10_000 }),
+      encode: encodeCollectorBatch,
+    },
+  );
+  const processor = createProcessor(
+    o.kafka,
+    createProcessorConfig({ windowMs: o.windowMs, allowedLatenessMs: Math.floor(o.windowMs / 10) }),
+    { ...DEFAULT_RUNNER_CONFIG, groupId: `pageloop-processors-${host}`, instanceId: host, topics: processorTopics(), checkpointIntervalMs: 1000 },
+  );
+  const actions: HintAction[] = [];
+  const feedback = createFeedbackAgent(
+    feedbackConfig({
+      host,
+      allow: { comms: [o.comm], executables: [], cgroups: [] },
+      rateLimits: { perProcessPerMinute: 10_000, perHostPerMinute: 10_000 },
+      hintMapPinPath: o.hintMapPinPath,
+    }),
+    {
+      kafka: o.kafka,
+      hintMap: probes.hints(),
+      onAction: (a) => {
+        actions.push(a);
+        o.onAction?.(a);
+      },
+    },
+  );
+  await processor.start();
+  collector.start();
+  await feedback.start();
+  return {
+    actions,
+    async stop() {
+      await feedback.stop();
+      await collector.stop();
+      await processor.stop();
+    },
+  };
+}
+
+interface RunResult {
+  opsPerSec: number;
+  anonHugeKb: number;
+  rssKb: number;
+  coldSwapKb: number;
+}
+
+async function measure(w: Memtouch, hot: number, hotMiB: number, cold: number, coldMiB: number, loopMs: number, rounds: number): Promise<RunResult> {
+  const rates: number[] = [];
+  for (let i = 0; i < rounds; i++) rates.push(Number(await w.send(`hotloop hot ${loopMs} ${i + 1}`)) / (loopMs / 1000));
+  const smaps = readSmaps(w.pid);
+  return {
+    opsPerSec: median(rates),
+    anonHugeKb: smapsFieldInRange(smaps, 'AnonHugePages', hot, hot + hotMiB * 2 ** 20) + smapsFieldInRange(smaps, 'AnonHugePages', cold, cold + coldMiB * 2 ** 20),
+    rssKb: smaps.reduce((n, e) => n + (e.fields.Rss ?? 0), 0),
+    coldSwapKb: smapsFieldInRange(smaps, 'Swap', cold, cold + coldMiB * 2 ** 20),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (name: string, dflt: number) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? Number(args[i + 1]) : dflt;
+  };
+  const HOT = opt('hot-mib', 256);
+  const COLD = opt('cold-mib', 512);
+  const ROUNDS = opt('rounds', 3);
+  const LOOP_MS = opt('loop-ms', 5000);
+  const SETTLE_S = opt('settle-s', 120);
+  const { startTestBroker } = await import('../deploy/kafka/test-broker.js');
+  const { ensureZramSwap } = await import('../deploy/zram.js');
+  const NUMA = '/proc/sys/kernel/numa_balancing';
+  const numaBefore = readFileSync(NUMA, 'utf8').trim();
+  const broker = await startTestBroker();
+  const swap = ensureZramSwap(4096);
+  writeFileSync(NUMA, '1');
+  const results: Record<string, RunResult> = {};
+  const latencies: number[] = [];
+  try {
+    for (const mode of ['never', 'everything', 'pageloop'] as const) {
+      const w = await startMemtouch();
+      await w.send('idlethread');
+      const madv = mode === 'never' ? 'nohugepage' : mode === 'everything' ? 'hugepage' : 'plain';
+      const hot = await w.map('hot', HOT, madv);
+      await w.send('touch hot');
+      const cold = await w.map('cold', COLD, madv);
+      await w.send('touch cold');
+      if (mode === 'pageloop') {
+        const pin = `/sys/fs/bpf/pageloop-bench-${process.pid}/pl_hints`;
+        const loop = await startClosedLoop({ kafka: broker.kafka, pid: w.pid, comm: 'memtouch', hintMapPinPath: pin, windowMs: 1000 });
+        const deadline = Date.now() + SETTLE_S * 1000;
+        while (Date.now() < deadline) {
+          await w.send('hotloop hot 1000 99');
+          const smaps = readSmaps(w.pid);
+          const huge = smapsFieldInRange(smaps, 'AnonHugePages', hot, hot + HOT * 2 ** 20);
+          const swapped = smapsFieldInRange(smaps, 'Swap', cold, cold + COLD * 2 ** 20);
+          if (huge >= HOT * 1024 && swapped >= 0.5 * COLD * 1024) break;
+        }
+        results[mode] = await measure(w, hot, HOT, cold, COLD, LOOP_MS, ROUNDS);
+        await loop.stop();
+        rmSync(dirname(pin), { recursive: true, force: true });
+        // Latency: from the end of the window that tipped the score (the hint's
+        // issue time, event time) to the hint applied (in the map, then madvised).
+        const issued = new Map<string, number>();
+        const { readTopic } = await import('../deploy/kafka/test-broker.js');
+        const { decodeHint } = await import('../schemas/wire.js');
+        const { TOPIC } = await import('../schemas/topics.js');
+        const applied = loop.actions.filter((a) => a.outcome === 'applied');
+        await readTopic(broker.kafka, TOPIC.hints, (records) => {
+          for (const r of records.splice(0)) if (r.value) {
+            const h = decodeHint(r.value);
+            issued.set(h.hintId, h.issuedNs);
+          }
+          return applied.every((a) => issued.has(a.hintId));
+        }, 20_000);
+        for (const a of applied) {
+          const at = issued.get(a.hintId);
+          if (at !== undefined) latencies.push((a.atNs - at) / 1e6);
+        }
+      } else {
+        results[mode] = await measure(w, hot, HOT, cold, COLD, LOOP_MS, ROUNDS);
+      }
+      await w.exit();
+      console.log(`${mode}: ${JSON.stringify(results[mode])}`);
+    }
+  } finally {
+    writeFileSync(NUMA, numaBefore);
+    swap.teardown();
+    await broker.close();
+  }
+  const e = results.everything!;
+  const p = results.pageloop!;
+  const n = results.never!;
+  console.log(`\nmachine: ${machine()}`);
+  console.log(`hot ${HOT} MiB (random 8-byte reads), cold ${COLD} MiB (touched once), ${ROUNDS} x ${LOOP_MS} ms hot loops per mode`);
+  console.log(`THP never:       ${(n.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${n.anonHugeKb} kB, RSS ${(n.rssKb / 1024).toFixed(0)} MiB`);
+  console.log(`THP everything:  ${(e.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${e.anonHugeKb} kB, RSS ${(e.rssKb / 1024).toFixed(0)} MiB`);
+  console.log(`pageloop:        ${(p.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${p.anonHugeKb} kB, RSS ${(p.rssKb / 1024).toFixed(0)} MiB, cold swapped ${(p.coldSwapKb / 1024).toFixed(0)} MiB`);
+  console.log(`pageloop / THP everything: throughput ${((p.opsPerSec / e.opsPerSec) * 100).toFixed(1)}%, huge pages ${((p.anonHugeKb / Math.max(1, e.anonHugeKb)) * 100).toFixed(1)}%`);
+  if (latencies.length) {
+    console.log(`hint latency (issue -> applied), ${latencies.length} hints: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').slice(-2).join('/'))) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

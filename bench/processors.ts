@@ -1,0 +1,272 @@
+/**
+ * Stream processor benchmark: events per second one processor instance
+ * consumes and scores from a real broker, how that scales with a second
+ * instance in the group, the engine alone (no Kafka) and the wire decode
+ * alone for reference, and the state kept per tracked region.
+ *
+ * Workload: 12 hosts (named so each lands on its own partition of
+ * pageloop.events.v1), 20 processes x 100 regions of 2 MiB each; every host
+ * sends one EventBatch of `--batch` events per second of event time: 90%
+ * fault summaries on random (process, region) pairs, 6% raw faults, 2%
+ * promotions, 1% swap-outs, 1% swap-ins, and a direct compaction. Windows
+ * of 10 s: about one RegionScore per 20 events.
+ *
+ *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka]
+ *
+ * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import kafkajs, { type Kafka } from 'kafkajs';
+import type { ProbeEvent } from '../bpf/events.js';
+import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { decodeEventBatch } from '../schemas/wire.js';
+import { TOPIC, declaredTopics, ensureTopics } from '../schemas/topics.js';
+import { createProcessorConfig } from '../processors/config.js';
+import { PartitionEngine, type OutRecord } from '../processors/engine.js';
+import { produceRecords } from '../processors/kafka-support.js';
+import { retrying } from '../processors/topics.js';
+import { stateSize } from '../processors/state.js';
+import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, swapIn, swapOut } from '../processors/synthetic.js';
+import { machine, median } from './stats.js';
+
+const { Partitioners } = kafkajs;
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const str = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const EVENTS = opt('events', 4_000_000);
+const BATCH = opt('batch', 4096);
+const PROCS = 20;
+const REGIONS = 100;
+const MB2 = 2 * 1024 * 1024;
+const RUN_MAIN = fileURLToPath(new URL('../processors/run-main.js', import.meta.url));
+
+/** Host names that the default partitioner spreads one per partition. */
+function spreadHosts(partitions: number): string[] {
+  const byDefault = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+  const hosts: string[] = new Array(partitions);
+  let found = 0;
+  for (let i = 0; found < partitions; i++) {
+    const name = `bench-host-${i}`;
+    const p = byDefault({ topic: TOPIC.events, partitionMetadata, message: { key: name, value: null } });
+    if (hosts[p] === undefined) {
+      hosts[p] = name;
+      found++;
+    }
+  }
+  return hosts;
+}
+
+function workload(events: number, batch: number): { key: string; value: Uint8Array }[] {
+  const hosts = spreadHosts(12);
+  const streams = hosts.map((h, i) => new CollectorStream(h, `boot-${i}`, `bench-${i}`));
+  let seed = 12345;
+  const rnd = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const out: { key: string; value: Uint8Array }[] = [];
+  const batches = Math.ceil(events / batch);
+  for (let b = 0; b < batches; b++) {
+    const h = b % hosts.length;
+    const second = Math.floor(b / hosts.length);
+    const t0 = 1000 * SEC + second * SEC;
+    const ev: ProbeEvent[] = [];
+    for (let i = 0; i < batch; i++) {
+      const p = Math.floor(rnd() * PROCS);
+      const region = 0x7f0000000000 + Math.floor(rnd() * REGIONS) * MB2;
+      const t = t0 + Math.floor((i / batch) * SEC);
+      const pid = 1000 + p;
+      const start = 1e9 + p;
+      const x = rnd();
+      if (x < 0.9) ev.push(faultSummary(t, pid, start, region, 1 + Math.floor(rnd() * 8)));
+      else if (x < 0.96) ev.push(rawFault(t, pid, start, region + Math.floor(rnd() * 512) * 4096));
+      else if (x < 0.98) ev.push(promotion(t, pid, start, region, rnd() < 0.5 ? 9 : 4, rnd() < 0.1));
+      else if (x < 0.99) ev.push(swapOut(t, pid, start, region + Math.floor(rnd() * 512) * 4096));
+      else ev.push(swapIn(t, pid, start, region + Math.floor(rnd() * 512) * 4096));
+    }
+    ev.push(compaction(t0 + SEC / 2, 2_000_000, 9, true));
+    out.push({ key: hosts[h]!, value: streams[h]!.batch(ev) });
+  }
+  return out;
+}
+
+function fmt(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0);
+}
+
+function engineOnly(records: { key: string; value: Uint8Array }[], events: number): { eventsPerSec: number; decodePerSec: number; outputs: number } {
+  const config = createProcessorConfig();
+  const rates: number[] = [];
+  const decodes: number[] = [];
+  let outputs = 0;
+  const bufs = records.map((r) => Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+  for (let rep = 0; rep < 3; rep++) {
+    let t = performance.now();
+    for (const b of bufs) decodeEventBatch(b);
+    decodes.push(events / ((performance.now() - t) / 1000));
+    const engine = new PartitionEngine({ config, inputTopic: TOPIC.events }, 0);
+    const out: OutRecord[] = [];
+    t = performance.now();
+    bufs.forEach((value, i) => engine.process({ offset: i, key: null, value, timestamp: '0' }, out));
+    rates.push(events / ((performance.now() - t) / 1000));
+    outputs = out.length;
+  }
+  return { eventsPerSec: median(rates), decodePerSec: median(decodes), outputs };
+}
+
+async function committed(kafka: Kafka, groupId: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const res = await retrying(() => admin.fetchOffsets({ groupId, topics: [TOPIC.events] }));
+    return res.flatMap((t) => t.partitions).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * `instances` processes of `pageloop process` (run-main.js) in one group.
+ * The clock starts once the group has settled (every instance holds
+ * partitions, all 12 covered) and stops when the group has committed the
+ * whole input; the records committed before the start are not counted.
+ */
+async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, records: number, eventsPerRecord: number): Promise<{ eventsPerSec: number; seconds: number }> {
+  const tag = `bench-${instances}-${Date.now()}`;
+  const assigned = new Map<number, number[]>();
+  const children = Array.from({ length: instances }, (_, i) => {
+    const child = spawn(process.execPath, [RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      for (const m of d.matchAll(/assigned partitions \[([0-9, ]*)\]/g)) assigned.set(i, m[1]!.split(',').filter((x) => x.trim() !== '').map(Number));
+      if (/failed|rror/.test(d)) process.stderr.write(d);
+    });
+    return new Promise<void>((resolve, reject) =>
+      child.on('exit', (code) => {
+        exited++;
+        if (code === 0) resolve();
+        else reject(new Error(`instance ${i} exited ${code}`));
+      }),
+    );
+  });
+  let exited = 0;
+  const settled = (): boolean => {
+    if (assigned.size < instances) return false;
+    const all = [...assigned.values()];
+    return all.every((a) => a.length > 0) && new Set(all.flat()).size === 12 && all.reduce((n, a) => n + a.length, 0) === 12;
+  };
+  while (!settled()) {
+    if (exited > 0) {
+      await Promise.all(children);
+      throw new Error('an instance exited before the group settled');
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const t0 = performance.now();
+  const before = await committed(kafka, tag);
+  let after = before;
+  while (after < records) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = await committed(kafka, tag);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await Promise.all(children);
+  return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds };
+}
+
+function stateBytesPerRegion(): { heapBytes: number; checkpointBytes: number; regions: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc for the state measurement');
+  const config = createProcessorConfig();
+  const K_PROCS = 100;
+  const K_REGIONS = 1000;
+  const stream = new CollectorStream('mem-host', 'boot', 'mem');
+  const batches: Uint8Array[] = [];
+  for (let p = 0; p < K_PROCS; p++) {
+    const ev: ProbeEvent[] = [];
+    for (let r = 0; r < K_REGIONS; r++) ev.push(faultSummary(1000 * SEC + p * 1000 + r, 5000 + p, 1e9 + p, 0x7f0000000000 + r * MB2, 50));
+    batches.push(stream.batch(ev));
+  }
+  // A tick past the window: it closes, so what remains is the steady state of a tracked region.
+  const tick = stream.batch([kcompactdWake(1000 * SEC + 13 * SEC)]);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const engine = new PartitionEngine({ config, inputTopic: TOPIC.events }, 0);
+  let out: OutRecord[] = [];
+  batches.forEach((b, i) => engine.process({ offset: i, key: null, value: Buffer.from(b), timestamp: '0' }, out));
+  engine.process({ offset: batches.length, key: null, value: Buffer.from(tick), timestamp: '0' }, out);
+  out = [];
+  batches.length = 0;
+  gc();
+  gc();
+  const heap = process.memoryUsage().heapUsed - before;
+  const regions = stateSize(engine.state).regions;
+  const checkpoint = engine.checkpoint().length;
+  return { heapBytes: heap / regions, checkpointBytes: checkpoint / regions, regions };
+}
+
+async function main(): Promise<void> {
+  console.log(`machine: ${machine()}`);
+  const mem = stateBytesPerRegion();
+  console.log(`state per tracked region: ${mem.heapBytes.toFixed(0)} B of heap, ${mem.checkpointBytes.toFixed(0)} B in a checkpoint (${fmt(mem.regions)} regions, scored once, window closed)`);
+
+  const records = workload(EVENTS, BATCH);
+  const events = records.length * BATCH + records.length;
+  const bytes = records.reduce((n, r) => n + r.value.length, 0);
+  console.log(`workload: ${fmt(events)} events in ${records.length} EventBatches of ${BATCH}, ${(bytes / 2 ** 20).toFixed(0)} MiB (${(bytes / events).toFixed(1)} B/event)`);
+
+  const e = engineOnly(records, events);
+  console.log(`engine alone (decode + process + encode outputs, one partition): ${fmt(e.eventsPerSec)} events/s; ${fmt(e.outputs)} outputs; wire decode alone ${fmt(e.decodePerSec)} events/s`);
+  if (args.includes('--skip-kafka')) return;
+
+  let broker: TestBroker | undefined;
+  const brokers = str('brokers');
+  let kafka: Kafka;
+  let bootstrap: string;
+  if (brokers) {
+    bootstrap = brokers;
+    kafka = new kafkajs.Kafka({ clientId: 'pageloop-bench', brokers: [brokers], logLevel: kafkajs.logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, declaredTopics());
+    await admin.disconnect();
+  } else {
+    broker = await startTestBroker();
+    kafka = broker.kafka;
+    bootstrap = broker.bootstrap;
+  }
+  try {
+    const admin = kafka.admin();
+    await admin.connect();
+    const already = (await retrying(() => admin.fetchTopicOffsets(TOPIC.events))).reduce((n, o) => n + Number(o.high), 0);
+    await admin.disconnect();
+    if (already > 0 && !brokers) throw new Error('fresh broker expected');
+    const t = performance.now();
+    await produceRecords(kafka, TOPIC.events, records, { chunk: 40 });
+    console.log(`pre-produced in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const total = already + records.length;
+    const perRecord = events / records.length;
+    const one = await kafkaRun(kafka, bootstrap, 1, total, perRecord);
+    console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s)`);
+    const two = await kafkaRun(kafka, bootstrap, 2, total, perRecord);
+    console.log(`two instances, one group: ${fmt(two.eventsPerSec)} events/s together (${two.seconds.toFixed(1)} s), x${(two.eventsPerSec / one.eventsPerSec).toFixed(2)}`);
+  } finally {
+    await broker?.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,208 @@
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
+import type { Command } from '../command.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
+import { UsageError, errorMessage } from '../../lib/errors.js';
+import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
+import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson, type ProcessorConfig, type ProcessorConfigInput } from '../../processors/config.js';
+import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
+import { processorTopics } from '../../processors/topics.js';
+
+/** Flags shared by `process` and `replay`. */
+export const commonFlags: FlagSpec[] = [
+  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: env PAGELOOP_KAFKA_BROKERS, the config file, else the local broker)' },
+  { name: 'config', kind: 'string', help: 'a pageloop config file (JSON): its kafka and processors sections' },
+  { name: 'model', kind: 'string', help: 'a JSON file with any subset of the processors\' typed config (every constant of the model), over --config' },
+  { name: 'events-topic', kind: 'string', help: 'input topic (default pageloop.events.v1)' },
+  { name: 'checkpoint-every', kind: 'number', help: `checkpoint a partition's state every N input records (default ${DEFAULT_RUNNER_CONFIG.checkpointEveryRecords})` },
+  { name: 'max-records-per-txn', kind: 'number', help: `input records per transaction at most (default ${DEFAULT_RUNNER_CONFIG.maxRecordsPerTransaction})` },
+  { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout (default ${DEFAULT_RUNNER_CONFIG.sessionTimeoutMs})` },
+  { name: 'json', kind: 'boolean', help: 'print the final stats as one JSON object on stdout' },
+  { name: 'quiet', kind: 'boolean', help: 'no progress lines on stderr' },
+  { name: 'help', kind: 'boolean', help: 'this text' },
+];
+
+const flags: FlagSpec[] = [
+  { name: 'group', kind: 'string', help: 'consumer group (default: processors.groupId of the config, else pageloop-processor); instances of one group share the partitions' },
+  { name: 'instance', kind: 'string', help: 'this instance\'s name, for logs and client ids (default host-pid)' },
+  { name: 'output-prefix', kind: 'string', help: 'write to PREFIX.pageloop.scores.v1 etc. instead of the declared topics' },
+  { name: 'until-caught-up', kind: 'boolean', help: 'exit once the group has processed the input up to its end offsets at start' },
+  { name: 'timeout-s', kind: 'number', help: 'with --until-caught-up: give up after this many seconds (default 3600)' },
+  ...commonFlags,
+];
+
+const SUMMARY = [
+  'Run the stream processors: pageloop.events.v1 in; region scores, phase changes, hints, tuner changes and dead letters out,',
+  'exactly once (Kafka transactions: outputs, state checkpoint and input offsets commit together). Runs until SIGINT/SIGTERM.',
+].join('\n');
+
+export interface Setup {
+  kafka: Kafka;
+  model: ProcessorConfig;
+  file: PageloopConfig;
+}
+
+/** Kafka client and model from flags, config file and environment (flags win). */
+export function setupFromArgs(args: ParsedArgs, clientId: string): Setup {
+  const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
+  const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
+  let input: ProcessorConfigInput = processorConfigFromFile(file.processors);
+  const modelPath = flagString(args, 'model');
+  if (modelPath) {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(readFileSync(modelPath, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`--model ${modelPath}: ${errorMessage(err)}`);
+    }
+    const m = processorConfigFromJson(obj);
+    input = {
+      ...input,
+      ...m,
+      scorer: { ...input.scorer, ...m.scorer },
+      phases: { ...input.phases, ...m.phases },
+      planner: { ...input.planner, ...m.planner },
+      tuner: { ...input.tuner, ...m.tuner },
+    };
+  }
+  const model = createProcessorConfig(input);
+  const brokers = flagList(args, 'brokers');
+  const config = kafkaConfigFromSettings({
+    brokers: brokers.length ? brokers : file.kafka?.brokers ?? [],
+    clientId: file.kafka?.clientId ?? clientId,
+    ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
+    ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
+  });
+  const kafka = new kafkajs.Kafka({ ...config, logCreator: quietLogCreator });
+  return { kafka, model, file };
+}
+
+/**
+ * kafkajs logs every error response at ERROR, including the ones it (or the
+ * runner) retries as a matter of course: a coordinator that is still
+ * loading or moved, and CONCURRENT_TRANSACTIONS right after a commit. Those
+ * are left out; everything else goes to stderr as kafkajs would print it.
+ */
+const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading/i;
+
+const quietLogCreator: logCreator = () => (entry: LogEntry) => {
+  const { message, ...rest } = entry.log;
+  if (BENIGN.test(`${message} ${String(rest.error ?? '')}`)) return;
+  process.stderr.write(`${JSON.stringify({ level: entry.label, logger: 'kafkajs', message, ...rest })}\n`);
+};
+
+function positiveFlag(args: ParsedArgs, name: string): number | undefined {
+  const v = flagNumber(args, name);
+  if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new UsageError(`--${name}: wants a positive integer, got ${v}`);
+  return v;
+}
+
+/** Runner knobs from the shared flags. */
+export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
+  const o: { -readonly [K in keyof RunnerConfig]?: RunnerConfig[K] } = {};
+  const every = positiveFlag(args, 'checkpoint-every');
+  if (every !== undefined) o.checkpointEveryRecords = every;
+  const perTxn = positiveFlag(args, 'max-records-per-txn');
+  if (perTxn !== undefined) o.maxRecordsPerTransaction = perTxn;
+  const session = positiveFlag(args, 'session-timeout-ms');
+  if (session !== undefined) {
+    o.sessionTimeoutMs = session;
+    o.heartbeatIntervalMs = Math.max(100, Math.floor(session / 10));
+  }
+  return o;
+}
+
+export function formatProcessorStats(s: ProcessorStats): string {
+  const o = s.outputs;
+  return [
+    `instance ${s.instanceId} partitions [${s.partitions.join(',')}]`,
+    `records ${s.records} (replayed ${s.replayed})`,
+    `transactions ${s.transactions}, checkpoints ${s.checkpoints}, restores ${s.restores}`,
+    `out scores ${o.scores} phases ${o.phases} hints ${o.hints} tuner ${o.tuner} dlq ${o.dlq}`,
+    `tracking ${s.hosts.hosts} hosts ${s.hosts.processes} processes ${s.hosts.regions} regions`,
+    `duplicates ${s.hosts.duplicates} gaps ${s.hosts.gaps} late ${s.hosts.lateEvents}`,
+    ...(s.lastError ? [`last error: ${s.lastError}`] : []),
+  ].join('; ');
+}
+
+/** Resolves on SIGINT/SIGTERM. */
+export function untilSignal(): { done: Promise<void>; cancel: () => void } {
+  let resolve: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolve = r));
+  const on = (): void => resolve();
+  process.once('SIGINT', on);
+  process.once('SIGTERM', on);
+  return {
+    done,
+    cancel: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
+}
+
+export const processCommand: Command = {
+  name: 'process',
+  summary: SUMMARY,
+  async run(argv) {
+    const args = parseArgs(argv, flags);
+    if (flagBoolean(args, 'help')) {
+      console.log(usage('process [flags]', SUMMARY, flags));
+      return 0;
+    }
+    if (args.positionals.length > 0) throw new UsageError(`process: unexpected argument '${args.positionals[0]}'`);
+    const instanceId = flagString(args, 'instance') ?? `${hostname()}-${process.pid}`;
+    const { kafka, model, file } = setupFromArgs(args, `pageloop-processor-${instanceId}`);
+    const groupId = flagString(args, 'group') ?? file.processors?.groupId ?? model.name;
+    const topics = processorTopics(flagString(args, 'output-prefix') ?? '', flagString(args, 'events-topic'));
+    const quiet = flagBoolean(args, 'quiet');
+    const log = (line: string): void => {
+      if (!quiet) process.stderr.write(`process: ${line}\n`);
+    };
+    const runner: RunnerConfig = { ...DEFAULT_RUNNER_CONFIG, ...runnerOverrides(args), groupId, instanceId, topics };
+    const untilCaughtUp = flagBoolean(args, 'until-caught-up');
+    const timeoutS = flagNumber(args, 'timeout-s') ?? 3600;
+
+    const processor = createProcessor(kafka, model, runner, { log });
+    const signal = untilSignal();
+    let failure: unknown;
+    try {
+      let ends: Map<number, number> | undefined;
+      if (untilCaughtUp) {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          ends = await endOffsets(admin, topics.events);
+        } finally {
+          await admin.disconnect();
+        }
+      }
+      await processor.start();
+      log(`started: group ${groupId}, ${topics.events} -> ${topics.scores}, ${topics.phases}, ${topics.hints}, ${topics.tuner}, ${topics.dlq}`);
+      const progress = setInterval(() => log(formatProcessorStats(processor.stats())), 10_000).unref();
+      try {
+        const work: Promise<unknown>[] = [signal.done, processor.failed];
+        if (ends) {
+          const admin = kafka.admin();
+          await admin.connect();
+          work.push(waitForCommitted(admin, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed }).finally(() => admin.disconnect()));
+        }
+        await Promise.race(work);
+      } finally {
+        clearInterval(progress);
+      }
+    } catch (err) {
+      failure = err;
+    } finally {
+      signal.cancel();
+      await processor.stop();
+    }
+    const stats = processor.stats();
+    if (flagBoolean(args, 'json')) console.log(JSON.stringify(stats));
+    else log(formatProcessorStats(stats));
+    if (failure !== undefined) throw failure;
+    return 0;
+  },
+};

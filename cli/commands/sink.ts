@@ -1,0 +1,123 @@
+/**
+ * `pageloop sink`: every pageloop topic into ClickHouse (processors/sink).
+ * The embedded engine by default; a server with --clickhouse-url or
+ * PAGELOOP_CLICKHOUSE_URL. Schema migrations are applied on start.
+ */
+import kafkajs from 'kafkajs';
+import type { Command } from '../command.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { UsageError } from '../../lib/errors.js';
+import { createClickHouseClient } from '../../lib/clickhouse.js';
+import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { untilStopped } from '../../lib/run-until.js';
+import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
+import { DATABASE } from '../../processors/sink/schema.js';
+import { SINK_TOPICS } from '../../processors/sink/rows.js';
+import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig, type SinkStats } from '../../processors/sink/sink.js';
+
+const flags: FlagSpec[] = [
+  { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
+  { name: 'brokers', kind: 'list', help: 'Kafka bootstrap servers (default: the local broker of `pageloop kafka start`)' },
+  { name: 'clickhouse-url', kind: 'string', help: 'a ClickHouse server (http://host:8123); default: the embedded engine' },
+  { name: 'clickhouse-dir', kind: 'string', help: 'data directory of the embedded engine (default: $PAGELOOP_CLICKHOUSE_DIR or ~/.local/state/pageloop/clickhouse)' },
+  { name: 'database', kind: 'string', help: `ClickHouse database (default ${DATABASE})` },
+  { name: 'group', kind: 'string', help: `consumer group (default ${DEFAULT_SINK_CONFIG.groupId}); a new group replays every topic from the start` },
+  { name: 'topics', kind: 'list', help: `topics to read (default: all of ${SINK_TOPICS.join(',')})` },
+  { name: 'raw-ttl-days', kind: 'number', help: `days raw events are kept (default ${DEFAULT_SINK_CONFIG.rawTtlDays})` },
+  { name: 'max-block-records', kind: 'number', help: `records per insert block at most (default ${DEFAULT_SINK_CONFIG.maxBlockRecords})` },
+  { name: 'max-wait-ms', kind: 'number', help: `longest a quiet partition waits before its rows are written (default ${DEFAULT_SINK_CONFIG.fetchMaxWaitMs})` },
+  { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
+  { name: 'json', kind: 'boolean', help: 'print the final stats as JSON' },
+  { name: 'help', kind: 'boolean', help: 'this text' },
+];
+
+const SUMMARY = 'Write every pageloop topic into ClickHouse: raw events, rollups, scores, phases, hints, actions, tuner changes, dead letters.';
+
+export function formatSinkStats(s: SinkStats): string {
+  const rows = Object.entries(s.rows)
+    .map(([t, n]) => `${t}=${n}`)
+    .join(' ');
+  return [
+    `${s.records} records in ${s.blocks} blocks`,
+    `rows ${rows || 'none'}`,
+    `dead letters sent ${s.deadLetters}${s.badDeadLetters ? ` (${s.badDeadLetters} undecodable dead letters skipped)` : ''}`,
+    `retries ${s.retries}`,
+    ...(s.missingTopics.length ? [`missing topics ${s.missingTopics.join(',')}`] : []),
+  ].join('; ');
+}
+
+function positiveInt(v: number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v <= 0) throw new UsageError(`--${flag}: wants a whole number > 0, got ${v}`);
+  return v;
+}
+
+/** The sink's config from defaults, then the config file, then flags. */
+export function sinkConfigFromArgs(file: PageloopConfig, args: ReturnType<typeof parseArgs>): SinkConfig {
+  const topics = flagList(args, 'topics');
+  const ttl = positiveInt(flagNumber(args, 'raw-ttl-days'), 'raw-ttl-days');
+  const maxRecords = positiveInt(flagNumber(args, 'max-block-records'), 'max-block-records');
+  const maxWait = positiveInt(flagNumber(args, 'max-wait-ms'), 'max-wait-ms');
+  return {
+    ...DEFAULT_SINK_CONFIG,
+    groupId: flagString(args, 'group') ?? (file.processors?.groupId ? `${file.processors.groupId}-sink` : DEFAULT_SINK_CONFIG.groupId),
+    ...(topics.length ? { topics } : {}),
+    ...(ttl !== undefined ? { rawTtlDays: ttl } : {}),
+    ...(maxRecords !== undefined ? { maxBlockRecords: maxRecords } : {}),
+    ...(maxWait !== undefined ? { fetchMaxWaitMs: maxWait } : {}),
+  };
+}
+
+export const sinkCommand: Command = {
+  name: 'sink',
+  summary: SUMMARY,
+  async run(argv) {
+    const args = parseArgs(argv, flags);
+    if (flagBoolean(args, 'help')) {
+      console.log(usage('sink [flags]', SUMMARY, flags));
+      return 0;
+    }
+    const duration = flagNumber(args, 'duration');
+    if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
+    const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
+    const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
+    const config = sinkConfigFromArgs(file, args);
+    const brokers = flagList(args, 'brokers');
+    const kafka = new kafkajs.Kafka(
+      kafkaConfigFromSettings({
+        brokers: brokers.length ? brokers : file.kafka?.brokers ?? [],
+        clientId: file.kafka?.clientId ? `${file.kafka.clientId}-sink` : 'pageloop-sink',
+        ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
+        ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
+      }),
+    );
+    const url = flagString(args, 'clickhouse-url') ?? file.clickhouse?.url;
+    const dataDir = flagString(args, 'clickhouse-dir');
+    const ch = await createClickHouseClient({
+      database: flagString(args, 'database') ?? file.clickhouse?.database ?? DATABASE,
+      ...(url !== undefined ? { url, createDatabase: true } : {}),
+      ...(dataDir !== undefined ? { dataDir } : {}),
+    });
+    const log = (line: string): void => console.error(line);
+    const sink = createSink(config, { kafka, clickhouse: ch, log });
+    let status: NodeJS.Timeout | undefined;
+    try {
+      const report = await sink.start();
+      for (const m of report.applied) log(`applied schema migration ${m.version} (${m.name})`);
+      log(`ClickHouse schema at version ${report.version} (${ch.mode}${ch.engine ? ` ${ch.engine.dataDir}` : ''})`);
+      status = setInterval(() => log(formatSinkStats(sink.stats())), 10_000).unref();
+      await Promise.race([untilStopped(duration), sink.done]);
+    } finally {
+      if (status) clearInterval(status);
+      try {
+        await sink.stop();
+      } finally {
+        await ch.close();
+      }
+    }
+    const final = sink.stats();
+    if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));
+    else log(formatSinkStats(final));
+    return 0;
+  },
+};

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import kafkajs from 'kafkajs';
+import { DEFAULT_PLANNER_CONFIG } from './config.js';
+import { desiredHint, hintId, hintKey, hostOfHintKey, sameDesire } from './planner.js';
+import { hintPartitioner, processorTopics } from './topics.js';
+
+const c = DEFAULT_PLANNER_CONFIG;
+const t = { coldWindows: 3, benefitThresholdNs: 0 };
+const base = { coldFor: 0, scored: true, bestNet: 0, bestSizeKb: 2048, heat: 0 };
+
+describe('desired hint', () => {
+  it('cold, then page out, by windows without access', () => {
+    assert.equal(desiredHint({ ...base, coldFor: 2, scored: false }, t, c, 4), null);
+    assert.deepEqual(desiredHint({ ...base, coldFor: 3, scored: false }, t, c, 4), { action: 'mark_cold', sizeKb: 0 });
+    assert.deepEqual(desiredHint({ ...base, coldFor: 6, scored: false }, t, c, 4), { action: 'page_out', sizeKb: 0 });
+    // The tuner's threshold moves both.
+    assert.deepEqual(desiredHint({ ...base, coldFor: 6, scored: false }, { ...t, coldWindows: 4 }, c, 4), { action: 'mark_cold', sizeKb: 0 });
+  });
+
+  it('promote over the benefit threshold; keep base pages when hot and nothing pays; else no opinion', () => {
+    assert.deepEqual(desiredHint({ ...base, bestNet: 10 }, t, c, 4), { action: 'promote', sizeKb: 2048 });
+    assert.equal(desiredHint({ ...base, bestNet: 10 }, { ...t, benefitThresholdNs: 100 }, c, 4), null);
+    assert.deepEqual(desiredHint({ ...base, bestNet: -5, heat: 8 }, t, c, 4), { action: 'keep_base_pages', sizeKb: 4 });
+    assert.equal(desiredHint({ ...base, bestNet: -5, heat: 1 }, t, c, 4), null);
+    assert.equal(desiredHint({ ...base, scored: false }, t, c, 4), null);
+  });
+
+  it('compares desires by action and size', () => {
+    assert.ok(sameDesire({ action: 'promote', sizeKb: 64 }, { action: 'promote', sizeKb: 64 }));
+    assert.ok(!sameDesire({ action: 'promote', sizeKb: 64 }, { action: 'promote', sizeKb: 2048 }));
+    assert.ok(!sameDesire(null, null));
+  });
+});
+
+describe('hint keys and ids', () => {
+  it('key is host|pid|startNs|regionStart and the host part comes back out, even with a | in the host', () => {
+    const k = hintKey('node-7', 42, 123456789, 0x7f0000000000);
+    assert.equal(k, `node-7|42|123456789|${0x7f0000000000}`);
+    assert.equal(hostOfHintKey(k), 'node-7');
+    assert.equal(hostOfHintKey(hintKey('a|b', 1, 2, 3)), 'a|b');
+    assert.equal(hostOfHintKey('plain'), 'plain');
+  });
+
+  it('ids are deterministic per region and issuing window', () => {
+    const a = hintId('h', 'b', 1, 2, 0x200000, 1000);
+    assert.equal(a, hintId('h', 'b', 1, 2, 0x200000, 1000));
+    assert.notEqual(a, hintId('h', 'b', 1, 2, 0x200000, 2000));
+    assert.notEqual(a, hintId('h', 'b', 1, 2, 0x400000, 1000));
+  });
+
+  it('the hints partitioner puts every region of a host where the host name would go', () => {
+    const topics = processorTopics('t');
+    const partitioner = hintPartitioner(topics.hints)();
+    const byDefault = kafkajs.Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    for (const host of ['node-1', 'node-2', 'a-much-longer-host-name.example.com']) {
+      const want = byDefault({ topic: topics.hints, partitionMetadata, message: { key: host, value: null } });
+      for (let r = 0; r < 20; r++) {
+        const key = hintKey(host, 100 + r, 5e9, 0x7f0000000000 + r * 2097152);
+        assert.equal(partitioner({ topic: topics.hints, partitionMetadata, message: { key, value: null } }), want);
+      }
+    }
+    // Other topics: the default partitioner on the whole key.
+    const key = hintKey('node-1', 1, 2, 3);
+    assert.equal(partitioner({ topic: topics.scores, partitionMetadata, message: { key, value: null } }), byDefault({ topic: topics.scores, partitionMetadata, message: { key, value: null } }));
+  });
+});

@@ -1,0 +1,487 @@
+/**
+ * The processors on Kafka, exactly once: a consumer group over
+ * pageloop.events.v1; for every chunk of an input partition's records, one
+ * transaction holds the outputs, sometimes a state checkpoint (changelog),
+ * and the input offsets. Either all of it becomes visible (read_committed)
+ * or none.
+ *
+ * Fencing: one transactional producer per input partition, with the id
+ * `<name>.<group>.<input topic>.<partition>`. Whoever is assigned the
+ * partition initialises that id first, which bumps its epoch: the previous
+ * owner (a SIGKILLed instance, or a zombie that slept through a rebalance)
+ * can no longer commit, and its open transaction is aborted. Only then are
+ * the committed offset and the checkpoint read, so they are final.
+ *
+ * Restore: the newest committed checkpoint of the partition (any committed
+ * one is consistent) is loaded and the input replayed from its offset to
+ * the committed offset with outputs suppressed (they were committed
+ * already; the engine is deterministic so the state comes out the same),
+ * then processing goes on. Checkpoints are written every
+ * `checkpointEveryRecords` records or `checkpointIntervalMs`, which bounds
+ * the replay; when to checkpoint never changes what is output.
+ */
+import { hostname } from 'node:os';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { ChangelogReader, stateKey } from './changelog.js';
+import { type ProcessorConfig } from './config.js';
+import { PartitionEngine, type EngineContext, type OutRecord, type OutputRole } from './engine.js';
+import { stateSize } from './state.js';
+import { createMissingTopics, hintPartitioner, retrying, topicOfRole, type ProcessorTopics } from './topics.js';
+
+export interface RunnerConfig {
+  /** Consumer group of the processors (instances with the same group share the partitions). */
+  readonly groupId: string;
+  /** This instance, for client ids and logs (fencing does not depend on it). */
+  readonly instanceId: string;
+  readonly topics: ProcessorTopics;
+  readonly checkpointEveryRecords: number;
+  readonly checkpointIntervalMs: number;
+  /** At most this many input records per transaction. */
+  readonly maxRecordsPerTransaction: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly maxBytesPerPartition: number;
+  /** How long a restore waits to catch up with the state changelog. */
+  readonly restoreTimeoutMs: number;
+  readonly transactionTimeoutMs: number;
+  /** Create missing output/state topics (with the declared configs) at start. */
+  readonly createTopics: boolean;
+  readonly replicationFactor: number;
+}
+
+export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' | 'topics'> = Object.freeze({
+  checkpointEveryRecords: 500,
+  checkpointIntervalMs: 10_000,
+  maxRecordsPerTransaction: 2000,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  maxBytesPerPartition: 8 * 1024 * 1024,
+  restoreTimeoutMs: 60_000,
+  transactionTimeoutMs: 60_000,
+  createTopics: true,
+  replicationFactor: 1,
+});
+
+export function validateRunnerConfig(r: RunnerConfig): void {
+  const pos = (key: keyof RunnerConfig, v: number): void => {
+    if (!Number.isSafeInteger(v) || v < 1) throw new UsageError(`runner.${key}: must be a positive integer, got ${JSON.stringify(v)}`);
+  };
+  if (!r.groupId) throw new UsageError('runner.groupId: must be a non-empty string');
+  if (!r.instanceId) throw new UsageError('runner.instanceId: must be a non-empty string');
+  pos('checkpointEveryRecords', r.checkpointEveryRecords);
+  pos('checkpointIntervalMs', r.checkpointIntervalMs);
+  pos('maxRecordsPerTransaction', r.maxRecordsPerTransaction);
+  pos('sessionTimeoutMs', r.sessionTimeoutMs);
+  pos('heartbeatIntervalMs', r.heartbeatIntervalMs);
+  pos('maxBytesPerPartition', r.maxBytesPerPartition);
+  pos('restoreTimeoutMs', r.restoreTimeoutMs);
+  pos('transactionTimeoutMs', r.transactionTimeoutMs);
+  pos('replicationFactor', r.replicationFactor);
+  if (r.heartbeatIntervalMs >= r.sessionTimeoutMs) throw new UsageError('runner.heartbeatIntervalMs: must be below sessionTimeoutMs');
+}
+
+export interface ProcessorStats {
+  instanceId: string;
+  groupId: string;
+  partitions: number[];
+  /** Input records applied (replays included). */
+  records: number;
+  /** Input records re-applied after a restore, outputs suppressed. */
+  replayed: number;
+  transactions: number;
+  checkpoints: number;
+  restores: number;
+  outputs: Record<OutputRole, number>;
+  /** Summed over the hosts of the partitions this instance holds now. */
+  hosts: { hosts: number; processes: number; regions: number; duplicates: number; gaps: number; lateEvents: number; events: number };
+  lastError: string | null;
+}
+
+export interface Processor {
+  start(): Promise<void>;
+  /** Finishes the current transaction, leaves the group, disconnects. */
+  stop(): Promise<void>;
+  stats(): ProcessorStats;
+  /** Rejects when the processor has failed for good (a crash kafkajs will not restart). */
+  readonly failed: Promise<never>;
+}
+
+export interface ProcessorHooks {
+  log?: (line: string) => void;
+}
+
+interface Entry {
+  engine: PartitionEngine;
+  producer: Producer;
+  /** Group generation the entry was verified in. */
+  generation: number;
+  /** Records below this offset were committed already: their outputs are dropped. */
+  suppressUntil: number;
+  sinceCheckpoint: number;
+  lastCheckpointAt: number;
+}
+
+/**
+ * kafkajs does not retry AddOffsetsToTxn, and the coordinator answers
+ * CONCURRENT_TRANSACTIONS while the previous transaction's markers are
+ * still being written (the Java client retries it): retry with backoff.
+ */
+async function concurrentRetry<T>(fn: () => Promise<T>, tries = 12): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const type = (err as { type?: string } | undefined)?.type;
+      if (type !== 'CONCURRENT_TRANSACTIONS' || i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** i)));
+    }
+  }
+}
+
+function isRebalance(err: unknown): boolean {
+  const type = (err as { type?: string } | undefined)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID';
+}
+
+function isFencing(err: unknown): boolean {
+  const e = err as { type?: string; name?: string; cause?: unknown } | undefined;
+  const t = `${e?.type ?? ''} ${e?.name ?? ''} ${errorMessage(err)}`;
+  return /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(t);
+}
+
+export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: RunnerConfig, hooks: ProcessorHooks = {}): Processor {
+  validateRunnerConfig(runner);
+  const log = hooks.log ?? (() => undefined);
+  const topics = runner.topics;
+  const ctx: EngineContext = { config: model, inputTopic: topics.events, log };
+  const txPrefix = `${model.name}.${runner.groupId}.${topics.events}`;
+  const partitioner = hintPartitioner(topics.hints);
+
+  const entries = new Map<number, Entry>();
+  let generation = 0;
+  let assignment: number[] = [];
+  let statePartitions = 1;
+  let admin: Admin | undefined;
+  let consumer: Consumer | undefined;
+  let reader: ChangelogReader | undefined;
+  const retiring = new Set<Promise<void>>();
+  const stats: ProcessorStats = {
+    instanceId: runner.instanceId,
+    groupId: runner.groupId,
+    partitions: [],
+    records: 0,
+    replayed: 0,
+    transactions: 0,
+    checkpoints: 0,
+    restores: 0,
+    outputs: { scores: 0, phases: 0, hints: 0, tuner: 0, dlq: 0 },
+    hosts: { hosts: 0, processes: 0, regions: 0, duplicates: 0, gaps: 0, lateEvents: 0, events: 0 },
+    lastError: null,
+  };
+  let final: ProcessorStats | undefined;
+  let fail: (err: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+
+  const retire = (p: Producer): void => {
+    const done = p
+      .disconnect()
+      .catch(() => undefined)
+      .finally(() => retiring.delete(done));
+    retiring.add(done);
+  };
+
+  const statePartition = (p: number): number => p % statePartitions;
+
+  async function committedOffset(p: number): Promise<number> {
+    const res = await retrying(() => admin!.fetchOffsets({ groupId: runner.groupId, topics: [topics.events] }));
+    const part = res.find((t) => t.topic === topics.events)?.partitions.find((x) => x.partition === p);
+    const n = Number(part?.offset ?? -1);
+    return Number.isFinite(n) ? n : -1;
+  }
+
+  async function lowOffset(p: number): Promise<number> {
+    const offs = await retrying(() => admin!.fetchTopicOffsets(topics.events));
+    return Number(offs.find((o) => o.partition === p)?.low ?? 0);
+  }
+
+  async function newProducer(p: number): Promise<Producer> {
+    const producer = kafka.producer({
+      transactionalId: `${txPrefix}.${p}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: runner.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      createPartitioner: partitioner,
+    });
+    await producer.connect();
+    // InitProducerId for the transactional id: fences the previous owner and
+    // waits until its open transaction is aborted (kafkajs inits lazily, here).
+    const t = await producer.transaction();
+    await t.abort();
+    return producer;
+  }
+
+  /**
+   * Takes ownership of partition p for this generation. Returns the entry, or
+   * null when it has seeked the consumer (the batch in hand is not the one to process).
+   */
+  async function own(p: number, firstOffset: number, payload: EachBatchPayload): Promise<Entry | null> {
+    const prior = entries.get(p);
+    entries.delete(p);
+    if (prior) retire(prior.producer);
+    const producer = await newProducer(p);
+    try {
+      const committed = await committedOffset(p);
+      let engine: PartitionEngine | undefined;
+      if (prior && prior.engine.nextOffset === committed && committed >= 0) {
+        // Nobody else processed it meanwhile: the state in memory is current.
+        engine = prior.engine;
+      } else {
+        if (committed >= 0) stats.restores++;
+        const { checkpoint } = await reader!.checkpointFor(p, statePartition(p), runner.restoreTimeoutMs, payload.heartbeat);
+        if (checkpoint) {
+          try {
+            const restored = PartitionEngine.restore(ctx, p, checkpoint);
+            if (committed >= 0 && restored.nextOffset <= committed) engine = restored;
+            else log(`partition ${p}: checkpoint at ${restored.nextOffset} is past the committed offset ${committed}; starting fresh`);
+          } catch (err) {
+            log(`partition ${p}: checkpoint unusable (${errorMessage(err)}); starting fresh`);
+          }
+        }
+        engine ??= new PartitionEngine(ctx, p);
+      }
+      const entry: Entry = { engine, producer, generation, suppressUntil: committed, sinceCheckpoint: 0, lastCheckpointAt: Date.now() };
+      entries.set(p, entry);
+      const start = engine.nextOffset >= 0 ? engine.nextOffset : committed >= 0 ? await lowOffset(p) : firstOffset;
+      if (committed > start) {
+        stats.replayed += committed - start;
+        log(`partition ${p}: restored at ${start}, replaying to the committed offset ${committed} with outputs suppressed`);
+      }
+      if (start < firstOffset) {
+        consumer!.seek({ topic: topics.events, partition: p, offset: String(start) });
+        return null;
+      }
+      return entry;
+    } catch (err) {
+      entries.delete(p);
+      retire(producer);
+      throw err;
+    }
+  }
+
+  function toMessages(outs: OutRecord[]): TopicMessages[] {
+    const byTopic = new Map<string, Message[]>();
+    for (const o of outs) {
+      const topic = topicOfRole(topics, o.role);
+      let list = byTopic.get(topic);
+      if (!list) {
+        list = [];
+        byTopic.set(topic, list);
+      }
+      const value = o.value === null ? null : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
+      list.push({ key: o.key, value, timestamp: o.timestampMs });
+    }
+    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  }
+
+  async function commit(p: number, e: Entry, outs: OutRecord[], lastOffset: number): Promise<void> {
+    const txn = await e.producer.transaction();
+    try {
+      const topicMessages = toMessages(outs);
+      const due = e.sinceCheckpoint >= runner.checkpointEveryRecords || Date.now() - e.lastCheckpointAt >= runner.checkpointIntervalMs;
+      if (due) {
+        topicMessages.push({
+          topic: topics.state,
+          messages: [{ key: stateKey(runner.groupId, topics.events, p), value: e.engine.checkpoint(), partition: statePartition(p) }],
+        });
+      }
+      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
+      await concurrentRetry(() =>
+        txn.sendOffsets({ consumerGroupId: runner.groupId, topics: [{ topic: topics.events, partitions: [{ partition: p, offset: String(lastOffset + 1) }] }] }),
+      );
+      await txn.commit();
+      stats.transactions++;
+      for (const o of outs) stats.outputs[o.role]++;
+      if (due) {
+        stats.checkpoints++;
+        e.sinceCheckpoint = 0;
+        e.lastCheckpointAt = Date.now();
+      }
+    } catch (err) {
+      if (txn.isActive()) await txn.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const p = batch.partition;
+    const messages = batch.messages;
+    if (messages.length === 0) return;
+    let e = entries.get(p);
+    // True from applying a chunk until its transaction commits: the state in memory is ahead of Kafka.
+    let ahead = false;
+    try {
+      if (!e || e.generation !== generation) {
+        const owned = await own(p, Number(messages[0]!.offset), payload);
+        if (!owned) return;
+        e = owned;
+      }
+      for (let i = 0; i < messages.length && isRunning() && !isStale(); ) {
+        const end = Math.min(messages.length, i + runner.maxRecordsPerTransaction);
+        const outs: OutRecord[] = [];
+        let last = -1;
+        ahead = true;
+        for (; i < end; i++) {
+          const m = messages[i]!;
+          const offset = Number(m.offset);
+          if (offset < e.engine.nextOffset) continue;
+          const mark = outs.length;
+          e.engine.process({ offset, key: m.key, value: m.value, timestamp: m.timestamp }, outs);
+          if (offset < e.suppressUntil) outs.length = mark;
+          last = offset;
+          e.sinceCheckpoint++;
+          stats.records++;
+        }
+        if (last >= 0) {
+          if (last >= e.suppressUntil) await commit(p, e, outs, last);
+          resolveOffset(String(last));
+        }
+        ahead = false;
+        await heartbeat();
+      }
+    } catch (err) {
+      if (ahead) {
+        // The state in memory is past what was committed: drop it; the next
+        // batch of this partition restores from the changelog.
+        const lost = entries.get(p);
+        entries.delete(p);
+        if (lost) retire(lost.producer);
+        stats.lastError = errorMessage(err);
+        log(`partition ${p}: ${isFencing(err) ? 'fenced by another owner' : 'transaction failed'}: ${errorMessage(err)}; will restore`);
+      }
+      // kafkajs must see its own rebalance errors (from heartbeat) as they are, to rejoin the group.
+      if (isRebalance(err)) throw err;
+      throw new PageloopError('processor-transaction', `partition ${p}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+  }
+
+  return {
+    failed,
+    async start() {
+      admin = kafka.admin();
+      await admin.connect();
+      if (runner.createTopics) {
+        const created = await createMissingTopics(admin, topics, { replicationFactor: runner.replicationFactor });
+        if (created.length > 0) log(`created ${created.join(', ')}`);
+      }
+      const meta = await retrying(() => admin!.fetchTopicMetadata({ topics: [topics.state] }));
+      statePartitions = Math.max(1, meta.topics[0]?.partitions.length ?? 1);
+
+      reader = new ChangelogReader(kafka, admin, {
+        stateTopic: topics.state,
+        keyPrefix: `${runner.groupId}|${topics.events}|`,
+        // Its own group, never committed: it always reads the changelog from the start.
+        readerGroupId: `${runner.groupId}.state-reader.${runner.instanceId}.${hostname()}.${process.pid}.${Date.now()}`,
+        log,
+      });
+      await reader.start();
+
+      const c = kafka.consumer({
+        groupId: runner.groupId,
+        readUncommitted: false,
+        sessionTimeout: runner.sessionTimeoutMs,
+        heartbeatInterval: runner.heartbeatIntervalMs,
+        maxBytesPerPartition: runner.maxBytesPerPartition,
+        maxBytes: Math.max(runner.maxBytesPerPartition * 4, 32 * 1024 * 1024),
+        maxWaitTimeInMs: 250,
+        allowAutoTopicCreation: false,
+      });
+      consumer = c;
+      c.on(c.events.GROUP_JOIN, (ev) => {
+        // A new generation: every partition is verified again (fence, committed offset) before use.
+        generation++;
+        assignment = [...(ev.payload.memberAssignment[topics.events] ?? [])].sort((a, b) => a - b);
+        stats.partitions = assignment;
+        for (const [p, e] of entries) {
+          if (!assignment.includes(p)) {
+            entries.delete(p);
+            retire(e.producer);
+          }
+        }
+        log(`instance ${runner.instanceId}: assigned partitions [${assignment.join(', ')}] (generation ${generation})`);
+      });
+      c.on(c.events.CRASH, (ev) => {
+        stats.lastError = errorMessage(ev.payload.error);
+        if (!ev.payload.restart) fail(ev.payload.error);
+      });
+      await c.connect();
+      await c.subscribe({ topic: topics.events, fromBeginning: true });
+      await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+    },
+    async stop() {
+      await consumer?.disconnect().catch(() => undefined);
+      // What this instance held, for the final report.
+      final = snapshot();
+      for (const e of entries.values()) retire(e.producer);
+      entries.clear();
+      await Promise.all([...retiring]);
+      await reader?.stop();
+      await admin?.disconnect().catch(() => undefined);
+    },
+    stats() {
+      return final ?? snapshot();
+    },
+  };
+
+  function snapshot(): ProcessorStats {
+    const h = { hosts: 0, processes: 0, regions: 0, duplicates: 0, gaps: 0, lateEvents: 0, events: 0 };
+    for (const e of entries.values()) {
+      const s = stateSize(e.engine.state);
+      h.hosts += s.hosts;
+      h.processes += s.processes;
+      h.regions += s.regions;
+      for (const host of e.engine.state.hosts.values()) {
+        h.duplicates += host.counters.duplicates;
+        h.gaps += host.counters.gaps;
+        h.lateEvents += host.counters.lateEvents;
+        h.events += host.counters.events;
+      }
+    }
+    return { ...stats, partitions: [...assignment], outputs: { ...stats.outputs }, hosts: h };
+  }
+}
+
+/** End offsets (high watermarks) of a topic's non-empty partitions. */
+export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
+  const offs = await retrying(() => admin.fetchTopicOffsets(topic));
+  const out = new Map<number, number>();
+  for (const o of offs) if (Number(o.high) > Number(o.low)) out.set(o.partition, Number(o.high));
+  return out;
+}
+
+/** Resolves once the group's committed offsets reach `ends`; polls (wall clock: control only, never processing). */
+export async function waitForCommitted(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  ends: ReadonlyMap<number, number>,
+  options: { timeoutMs: number; pollMs?: number; failed?: Promise<never> },
+): Promise<void> {
+  const until = Date.now() + options.timeoutMs;
+  let failure: unknown;
+  options.failed?.catch((err: unknown) => (failure = err));
+  for (;;) {
+    if (failure !== undefined) throw failure;
+    const res = await retrying(() => admin.fetchOffsets({ groupId, topics: [topic] }));
+    const parts = res.find((t) => t.topic === topic)?.partitions ?? [];
+    const behind = [...ends].filter(([p, end]) => Number(parts.find((x) => x.partition === p)?.offset ?? -1) < end);
+    if (behind.length === 0) return;
+    if (Date.now() > until) {
+      throw new PageloopError('processor-timeout', `group ${groupId} did not reach the end of ${topic} in ${options.timeoutMs} ms (behind on partitions ${behind.map(([p]) => p).join(', ')})`, { retriable: true });
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 250));
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * RegionScore to bytes, fast: the same bytes as schemas/wire.ts's
+ * encodeRegionScore (score-encoder.test.ts checks them against each other
+ * over many random scores), at a few percent of its cost. Scores are the
+ * processors' high-volume output (one per active region per window), and
+ * the reflective encoder (~30 us each) would cap a scorer far below its
+ * event rate. protobufjs writes every present field, zeros included, in
+ * field-number order; so does this.
+ *
+ * Contract: the caller passes a RegionScore that encodeRegionScore accepts
+ * (the engine builds them from validated numbers); this does not re-check.
+ */
+import type { RegionScore } from '../schemas/wire.js';
+
+const MAPPING_KIND: Readonly<Record<string, number>> = { unspecified: 0, anon: 1, heap: 2, stack: 3, file: 4 };
+const TWO_32 = 4294967296;
+
+/** UTF-8 bytes of the few distinct strings (host names, boot ids) scores carry. */
+const utf8Cache = new Map<string, Buffer>();
+function utf8(s: string): Buffer {
+  let b = utf8Cache.get(s);
+  if (!b) {
+    b = Buffer.from(s, 'utf8');
+    if (utf8Cache.size > 4096) utf8Cache.clear();
+    utf8Cache.set(s, b);
+  }
+  return b;
+}
+
+class Writer {
+  buf = Buffer.allocUnsafe(1024);
+  pos = 0;
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  varint32(n: number): void {
+    this.ensure(5);
+    n >>>= 0;
+    while (n > 127) {
+      this.buf[this.pos++] = (n & 127) | 128;
+      n >>>= 7;
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  /** 0 <= n < 2^64, an integral double. */
+  varint64(n: number): void {
+    if (n < TWO_32) {
+      this.varint32(n);
+      return;
+    }
+    this.ensure(10);
+    let lo = n % TWO_32 >>> 0;
+    let hi = ((n - (n % TWO_32)) / TWO_32) >>> 0;
+    while (hi !== 0) {
+      this.buf[this.pos++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 127) {
+      this.buf[this.pos++] = (lo & 127) | 128;
+      lo >>>= 7;
+    }
+    this.buf[this.pos++] = lo;
+  }
+
+  u32(id: number, v: number): void {
+    this.varint32(id << 3);
+    this.varint32(v);
+  }
+
+  u64(id: number, v: number): void {
+    this.varint32(id << 3);
+    this.varint64(v);
+  }
+
+  f64(id: number, v: number): void {
+    this.varint32((id << 3) | 1);
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  str(id: number, s: string): void {
+    this.varint32((id << 3) | 2);
+    if (s === '') {
+      this.varint32(0);
+      return;
+    }
+    const b = utf8(s);
+    this.varint32(b.length);
+    this.ensure(b.length);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Opens a sub-message: its tag and a one-byte length placeholder; returns where its body starts. */
+  begin(id: number): number {
+    this.varint32((id << 3) | 2);
+    this.ensure(1);
+    this.pos++;
+    return this.pos;
+  }
+
+  /** Closes it: the length goes in the placeholder (the body moves if the length needs more bytes). */
+  end(body: number): void {
+    const len = this.pos - body;
+    if (len < 128) {
+      this.buf[body - 1] = len;
+      return;
+    }
+    let extra = 0;
+    for (let n = len >>> 7; n > 0; n >>>= 7) extra++;
+    this.ensure(extra);
+    this.buf.copyWithin(body + extra, body, this.pos);
+    this.pos += extra;
+    let at = body - 1;
+    let n = len;
+    while (n > 127) {
+      this.buf[at++] = (n & 127) | 128;
+      n >>>= 7;
+    }
+    this.buf[at] = n;
+  }
+}
+
+const w = new Writer();
+
+export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
+  w.pos = 0;
+  let at = w.begin(1);
+  w.str(1, s.process.host);
+  w.str(2, s.process.bootId);
+  w.u32(3, s.process.pid);
+  w.u64(4, s.process.startNs);
+  w.end(at);
+  at = w.begin(2);
+  const m = w.begin(1);
+  w.u32(1, MAPPING_KIND[s.region.mapping.kind] ?? 0);
+  w.str(2, s.region.mapping.path);
+  w.u32(3, s.region.mapping.ordinal);
+  w.end(m);
+  w.u64(2, s.region.offset);
+  w.u64(3, s.region.start);
+  w.u64(4, s.region.length);
+  w.end(at);
+  w.u64(3, s.windowStartNs);
+  w.u64(4, s.windowEndNs);
+  for (const z of s.sizes) {
+    at = w.begin(5);
+    w.u32(1, z.sizeKb);
+    w.f64(2, z.benefit);
+    w.f64(3, z.cost);
+    w.f64(4, z.net);
+    w.end(at);
+  }
+  w.u32(6, s.preferredSizeKb);
+  const a = s.access;
+  at = w.begin(7);
+  w.u64(1, a.faults);
+  w.u64(2, a.writeFaults);
+  w.u64(3, a.instrFaults);
+  w.u64(4, a.protFaults);
+  w.u64(5, a.majorFaults);
+  w.u64(6, a.promotions);
+  w.u64(7, a.promotionFailures);
+  w.u64(8, a.collapses);
+  w.u64(9, a.swapOuts);
+  w.f64(10, a.damonAccesses);
+  w.u64(11, a.touchedBytes);
+  w.end(at);
+  w.str(8, s.executable);
+  w.str(9, s.comm);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}

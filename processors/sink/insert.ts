@@ -1,0 +1,38 @@
+/**
+ * One Native insert with a deduplication token. PageloopClickHouse.insert
+ * only speaks JSONEachRow, so this goes through the client's exec(), which
+ * takes a raw body in any format on both paths (server and embedded).
+ */
+import { Readable } from 'node:stream';
+import type { ClickHouseSettings } from '@clickhouse/client';
+import { quoteIdentifier, toPageloopError, type PageloopClickHouse } from '../../lib/clickhouse.js';
+import type { NativeBlock } from './native.js';
+
+/**
+ * Settings of every sink insert. deduplicate_blocks_in_dependent_materialized_views:
+ * a rollup block is deduplicated with a token derived from its source
+ * block's, so a retry after a crash between the source table and a view
+ * completes the view instead of dropping or doubling it.
+ */
+export const INSERT_SETTINGS: ClickHouseSettings = {
+  insert_deduplicate: 1,
+  deduplicate_blocks_in_dependent_materialized_views: 1,
+};
+
+/** Inserts a block's rows (nothing when it has none). Throws PageloopError (retriable or not). */
+export async function insertNativeBlock(ch: Pick<PageloopClickHouse, 'client'>, block: NativeBlock, token: string): Promise<number> {
+  const encoded = block.encode();
+  if (!encoded) return 0;
+  const sql = `INSERT INTO ${quoteIdentifier(block.table)} (${encoded.columns.map(quoteIdentifier).join(', ')}) FORMAT Native`;
+  try {
+    const r = await ch.client.exec({
+      query: sql,
+      values: Readable.from(encoded.body, { objectMode: false }),
+      clickhouse_settings: { ...INSERT_SETTINGS, insert_deduplication_token: token },
+    });
+    r.stream.destroy();
+  } catch (err) {
+    throw toPageloopError(err, `insert ${block.rows} rows into ${block.table}`);
+  }
+  return block.rows;
+}

@@ -1,0 +1,526 @@
+/**
+ * The ClickHouse sink: every pageloop topic into the tables of schema.ts.
+ *
+ * Delivery: at-least-once from Kafka (offsets are committed only after a
+ * block's rows are in), made exact by ClickHouse insert deduplication. Each
+ * block is one insert per table with the token
+ * `${topic}:${partition}:${first}-${last}:${table}` (`events/other` for the
+ * events table's second block, see rows.ts), and blocks are cut so
+ * that a restart or a replay cuts the same ranges again (blocks.ts: the
+ * ledger). A replay of a block therefore inserts identical rows under an
+ * identical token, and the engine drops them.
+ *
+ * Batching: a block is what one fetch brought for a partition, cut further
+ * at maxBlockRecords / maxBlockBytes. The time bound is the fetch's: the
+ * broker holds a fetch until fetchMinBytes are there or fetchMaxWaitMs
+ * pass, so a quiet partition is flushed every fetchMaxWaitMs and a busy one
+ * in big blocks.
+ *
+ * Bad records: a record that does not decode is sent to pageloop.dlq.v1
+ * with the reason (before the commit: at-least-once, so a replay sends it
+ * again; dead_letters is keyed by the bad record and replacing), and the
+ * sink goes on. A dead letter that does not decode itself is only counted.
+ *
+ * Limits, by design: exactness holds for replays within the last
+ * DEDUP_WINDOW_BLOCKS blocks per table (the engine's memory of tokens); to
+ * rebuild from older history, truncate the tables and the ledger first.
+ * Two sinks must not own the same partition at once (a consumer group
+ * guarantees it, short of a zombie past its session timeout).
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
+import type { PageloopClickHouse } from '../../lib/clickhouse.js';
+import { applyMigrations, type MigrationReport } from '../../deploy/clickhouse/migrations.js';
+import { WireDecodeError, encodeDeadLetter } from '../../schemas/wire.js';
+import { TOPIC } from '../../schemas/topics.js';
+import { KnownRanges, cutBlocks, dedupToken, type Cut, type OffsetRange } from './blocks.js';
+import { insertNativeBlock } from './insert.js';
+import { NativeBlock } from './native.js';
+import { DECODERS, SINK_TOPICS, TableBlocks, type Appender, type SinkRecord } from './rows.js';
+import { DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from './schema.js';
+
+export interface SinkConfig {
+  /** Consumer group; a new group starts at the beginning of every topic. */
+  readonly groupId: string;
+  /** Topics to read (those that do not exist on the cluster are skipped and reported). */
+  readonly topics: readonly string[];
+  readonly maxBlockRecords: number;
+  readonly maxBlockBytes: number;
+  /** The time bound of a block: how long the broker may hold a fetch for fetchMinBytes. */
+  readonly fetchMaxWaitMs: number;
+  readonly fetchMinBytes: number;
+  readonly maxBytesPerPartition: number;
+  readonly partitionsConsumedConcurrently: number;
+  /** TTL of the raw event tables (events, damon_regions). */
+  readonly rawTtlDays: number;
+  /** Where undecodable records go. */
+  readonly dlqTopic: string;
+  /** Backoff for retriable ClickHouse/Kafka failures (a block is retried until it succeeds or the sink stops). */
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  /** Ledger rows read per query. */
+  readonly ledgerPage: number;
+}
+
+export const DEFAULT_SINK_CONFIG: SinkConfig = {
+  groupId: 'pageloop-sink',
+  topics: SINK_TOPICS,
+  maxBlockRecords: 5_000,
+  maxBlockBytes: 32 * 1024 * 1024,
+  fetchMaxWaitMs: 1_000,
+  fetchMinBytes: 256 * 1024,
+  maxBytesPerPartition: 32 * 1024 * 1024,
+  partitionsConsumedConcurrently: 2,
+  rawTtlDays: DEFAULT_RAW_TTL_DAYS,
+  dlqTopic: TOPIC.dlq,
+  retryInitialMs: 200,
+  retryMaxMs: 10_000,
+  ledgerPage: 10_000,
+};
+
+/** Checks a config, naming the bad key. */
+export function validateSinkConfig(c: SinkConfig): SinkConfig {
+  const positiveInt = (key: keyof SinkConfig, max = Number.MAX_SAFE_INTEGER): void => {
+    const v = c[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`sink.${key}: must be an integer 1..${max}, got ${JSON.stringify(v)}`);
+  };
+  if (typeof c.groupId !== 'string' || c.groupId.trim() === '') throw new UsageError('sink.groupId: must be a non-empty string');
+  if (!Array.isArray(c.topics) || c.topics.length === 0) throw new UsageError('sink.topics: must list at least one topic');
+  for (const t of c.topics) {
+    if (!(t in DECODERS)) throw new UsageError(`sink.topics: '${t}' is not a topic the sink knows (${SINK_TOPICS.join(', ')})`);
+  }
+  positiveInt('maxBlockRecords', 10_000_000);
+  positiveInt('maxBlockBytes');
+  positiveInt('fetchMaxWaitMs', 60_000);
+  positiveInt('fetchMinBytes');
+  positiveInt('maxBytesPerPartition');
+  positiveInt('partitionsConsumedConcurrently', 64);
+  positiveInt('rawTtlDays', 36_500);
+  positiveInt('retryInitialMs');
+  positiveInt('retryMaxMs');
+  positiveInt('ledgerPage', 1_000_000);
+  if (typeof c.dlqTopic !== 'string' || c.dlqTopic === '') throw new UsageError('sink.dlqTopic: must be a topic name');
+  return c;
+}
+
+export interface SinkStats {
+  records: number;
+  blocks: number;
+  /** Rows sent per table (a deduplicated replay counts here too: these are rows sent, not rows stored). */
+  rows: Record<string, number>;
+  deadLetters: number;
+  /** Dead letters that could not be decoded themselves (not re-sent, to avoid a loop). */
+  badDeadLetters: number;
+  retries: number;
+  commits: number;
+  /** Topics asked for that the cluster does not have. */
+  missingTopics: string[];
+}
+
+export interface SinkDeps {
+  readonly kafka: Kafka;
+  readonly clickhouse: PageloopClickHouse;
+  /** Progress lines (default: none). */
+  readonly log?: (line: string) => void;
+  /** Called after each block's offsets are committed (progress, tests). */
+  readonly onCommit?: (block: { topic: string; partition: number; first: number; last: number; records: number }) => void;
+}
+
+export interface Sink {
+  /** Applies migrations, subscribes and starts consuming; resolves once running. */
+  start(): Promise<MigrationReport>;
+  /** Stops consuming (uncommitted work is left for the next run) and disconnects. */
+  stop(): Promise<void>;
+  stats(): SinkStats;
+  /** Settles when the sink stops: rejects with the error that stopped it, if any. */
+  readonly done: Promise<void>;
+}
+
+interface PartitionState {
+  pending: SinkRecord[];
+  readonly known: KnownRanges;
+  /** Ledger rows with last_offset below this were loaded (or do not matter). */
+  ledgerFrom: number;
+  /** The ledger has no rows past what was loaded. */
+  ledgerComplete: boolean;
+  /** Highest offset the ledger rows loaded so far reach. */
+  ledgerLoadedThrough: number;
+}
+
+function sleep(ms: number, signal: { stopped: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    if (signal.stopped) {
+      clearTimeout(t);
+      resolve();
+    }
+  });
+}
+
+function isRetriable(err: unknown): boolean {
+  if (err instanceof PageloopError) return err.retriable;
+  return typeof err === 'object' && err !== null && 'retriable' in err && Boolean((err as { retriable: unknown }).retriable);
+}
+
+export function toSinkRecord(topic: string, partition: number, m: KafkaMessage): SinkRecord {
+  return { topic, partition, offset: Number(m.offset), timestampMs: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null };
+}
+
+export interface BuiltBlock {
+  readonly tables: TableBlocks;
+  readonly bad: { rec: SinkRecord; reason: string }[];
+}
+
+/** Decodes one record: what appends its rows, or why it cannot be (the dead letter's reason). */
+function decodeRecord(rec: SinkRecord): Appender | string {
+  const route = DECODERS[rec.topic];
+  if (!route) return `no table for topic ${rec.topic}`;
+  try {
+    return route.decode(rec);
+  } catch (err) {
+    if (err instanceof WireDecodeError) return err.reason;
+    throw err;
+  }
+}
+
+/** Turns records into table blocks: each decodes or becomes a dead letter. */
+export function buildBlocks(records: readonly SinkRecord[]): BuiltBlock {
+  const bad: { rec: SinkRecord; reason: string }[] = [];
+  const appends: Appender[] = [];
+  for (const rec of records) {
+    const d = decodeRecord(rec);
+    if (typeof d === 'string') bad.push({ rec, reason: d });
+    else appends.push(d);
+  }
+  const tables = sizedTables(appends);
+  for (const append of appends) append(tables);
+  return { tables, bad };
+}
+
+/** Table blocks with the events block sized for everything that will be appended. */
+function sizedTables(appends: readonly Appender[]): TableBlocks {
+  const tables = new TableBlocks();
+  let events = 0;
+  for (const a of appends) events += a.eventRows ?? 0;
+  if (events > 0) tables.get('events').reserve(events);
+  return tables;
+}
+
+/**
+ * buildBlocks, giving the event loop a turn after each record: while a
+ * block is built, the previous block's insert is in flight, and its body
+ * reaches the engine through I/O callbacks that need those turns.
+ */
+export async function buildBlocksYielding(records: readonly SinkRecord[]): Promise<BuiltBlock> {
+  const bad: { rec: SinkRecord; reason: string }[] = [];
+  const appends: Appender[] = [];
+  for (const rec of records) {
+    const d = decodeRecord(rec);
+    if (typeof d === 'string') bad.push({ rec, reason: d });
+    else appends.push(d);
+    await yieldToLoop();
+  }
+  const tables = sizedTables(appends);
+  for (const append of appends) {
+    append(tables);
+    await yieldToLoop();
+  }
+  return { tables, bad };
+}
+
+/**
+ * Writes items in order, building item i+1 while item i is written (the
+ * embedded engine inserts on its own thread, so decoding and inserting
+ * overlap). Stops between items when keepGoing() turns false.
+ */
+export async function pipelineBlocks<I, B>(items: readonly I[], build: (item: I) => Promise<B>, write: (item: I, built: B) => Promise<void>, keepGoing: () => boolean): Promise<void> {
+  let next: Promise<B> | undefined = items.length > 0 ? build(items[0]!) : undefined;
+  for (let i = 0; i < items.length && next; i++) {
+    const built = await next;
+    const writing = write(items[i]!, built);
+    next = i + 1 < items.length && keepGoing() ? build(items[i + 1]!) : undefined;
+    try {
+      await writing;
+    } catch (err) {
+      await next?.catch(() => undefined);
+      throw err;
+    }
+    if (!keepGoing()) {
+      await next?.catch(() => undefined);
+      return;
+    }
+  }
+}
+
+/** Inserts one block's tables, each with its token (the block's name: `events`, `events/other`, ...). Returns rows per table. */
+export async function insertBlock(ch: Pick<PageloopClickHouse, 'client'>, topic: string, partition: number, range: OffsetRange, tables: TableBlocks): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  // Sequential on purpose: the embedded engine runs one insert per core anyway, and the order keeps memory flat.
+  for (const [name, block] of tables.blocks) {
+    out.set(block.table, (out.get(block.table) ?? 0) + (await insertNativeBlock(ch, block, dedupToken(topic, partition, range, name))));
+  }
+  return out;
+}
+
+export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
+  const cfg = validateSinkConfig(config);
+  const ch = deps.clickhouse;
+  const log = deps.log ?? (() => undefined);
+  const stats: SinkStats = { records: 0, blocks: 0, rows: {}, deadLetters: 0, badDeadLetters: 0, retries: 0, commits: 0, missingTopics: [] };
+  const partitions = new Map<string, PartitionState>();
+  const halt = { stopped: false };
+  let consumer: Consumer | undefined;
+  let producer: Producer | undefined;
+  let fatal: unknown;
+  let resolveDone: () => void = () => undefined;
+  let rejectDone: (err: unknown) => void = () => undefined;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  // A caller that never awaits `done` must not see an unhandled rejection.
+  done.catch(() => undefined);
+
+  const stateOf = (topic: string, partition: number): PartitionState => {
+    const key = `${topic}:${partition}`;
+    let s = partitions.get(key);
+    if (!s) {
+      s = { pending: [], known: new KnownRanges(), ledgerFrom: -1, ledgerComplete: false, ledgerLoadedThrough: -1 };
+      partitions.set(key, s);
+    }
+    return s;
+  };
+
+  /** Loads the ledger's ranges that reach `through` (paging past what is loaded). */
+  const loadLedger = async (topic: string, partition: number, s: PartitionState, from: number, through: number): Promise<void> => {
+    if (s.ledgerFrom < 0 || from < s.ledgerFrom) {
+      s.ledgerFrom = from;
+      s.ledgerComplete = false;
+      s.ledgerLoadedThrough = from - 1;
+    }
+    while (!s.ledgerComplete && s.ledgerLoadedThrough < through) {
+      const rows = await ch.queryRows<{ first_offset: string; last_offset: string }>(
+        `SELECT first_offset, last_offset FROM ${TABLE.sinkBlocks} FINAL
+         WHERE topic = {topic:String} AND partition = {partition:UInt32} AND last_offset > {after:Int64}
+         ORDER BY first_offset LIMIT {page:UInt32}`,
+        { params: { topic, partition, after: s.ledgerLoadedThrough, page: cfg.ledgerPage } },
+      );
+      const ranges = rows.map((r) => ({ first: Number(r.first_offset), last: Number(r.last_offset) }));
+      s.known.add(ranges);
+      if (ranges.length < cfg.ledgerPage) s.ledgerComplete = true;
+      const last = ranges[ranges.length - 1];
+      if (last) s.ledgerLoadedThrough = Math.max(s.ledgerLoadedThrough, last.last);
+    }
+  };
+
+  const writeLedger = async (topic: string, partition: number, cuts: readonly Cut[]): Promise<void> => {
+    const fresh = cuts.filter((c) => !c.known);
+    if (fresh.length === 0) return;
+    const block = new NativeBlock(TABLE.sinkBlocks, [
+      { name: 'topic', type: 'String' },
+      { name: 'partition', type: 'UInt32' },
+      { name: 'first_offset', type: 'UInt64' },
+      { name: 'last_offset', type: 'UInt64' },
+      { name: 'records', type: 'UInt32' },
+    ]);
+    for (const c of fresh) {
+      const row = block.addRows(1);
+      block.str(0, row, topic);
+      block.u32(1, row, partition);
+      block.u64(2, row, c.first);
+      block.u64(3, row, c.last);
+      block.u32(4, row, c.records);
+    }
+    await insertNativeBlock(ch, block, dedupToken(topic, partition, { first: fresh[0]!.first, last: fresh[fresh.length - 1]!.last }, TABLE.sinkBlocks));
+  };
+
+  const sendDeadLetters = async (bad: readonly { rec: SinkRecord; reason: string }[]): Promise<void> => {
+    const messages = [];
+    for (const { rec, reason } of bad) {
+      if (rec.topic === cfg.dlqTopic) {
+        // Re-sending a bad dead letter to its own topic would loop.
+        stats.badDeadLetters++;
+        log(`dead letter ${rec.topic}:${rec.partition}@${rec.offset} does not decode (${reason}); skipped`);
+        continue;
+      }
+      messages.push({
+        key: `${rec.topic}:${rec.partition}`,
+        value: Buffer.from(
+          encodeDeadLetter({
+            topic: rec.topic,
+            partition: rec.partition,
+            offset: rec.offset,
+            key: rec.key ?? new Uint8Array(0),
+            reason,
+            raw: rec.value ?? new Uint8Array(0),
+            consumer: cfg.groupId,
+            timestampMs: rec.timestampMs,
+          }),
+        ),
+      });
+    }
+    if (messages.length === 0) return;
+    if (!producer) {
+      const p = deps.kafka.producer({ allowAutoTopicCreation: false });
+      await p.connect();
+      producer = p;
+    }
+    await producer.send({ topic: cfg.dlqTopic, acks: -1, messages });
+    stats.deadLetters += messages.length;
+  };
+
+  /** Runs `fn` until it succeeds, backing off on retriable errors; rethrows the others. */
+  const withRetry = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    let delay = cfg.retryInitialMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isRetriable(err) || halt.stopped) throw err;
+        stats.retries++;
+        log(`${what} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
+        await sleep(delay, halt);
+        delay = Math.min(cfg.retryMaxMs, delay * 2);
+      }
+    }
+  };
+
+  const processBatch = async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const s = stateOf(topic, partition);
+    for (const m of batch.messages) {
+      const rec = toSinkRecord(topic, partition, m);
+      const last = s.pending[s.pending.length - 1];
+      // A re-fetch after a failed batch brings records again: keep the first copy.
+      if (last && rec.offset <= last.offset) continue;
+      s.pending.push(rec);
+    }
+    if (s.pending.length === 0) return;
+    const fetchedThrough = Number(batch.lastOffset());
+    const first = s.pending[0]!.offset;
+    await withRetry('reading the block ledger', () => loadLedger(topic, partition, s, first, s.pending[s.pending.length - 1]!.offset));
+    const cuts = cutBlocks(
+      s.pending.map((r) => ({ offset: r.offset, bytes: r.value?.length ?? 0 })),
+      s.known.from(first),
+      fetchedThrough,
+      { maxRecords: cfg.maxBlockRecords, maxBytes: cfg.maxBlockBytes },
+      true,
+    );
+    if (cuts.length === 0) return;
+    await withRetry('writing the block ledger', () => writeLedger(topic, partition, cuts));
+    s.known.add(cuts.filter((c) => !c.known));
+    const items: { cut: Cut; records: SinkRecord[] }[] = [];
+    let at = 0;
+    for (const cut of cuts) {
+      items.push({ cut, records: s.pending.slice(at, at + cut.records) });
+      at += cut.records;
+    }
+    await pipelineBlocks(
+      items,
+      (item) => buildBlocksYielding(item.records),
+      async ({ cut, records }, { tables, bad }) => {
+        const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables));
+        if (bad.length > 0) await withRetry('sending dead letters', () => sendDeadLetters(bad));
+        await withRetry('committing offsets', () => consumer!.commitOffsets([{ topic, partition, offset: String(cut.last + 1) }]));
+        s.pending = s.pending.slice(cut.records);
+        stats.commits++;
+        stats.blocks++;
+        stats.records += records.length;
+        for (const [t, n] of rows) stats.rows[t] = (stats.rows[t] ?? 0) + n;
+        deps.onCommit?.({ topic, partition, first: cut.first, last: cut.last, records: records.length });
+        await payload.heartbeat();
+      },
+      () => payload.isRunning() && !payload.isStale(),
+    );
+  };
+
+  const fail = (err: unknown): void => {
+    if (fatal !== undefined) return;
+    fatal = err;
+    log(`sink stopping: ${errorMessage(err)}`);
+    // Not awaited here: consumer.stop() waits for the running batch, which is the caller.
+    setImmediate(() => void sink.stop().catch(() => undefined));
+  };
+
+  const sink: Sink = {
+    async start() {
+      const report = await applyMigrations(ch, MIGRATIONS);
+      await applyRawTtl(ch, cfg.rawTtlDays);
+      const admin = deps.kafka.admin();
+      await admin.connect();
+      let existing: Set<string>;
+      try {
+        existing = new Set(await admin.listTopics());
+      } finally {
+        await admin.disconnect();
+      }
+      const topics = cfg.topics.filter((t) => existing.has(t));
+      stats.missingTopics = cfg.topics.filter((t) => !existing.has(t));
+      if (topics.length === 0) throw new PageloopError('sink-no-topics', `none of the sink's topics exist (${cfg.topics.join(', ')}): run \`pageloop kafka topics\``, { retriable: true });
+      const c = deps.kafka.consumer({
+        groupId: cfg.groupId,
+        allowAutoTopicCreation: false,
+        readUncommitted: false,
+        minBytes: cfg.fetchMinBytes,
+        maxWaitTimeInMs: cfg.fetchMaxWaitMs,
+        maxBytesPerPartition: cfg.maxBytesPerPartition,
+        maxBytes: Math.max(cfg.maxBytesPerPartition * 4, 64 * 1024 * 1024),
+      });
+      consumer = c;
+      // After a rebalance kafkajs fetches again from the committed offsets: drop what was pending, and re-read the ledger (another sink may have cut).
+      c.on(c.events.GROUP_JOIN, () => partitions.clear());
+      c.on(c.events.CRASH, (e) => {
+        const err = e.payload.error;
+        if (!e.payload.restart) fail(err);
+      });
+      await c.connect();
+      await c.subscribe({ topics, fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: cfg.partitionsConsumedConcurrently,
+        eachBatch: async (payload) => {
+          try {
+            await processBatch(payload);
+          } catch (err) {
+            // Nothing past the last commit is kept: the next fetch (or run) starts there again.
+            partitions.delete(`${payload.batch.topic}:${payload.batch.partition}`);
+            if (!isRetriable(err)) fail(err);
+            throw err;
+          }
+        },
+      });
+      log(`sink consuming ${topics.join(', ')} as group ${cfg.groupId}${stats.missingTopics.length ? ` (missing: ${stats.missingTopics.join(', ')})` : ''}`);
+      return report;
+    },
+    async stop() {
+      if (halt.stopped) return done;
+      halt.stopped = true;
+      try {
+        if (consumer) await consumer.disconnect();
+        if (producer) await producer.disconnect();
+      } catch (err) {
+        if (fatal === undefined) fatal = err;
+      }
+      if (fatal !== undefined) rejectDone(fatal);
+      else resolveDone();
+      return done;
+    },
+    stats: () => ({ ...stats, rows: { ...stats.rows }, missingTopics: [...stats.missingTopics] }),
+    done,
+  };
+  return sink;
+}
+
+/** Moves the raw tables' TTL to `days` if it is not there already. */
+export async function applyRawTtl(ch: PageloopClickHouse, days: number): Promise<void> {
+  for (const table of [TABLE.events, TABLE.damonRegions] as const) {
+    const rows = await ch.queryRows<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', {
+      params: { t: table },
+    });
+    if (new RegExp(`toIntervalDay\\(${days}\\)`).test(rows[0]?.q ?? '')) continue;
+    // Not materialized now: existing parts get the new TTL as they merge.
+    await ch.command(rawTtlStatement(table, days), { settings: { materialize_ttl_after_modify: 0 } });
+  }
+}

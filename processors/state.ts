@@ -1,0 +1,200 @@
+/**
+ * The state of one input partition (per host inside it): plain data and
+ * Maps only, so a checkpoint is a structured clone of it (v8.serialize
+ * keeps numbers exact, -Infinity, and Map insertion order, so a restored
+ * state is indistinguishable from the live one).
+ */
+import { deserialize, serialize } from 'node:v8';
+import { PageloopError, errorMessage } from '../lib/errors.js';
+import type { HostCost, OrderStats } from './model.js';
+import type { PhaseState } from './phases.js';
+import type { Desired, PlanAction } from './planner.js';
+import type { TunerState } from './tuner.js';
+
+/** What one region saw in one window. */
+export interface RegionAcc {
+  /** Region events (a fault summary counts its faults). */
+  events: number;
+  faults: number;
+  writeFaults: number;
+  instrFaults: number;
+  protFaults: number;
+  /** Faults in the region's first window: first touch, not access frequency. */
+  firstTouchFaults: number;
+  /** Faults after the first window: NUMA hinting faults and re-touches, i.e. access samples. */
+  accessFaults: number;
+  /** Major faults (swap-ins, file reads). */
+  majorFaults: number;
+  /** Swap-ins of pages this region swapped out earlier. */
+  refaults: number;
+  refaultDistanceNs: number;
+  promotions: number;
+  promotionFailures: number;
+  /** Successful promotions by page size (KiB): null until the first. */
+  promotionsBySize: Map<number, number> | null;
+  swapOuts: number;
+  swapOutPages: number;
+  damonSum: number;
+  damonRows: number;
+}
+
+export interface LiveHint {
+  action: PlanAction;
+  sizeKb: number;
+  hintId: string;
+  issuedNs: number;
+  expiresNs: number;
+  /** Window index that issued it. */
+  window: number;
+}
+
+export interface RegionState {
+  /** Its key in ProcessState.regions: start / the configured regionBytes (sorted keys = sorted starts). */
+  key: number;
+  start: number;
+  bytes: number;
+  firstWindow: number;
+  lastEventWindow: number;
+  lastAccessWindow: number;
+  /** Base pages ever touched (estimate: first-touch faults, capped at the region's pages). */
+  touchedPages: number;
+  /** Swapped-out base page address -> swap-out time (refault detection); null when none. */
+  swapped: Map<number, number> | null;
+  /** Window index -> what was seen (open windows only). */
+  acc: Map<number, RegionAcc>;
+  /** The newest open window's acc (also in `acc`): most events land there. -1/null when none. */
+  accW: number;
+  accCur: RegionAcc | null;
+  hint: LiveHint | null;
+  cand: Desired | null;
+  streak: number;
+  /** Refaults per window, halved each window: the region's refault habit. */
+  refaultsDecayed: number;
+  /** Refault distance (swap-in time minus swap-out time), ns, averaged; 0 before any refault. */
+  refaultDistanceNs: number;
+}
+
+export interface ProcessState {
+  pid: number;
+  startNs: number;
+  /** Region key (start / regionBytes) -> region. */
+  regions: Map<number, RegionState>;
+  phase: PhaseState;
+}
+
+/** Host-level counts of one window. */
+export interface HostAcc {
+  /** Allocation order -> attempts, failures, direct compactions (raw counts of the window). */
+  orders: Map<number, OrderStats>;
+  reclaimNs: number;
+  reclaimedPages: number;
+  refaults: number;
+  psiMax: number;
+  compactions: number;
+  compactionDefers: number;
+  kcompactdWakes: number;
+  collapses: number;
+  collapseFailures: number;
+  swapEntries: number;
+  /** Swapped-out pages remembered minus refaulted, in this window. */
+  pagedDelta: number;
+}
+
+export interface CollectorSeen {
+  lastSeq: number;
+  /** The host's nextClose window when last seen: idle collectors are forgotten. */
+  lastWindow: number;
+}
+
+export interface HostCounters {
+  batches: number;
+  events: number;
+  lateEvents: number;
+  duplicates: number;
+  /** Batches missing between sequence numbers of a collector (lost upstream). */
+  gaps: number;
+  boots: number;
+}
+
+export interface HostState {
+  host: string;
+  bootId: string;
+  /** Max event time seen (this boot); -1 before any. */
+  watermarkNs: number;
+  /** Index of the earliest window not closed yet; -1 before any event. */
+  nextClose: number;
+  /** Input offset of the host's last record (hosts idle for hostEvictRecords records are forgotten). */
+  lastOffset: number;
+  collectors: Map<string, CollectorSeen>;
+  acc: Map<number, HostAcc>;
+  cost: HostCost;
+  tuner: TunerState;
+  /** Swapped-out pages remembered in this host's regions, as of the last closed window. */
+  pagedOutPages: number;
+  /** Key `${pid}/${startNs}`. */
+  processes: Map<string, ProcessState>;
+  /** pid -> the process last seen with it (the same objects as in `processes`): a fast path. */
+  byPid: Map<number, ProcessState>;
+  counters: HostCounters;
+}
+
+export interface PartitionState {
+  partition: number;
+  /** Next input offset to apply; -1 before any. */
+  nextOffset: number;
+  hosts: Map<string, HostState>;
+  records: number;
+  deadLetters: number;
+}
+
+export function newPartitionState(partition: number): PartitionState {
+  return { partition, nextOffset: -1, hosts: new Map(), records: 0, deadLetters: 0 };
+}
+
+const MAGIC = 'pageloop.processor-state';
+const VERSION = 1;
+
+interface Envelope {
+  magic: string;
+  version: number;
+  fingerprint: string;
+  state: PartitionState;
+}
+
+export function encodeCheckpoint(state: PartitionState, fingerprint: string): Buffer {
+  const env: Envelope = { magic: MAGIC, version: VERSION, fingerprint, state };
+  return serialize(env);
+}
+
+export class CheckpointError extends PageloopError {
+  constructor(message: string, cause?: unknown) {
+    // Not retriable: the checkpoint is unusable; the caller starts fresh and replays instead.
+    super('processor-checkpoint', message, { cause });
+  }
+}
+
+/** The state in a checkpoint; throws CheckpointError when it is not one of ours, or was made under another model. */
+export function decodeCheckpoint(bytes: Uint8Array, fingerprint: string): PartitionState {
+  let env: Partial<Envelope>;
+  try {
+    env = deserialize(bytes) as Partial<Envelope>;
+  } catch (err) {
+    throw new CheckpointError(`checkpoint does not deserialize: ${errorMessage(err)}`, err);
+  }
+  if (!env || env.magic !== MAGIC) throw new CheckpointError('not a processor checkpoint');
+  if (env.version !== VERSION) throw new CheckpointError(`checkpoint version ${String(env.version)}, this build reads ${VERSION}`);
+  if (env.fingerprint !== fingerprint) throw new CheckpointError('checkpoint was made under a different model config');
+  if (!env.state || !(env.state.hosts instanceof Map)) throw new CheckpointError('checkpoint has no partition state');
+  return env.state;
+}
+
+/** Regions and processes tracked, for stats and the benchmark. */
+export function stateSize(s: PartitionState): { hosts: number; processes: number; regions: number } {
+  let processes = 0;
+  let regions = 0;
+  for (const h of s.hosts.values()) {
+    processes += h.processes.size;
+    for (const p of h.processes.values()) regions += p.regions.size;
+  }
+  return { hosts: s.hosts.size, processes, regions };
+}

@@ -1,0 +1,120 @@
+/**
+ * Where the processors read and write: the declared topics, or (for
+ * `pageloop replay` and the tests) the same outputs under a prefix, e.g.
+ * `replay-1.pageloop.scores.v1`, created with the declared partitions and
+ * configs. The input is always the declared events topic unless told.
+ */
+import type { Admin, ICustomPartitioner } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { PageloopError, errorMessage } from '../lib/errors.js';
+import { TOPIC, topicSpec, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
+import type { OutputRole } from './engine.js';
+import { hostOfHintKey } from './planner.js';
+
+const { Partitioners } = kafkajs;
+
+export interface ProcessorTopics {
+  readonly events: string;
+  readonly scores: string;
+  readonly phases: string;
+  readonly hints: string;
+  readonly tuner: string;
+  readonly dlq: string;
+  readonly state: string;
+}
+
+const DECLARED_OF: Readonly<Record<keyof ProcessorTopics, TopicName>> = {
+  events: TOPIC.events,
+  scores: TOPIC.scores,
+  phases: TOPIC.phases,
+  hints: TOPIC.hints,
+  tuner: TOPIC.tuner,
+  dlq: TOPIC.dlq,
+  state: TOPIC.processorState,
+};
+
+/** The outputs (and state) under `prefix.`; '' is the declared topics. */
+export function processorTopics(prefix = '', events: string = TOPIC.events): ProcessorTopics {
+  const p = prefix === '' ? '' : `${prefix}.`;
+  return {
+    events,
+    scores: `${p}${TOPIC.scores}`,
+    phases: `${p}${TOPIC.phases}`,
+    hints: `${p}${TOPIC.hints}`,
+    tuner: `${p}${TOPIC.tuner}`,
+    dlq: `${p}${TOPIC.dlq}`,
+    state: `${p}${TOPIC.processorState}`,
+  };
+}
+
+export function topicOfRole(t: ProcessorTopics, role: OutputRole): string {
+  return t[role];
+}
+
+/** Specs of the output and state topics: the declared ones, renamed. */
+export function outputTopicSpecs(t: ProcessorTopics, options: TopicOptions = {}): TopicSpec[] {
+  return (['scores', 'phases', 'hints', 'tuner', 'dlq', 'state'] as const).map((k) => ({ ...topicSpec(DECLARED_OF[k], options), name: t[k] }));
+}
+
+/**
+ * Creates the topics that do not exist yet (never alters existing ones: that
+ * is `pageloop kafka topics`' job) and checks the input exists.
+ */
+export async function createMissingTopics(admin: Admin, t: ProcessorTopics, options: TopicOptions = {}): Promise<string[]> {
+  try {
+    const existing = new Set(await admin.listTopics());
+    if (!existing.has(t.events)) {
+      throw new PageloopError('processor-topics', `input topic ${t.events} does not exist: run \`pageloop kafka topics\` (or start the collector's broker)`, { retriable: true });
+    }
+    const missing = outputTopicSpecs(t, options).filter((s) => !existing.has(s.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          replicationFactor: s.replicationFactor,
+          configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    return missing.map((s) => s.name);
+  } catch (err) {
+    if (err instanceof PageloopError) throw err;
+    throw new PageloopError('processor-topics', `creating the processor topics failed: ${errorMessage(err)}`, { retriable: true, cause: err });
+  }
+}
+
+/**
+ * kafkajs partitioner: records on the hints topic go where the default
+ * partitioner would put their host name (the key's first part), so a host's
+ * hints share one partition; everything else is the default partitioner.
+ */
+export function hintPartitioner(hintsTopic: string): ICustomPartitioner {
+  return () => {
+    const byDefault = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const key = args.message.key;
+      if (args.topic !== hintsTopic || key === null || key === undefined || args.message.partition !== undefined) return byDefault(args);
+      const host = hostOfHintKey(Buffer.isBuffer(key) ? key.toString() : key);
+      return byDefault({ ...args, message: { ...args.message, key: host } });
+    };
+  };
+}
+
+/**
+ * Retries an admin call that kafkajs reports as retriable (a partition
+ * leader not elected yet right after the topic was created, a coordinator
+ * that moved): a few times with backoff, then the error.
+ */
+export async function retrying<T>(fn: () => Promise<T>, tries = 8): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && (err as { retriable?: unknown }).retriable === true;
+      if (!retriable || i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
+    }
+  }
+}
