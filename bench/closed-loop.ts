@@ -7,7 +7,7 @@
  * RSS, and the latency from the end of the window whose events tipped a
  * region's score to the hint being in the kernel map.
  *
- *   node dist/bench/closed-loop.js [--hot-mib 256] [--cold-mib 512] [--rounds 3] [--loop-ms 5000]
+ *   node dist/bench/closed-loop.js [--hot-mib 128] [--cold-mib 512] [--rounds 3] [--loop-ms 5000]
  *
  * startClosedLoop() is also what the closed-loop test runs.
  */
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? Number(args[i + 1]) : dflt;
   };
-  const HOT = opt('hot-mib', 256);
+  const HOT = opt('hot-mib', 128);
   const COLD = opt('cold-mib', 512);
   const ROUNDS = opt('rounds', 3);
   const LOOP_MS = opt('loop-ms', 5000);

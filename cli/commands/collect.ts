@@ -5,6 +5,7 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../../lib/run-until.js';
+import { parseFamilies, parsePids } from '../targets-flags.js';
 import { readBootId } from '../../lib/procfs.js';
 import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
@@ -78,21 +79,6 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
   };
 }
 
-function parsePids(values: string[]): number[] {
-  return values.map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--pid: '${v}' is not a process id`);
-    return n;
-  });
-}
-
-function parseFamilies(values: string[]): FamilyName[] {
-  return values.map((v) => {
-    if (!(FAMILIES as readonly string[]).includes(v)) throw new UsageError(`--events: unknown event family '${v}' (known: ${FAMILIES.join(', ')})`);
-    return v as FamilyName;
-  });
-}
-
 export function formatStats(s: CollectorStats): string {
   const fam = (c: Record<string, number>) => FAMILIES.map((f) => `${f}=${c[f]}`).join(' ');
   return [
@@ -114,7 +100,7 @@ export function collectSettingsFromArgs(args: ParsedArgs): CollectSettings {
     brokers: flagList(args, 'brokers'),
     pids: parsePids(flagList(args, 'pid')),
     cgroups: flagList(args, 'cgroup'),
-    families: parseFamilies(flagList(args, 'events')),
+    families: parseFamilies(flagList(args, 'events'), false),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
   });
 }

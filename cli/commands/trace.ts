@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../../lib/run-until.js';
+import { parseFamilies, parsePids } from '../targets-flags.js';
 import { createProbes, type LossReport } from '../../bpf/probes.js';
 import { FAMILIES, FAMILY_OF, eventToJson, type FamilyName, type ProbeEvent } from '../../bpf/events.js';
 
@@ -65,24 +66,6 @@ export interface TraceSummary {
   durationMs: number;
 }
 
-function parseFamilies(values: string[]): FamilyName[] {
-  if (values.length === 0) return [...FAMILIES];
-  return values.map((v) => {
-    if (!(FAMILIES as readonly string[]).includes(v)) {
-      throw new UsageError(`--events: unknown event family '${v}' (known: ${FAMILIES.join(', ')})`);
-    }
-    return v as FamilyName;
-  });
-}
-
-function parsePids(values: string[]): number[] {
-  return values.map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--pid: '${v}' is not a process id`);
-    return n;
-  });
-}
-
 export const traceCommand: Command = {
   name: 'trace',
   summary: SUMMARY,
@@ -92,7 +75,7 @@ export const traceCommand: Command = {
       console.log(usage('trace [flags]', SUMMARY, flags));
       return 0;
     }
-    const families = parseFamilies(flagList(args, 'events'));
+    const families = parseFamilies(flagList(args, 'events'), true);
     const faultMode = flagString(args, 'fault-mode') ?? 'aggregated';
     if (faultMode !== 'aggregated' && faultMode !== 'raw') {
       throw new UsageError(`--fault-mode: '${faultMode}' is not one of aggregated, raw`);
