@@ -7,7 +7,7 @@
  * RSS, and the latency from the end of the window whose events tipped a
  * region's score to the hint being in the kernel map.
  *
- *   node dist/bench/closed-loop.js [--hot-mib 128] [--cold-mib 512] [--rounds 3] [--loop-ms 5000]
+ *   node dist/bench/closed-loop.js [--hot-mib 128] [--cold-mib 512] [--rounds 6] [--loop-ms 5000]
  *
  * startClosedLoop() is also what the closed-loop test runs.
  */
@@ -42,6 +42,8 @@ export interface ClosedLoopOptions {
 
 export interface ClosedLoop {
   actions: HintAction[];
+  /** Stops the processors only: on a fleet they run off the host; the agent stays. */
+  stopOffHost(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,12 +93,18 @@ export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop>
   await processor.start();
   collector.start();
   await feedback.start();
+  let processorStopped = false;
+  const stopProcessor = async () => {
+    if (!processorStopped) await processor.stop();
+    processorStopped = true;
+  };
   return {
     actions,
+    stopOffHost: stopProcessor,
     async stop() {
       await feedback.stop();
       await collector.stop();
-      await processor.stop();
+      await stopProcessor();
     },
   };
 }
@@ -108,18 +116,6 @@ interface RunResult {
   coldSwapKb: number;
 }
 
-async function measure(w: Memtouch, hot: number, hotMiB: number, cold: number, coldMiB: number, loopMs: number, rounds: number): Promise<RunResult> {
-  const rates: number[] = [];
-  for (let i = 0; i < rounds; i++) rates.push(Number(await w.send(`hotloop hot ${loopMs} ${i + 1}`)) / (loopMs / 1000));
-  const smaps = readSmaps(w.pid);
-  return {
-    opsPerSec: median(rates),
-    anonHugeKb: smapsFieldInRange(smaps, 'AnonHugePages', hot, hot + hotMiB * 2 ** 20) + smapsFieldInRange(smaps, 'AnonHugePages', cold, cold + coldMiB * 2 ** 20),
-    rssKb: smaps.reduce((n, e) => n + (e.fields.Rss ?? 0), 0),
-    coldSwapKb: smapsFieldInRange(smaps, 'Swap', cold, cold + coldMiB * 2 ** 20),
-  };
-}
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const opt = (name: string, dflt: number) => {
@@ -128,7 +124,7 @@ async function main(): Promise<void> {
   };
   const HOT = opt('hot-mib', 128);
   const COLD = opt('cold-mib', 512);
-  const ROUNDS = opt('rounds', 3);
+  const ROUNDS = opt('rounds', 6);
   const LOOP_MS = opt('loop-ms', 5000);
   const SETTLE_S = opt('settle-s', 120);
   const { startTestBroker } = await import('../deploy/kafka/test-broker.js');
@@ -138,10 +134,16 @@ async function main(): Promise<void> {
   const broker = await startTestBroker();
   const swap = ensureZramSwap(4096);
   writeFileSync(NUMA, '1');
+  const modes = ['never', 'everything', 'pageloop'] as const;
+  type Mode = (typeof modes)[number];
   const results: Record<string, RunResult> = {};
   const latencies: number[] = [];
+  const ratios: { pageloopVsEverything: number; neverVsEverything: number }[] = [];
+  const procs = new Map<Mode, { w: Memtouch; hot: number; cold: number }>();
   try {
-    for (const mode of ['never', 'everything', 'pageloop'] as const) {
+    // All three workloads live side by side, so their hot loops can be
+    // measured in alternation (paired, per round) on the same machine state.
+    for (const mode of modes) {
       const w = await startMemtouch();
       await w.send('idlethread');
       const madv = mode === 'never' ? 'nohugepage' : mode === 'everything' ? 'hugepage' : 'plain';
@@ -149,45 +151,75 @@ async function main(): Promise<void> {
       await w.send('touch hot');
       const cold = await w.map('cold', COLD, madv);
       await w.send('touch cold');
-      if (mode === 'pageloop') {
-        const pin = `/sys/fs/bpf/pageloop-bench-${process.pid}/pl_hints`;
-        const loop = await startClosedLoop({ kafka: broker.kafka, pid: w.pid, comm: 'memtouch', hintMapPinPath: pin, windowMs: 1000 });
-        const deadline = Date.now() + SETTLE_S * 1000;
-        while (Date.now() < deadline) {
-          await w.send('hotloop hot 1000 99');
-          const smaps = readSmaps(w.pid);
-          const huge = smapsFieldInRange(smaps, 'AnonHugePages', hot, hot + HOT * 2 ** 20);
-          const swapped = smapsFieldInRange(smaps, 'Swap', cold, cold + COLD * 2 ** 20);
-          if (huge >= HOT * 1024 && swapped >= 0.5 * COLD * 1024) break;
-        }
-        results[mode] = await measure(w, hot, HOT, cold, COLD, LOOP_MS, ROUNDS);
-        await loop.stop();
-        rmSync(dirname(pin), { recursive: true, force: true });
-        // Latency: from the end of the window that tipped the score (the hint's
-        // issue time, event time) to the hint applied (in the map, then madvised).
-        const issued = new Map<string, number>();
-        const { readTopic } = await import('../deploy/kafka/test-broker.js');
-        const { decodeHint } = await import('../schemas/wire.js');
-        const { TOPIC } = await import('../schemas/topics.js');
-        const applied = loop.actions.filter((a) => a.outcome === 'applied');
-        await readTopic(broker.kafka, TOPIC.hints, (records) => {
-          for (const r of records.splice(0)) if (r.value) {
-            const h = decodeHint(r.value);
-            issued.set(h.hintId, h.issuedNs);
-          }
-          return applied.every((a) => issued.has(a.hintId));
-        }, 20_000);
-        for (const a of applied) {
-          const at = issued.get(a.hintId);
-          if (at !== undefined) latencies.push((a.atNs - at) / 1e6);
-        }
-      } else {
-        results[mode] = await measure(w, hot, HOT, cold, COLD, LOOP_MS, ROUNDS);
+      procs.set(mode, { w, hot, cold });
+    }
+    const pl = procs.get('pageloop')!;
+    const pin = `/sys/fs/bpf/pageloop-bench-${process.pid}/pl_hints`;
+    const loop = await startClosedLoop({ kafka: broker.kafka, pid: pl.w.pid, comm: 'memtouch', hintMapPinPath: pin, windowMs: 1000 });
+    const deadline = Date.now() + SETTLE_S * 1000;
+    const t0 = Date.now();
+    while (Date.now() < deadline) {
+      await pl.w.send('hotloop hot 1000 99');
+      const smaps = readSmaps(pl.w.pid);
+      const huge = smapsFieldInRange(smaps, 'AnonHugePages', pl.hot, pl.hot + HOT * 2 ** 20);
+      const swapped = smapsFieldInRange(smaps, 'Swap', pl.cold, pl.cold + COLD * 2 ** 20);
+      if (huge >= HOT * 1024 && swapped >= 0.5 * COLD * 1024) break;
+    }
+    console.log(`pageloop converged in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    // Measured with the agent (probes, collector, samplers, feedback) still
+    // running; the processors, which run off the host on a fleet, stopped:
+    // on these 2 cores they would otherwise take CPU from the hot loop.
+    await loop.stopOffHost();
+    const perMode = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? modes : [...modes].reverse();
+      const round = new Map<Mode, number>();
+      for (const mode of order) {
+        const ops = Number(await procs.get(mode)!.w.send(`hotloop hot ${LOOP_MS} ${r + 1}`)) / (LOOP_MS / 1000);
+        round.set(mode, ops);
+        perMode.get(mode)!.push(ops);
       }
-      await w.exit();
-      console.log(`${mode}: ${JSON.stringify(results[mode])}`);
+      ratios.push({ pageloopVsEverything: round.get('pageloop')! / round.get('everything')!, neverVsEverything: round.get('never')! / round.get('everything')! });
+      console.log(`round ${r + 1}: ${modes.map((m) => `${m} ${(round.get(m)! / 1e6).toFixed(1)}M/s`).join(', ')}`);
+    }
+    await loop.stop();
+    rmSync(dirname(pin), { recursive: true, force: true });
+    for (const mode of modes) {
+      const { w, hot, cold } = procs.get(mode)!;
+      const smaps = readSmaps(w.pid);
+      results[mode] = {
+        opsPerSec: median(perMode.get(mode)!),
+        anonHugeKb: smapsFieldInRange(smaps, 'AnonHugePages', hot, hot + HOT * 2 ** 20) + smapsFieldInRange(smaps, 'AnonHugePages', cold, cold + COLD * 2 ** 20),
+        rssKb: smaps.reduce((n, e) => n + (e.fields.Rss ?? 0), 0),
+        coldSwapKb: smapsFieldInRange(smaps, 'Swap', cold, cold + COLD * 2 ** 20),
+      };
+    }
+    // Latency: from the end of the window that tipped the score (the hint's
+    // issue time, event time) to the hint applied (in the map, then madvised).
+    const issued = new Map<string, number>();
+    const { readTopic } = await import('../deploy/kafka/test-broker.js');
+    const { decodeHint } = await import('../schemas/wire.js');
+    const { TOPIC } = await import('../schemas/topics.js');
+    const applied = loop.actions.filter((a) => a.outcome === 'applied');
+    await readTopic(
+      broker.kafka,
+      TOPIC.hints,
+      (records) => {
+        for (const r of records.splice(0)) {
+          if (!r.value) continue;
+          const h = decodeHint(r.value);
+          issued.set(h.hintId, h.issuedNs);
+        }
+        return applied.every((a) => issued.has(a.hintId));
+      },
+      20_000,
+    );
+    for (const a of applied) {
+      const at = issued.get(a.hintId);
+      if (at !== undefined) latencies.push((a.atNs - at) / 1e6);
     }
   } finally {
+    for (const { w } of procs.values()) await w.exit();
     writeFileSync(NUMA, numaBefore);
     swap.teardown();
     await broker.close();
@@ -200,7 +232,8 @@ async function main(): Promise<void> {
   console.log(`THP never:       ${(n.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${n.anonHugeKb} kB, RSS ${(n.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`THP everything:  ${(e.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${e.anonHugeKb} kB, RSS ${(e.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`pageloop:        ${(p.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${p.anonHugeKb} kB, RSS ${(p.rssKb / 1024).toFixed(0)} MiB, cold swapped ${(p.coldSwapKb / 1024).toFixed(0)} MiB`);
-  console.log(`pageloop / THP everything: throughput ${((p.opsPerSec / e.opsPerSec) * 100).toFixed(1)}%, huge pages ${((p.anonHugeKb / Math.max(1, e.anonHugeKb)) * 100).toFixed(1)}%`);
+  console.log(`paired per round: pageloop / THP everything ${(median(ratios.map((r) => r.pageloopVsEverything)) * 100).toFixed(1)}% (median), THP never / THP everything ${(median(ratios.map((r) => r.neverVsEverything)) * 100).toFixed(1)}%`);
+  console.log(`huge pages: pageloop ${((p.anonHugeKb / Math.max(1, e.anonHugeKb)) * 100).toFixed(1)}% of THP everything's; RSS cut by ${((n.rssKb - p.rssKb) / 1024).toFixed(0)} MiB (cold region ${COLD} MiB)`);
   if (latencies.length) {
     console.log(`hint latency (issue -> applied), ${latencies.length} hints: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
   }
