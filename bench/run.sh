@@ -6,3 +6,7 @@ bash scripts/setup.sh
 bash scripts/build.sh
 node dist/bench/overhead.js "$@"
 node dist/bench/drain.js
+node dist/bench/collector.js
+node --expose-gc dist/bench/processors.js
+node dist/bench/sink.js --rounds 3 --block-records 32
+node dist/bench/closed-loop.js --loop-ms 3000
