@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBroker, readTopic, type TestBroker } from '../deploy/kafka/test-broker.js';
-import { createCollector, DEFAULT_COLLECTOR_CONFIG, type CollectorStats } from './collector.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, type Collector, type CollectorStats } from './collector.js';
 import { createKafkaEventsProducer } from './kafka-producer.js';
 import { encodeCollectorBatch } from './encode.js';
 import { createProbes } from '../bpf/probes.js';
@@ -29,7 +29,7 @@ const faultsOf = (pid: number) => {
   return s.minflt + s.majflt;
 };
 
-async function collectWhile(w: Memtouch, queueBytes: number, body: () => Promise<void>): Promise<{ stats: CollectorStats; instance: string }> {
+async function collectWhile(w: Memtouch, queueBytes: number, body: (collector: Collector) => Promise<void>): Promise<{ stats: CollectorStats; instance: string }> {
   const instance = `test-${Math.random().toString(36).slice(2)}`;
   const probes = createProbes({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } });
   const collector = createCollector(
@@ -46,7 +46,7 @@ async function collectWhile(w: Memtouch, queueBytes: number, body: () => Promise
     { probes, producer: createKafkaEventsProducer(broker.kafka, { compression: 'gzip', sendTimeoutMs: 5000 }), encode: encodeCollectorBatch },
   );
   collector.start();
-  await body();
+  await body(collector);
   return { stats: await collector.stop(), instance };
 }
 
@@ -94,21 +94,30 @@ test('a workload\'s faults reach pageloop.events.v1 with the kernel\'s count, se
 test('the broker stopped for 10 s mid-run: within the memory bound nothing is lost', async () => {
   const w = await startMemtouch();
   let kernel = 0;
-  const { stats, instance } = await collectWhile(w, 64 << 20, async () => {
+  let away: CollectorStats | undefined;
+  let faultsWhileAway = 0;
+  const { stats, instance } = await collectWhile(w, 64 << 20, async (collector) => {
     const before = faultsOf(w.pid);
     await w.map('a', 16);
     await w.send('touch a');
     await broker.local.stop();
+    const stoppedAt = faultsOf(w.pid);
     await w.map('b', 32);
     await w.send('touch b');
+    faultsWhileAway = faultsOf(w.pid) - stoppedAt;
     await new Promise((r) => setTimeout(r, 10_000));
+    away = collector.stats();
     await broker.local.start();
     await w.map('c', 16);
     await w.send('touch c');
     kernel = faultsOf(w.pid) - before;
   });
   await w.exit();
-  assert.ok(stats.produceErrors > 0, 'sends failed while the broker was away');
+  // While the broker was away the collector kept draining and held what it
+  // could not send (whether kafkajs failed fast or waited on its connection).
+  assert.ok(away && faultsWhileAway >= 8192);
+  assert.ok(away.drained.fault - away.produced.fault >= faultsWhileAway, `held ${away.drained.fault - away.produced.fault} faults, the workload made ${faultsWhileAway} while the broker was away`);
+  assert.ok(away.queuedEvents >= faultsWhileAway);
   assert.equal(stats.drained.fault, kernel);
   assert.equal(stats.dropped.fault, 0);
   assert.equal(stats.produced.fault, kernel);
