@@ -11,7 +11,7 @@
  * promotions, 1% swap-outs, 1% swap-ins, and a direct compaction. Windows
  * of 10 s: about one RegionScore per 20 events.
  *
- *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka]
+ *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka] [--one] [--profile-dir DIR]
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  */
@@ -143,7 +143,8 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, reco
   const tag = `bench-${instances}-${Date.now()}`;
   const assigned = new Map<number, number[]>();
   const children = Array.from({ length: instances }, (_, i) => {
-    const child = spawn(process.execPath, [RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up'], {
+    const profile = str('profile-dir');
+    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.setEncoding('utf8');
@@ -259,6 +260,7 @@ async function main(): Promise<void> {
     const perRecord = events / records.length;
     const one = await kafkaRun(kafka, bootstrap, 1, total, perRecord);
     console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s)`);
+    if (args.includes('--one')) return;
     const two = await kafkaRun(kafka, bootstrap, 2, total, perRecord);
     console.log(`two instances, one group: ${fmt(two.eventsPerSec)} events/s together (${two.seconds.toFixed(1)} s), x${(two.eventsPerSec / one.eventsPerSec).toFixed(2)}`);
   } finally {

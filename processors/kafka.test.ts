@@ -18,7 +18,7 @@ import { PartitionEngine, type OutRecord, type OutputRole } from './engine.js';
 import { diffByKey, produceRecords, readAll, type TopicRecord } from './kafka-support.js';
 import { hostOfHintKey } from './planner.js';
 import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type Processor, type ProcessorStats, type RunnerConfig } from './runner.js';
-import { SCENARIO, T0, WINDOW, scenarioRecords, windowStart, type StreamRecord } from './synthetic.js';
+import { CollectorStream, SCENARIO, SEC, T0, WINDOW, faultSummary, kcompactdWake, scenarioRecords, windowStart, type StreamRecord } from './synthetic.js';
 import { processorTopics, type ProcessorTopics } from './topics.js';
 
 const { Partitioners } = kafkajs;
@@ -186,6 +186,38 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     // A replay target must be fresh.
     await assert.rejects(replayCommand.run(['--from-start', '--to-prefix', 'replay1', '--brokers', broker.bootstrap, '--quiet']), (e: unknown) => e instanceof UsageError && /choose a new --to-prefix/.test(e.message));
     await assert.rejects(replayCommand.run(['--to-prefix', 'x', '--brokers', broker.bootstrap]), (e: unknown) => e instanceof UsageError && /--from-start/.test(e.message));
+  });
+
+  it('a window whose outputs exceed a broker record batch (1 MiB) is sent in several requests of one transaction', async () => {
+    // 12,000 regions scored in one window: about 2 MB of RegionScores for one partition.
+    const events = 'big.events';
+    const admin = broker.kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: events, numPartitions: 1, replicationFactor: 1 }] });
+    await admin.disconnect();
+    const stream = new CollectorStream('big-host', 'boot', 'big');
+    const t = windowStart(0) + SEC;
+    const regions = 12_000;
+    const recs = [
+      { key: 'big-host', value: stream.batch(Array.from({ length: regions }, (_, r) => faultSummary(t + r, 7, SEC, 0x7f0000000000 + r * 2 * 1024 * 1024, 3))) },
+      { key: 'big-host', value: stream.batch([kcompactdWake(windowStart(1) + 5 * SEC)]) },
+    ];
+    await produceRecords(broker.kafka, events, recs);
+    const topics = processorTopics('big', events);
+    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics });
+    const waiter = broker.kafka.admin();
+    await waiter.connect();
+    try {
+      await proc.start();
+      await waitForCommitted(waiter, 'big', events, await endOffsets(waiter, events), { timeoutMs: 60_000, failed: proc.failed });
+    } finally {
+      await waiter.disconnect();
+      await proc.stop();
+    }
+    const scores = await readAll(broker.kafka, topics.scores);
+    assert.equal(scores.length, regions);
+    // All of them come out of the one record that closes the window: one transaction.
+    assert.ok(scores.reduce((n, r) => n + r.value!.length, 0) > 1024 * 1024);
   });
 
   it('two instances in one consumer group share the partitions and produce what one instance does', async () => {

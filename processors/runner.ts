@@ -39,6 +39,12 @@ export interface RunnerConfig {
   readonly checkpointIntervalMs: number;
   /** At most this many input records per transaction. */
   readonly maxRecordsPerTransaction: number;
+  /**
+   * Input partitions processed at once: while one waits for its transaction
+   * to commit, another computes (each partition has its own producer and
+   * state, so this never changes what is output).
+   */
+  readonly partitionsConcurrently: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly maxBytesPerPartition: number;
@@ -54,6 +60,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   checkpointEveryRecords: 500,
   checkpointIntervalMs: 10_000,
   maxRecordsPerTransaction: 2000,
+  partitionsConcurrently: 3,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   maxBytesPerPartition: 8 * 1024 * 1024,
@@ -72,6 +79,7 @@ export function validateRunnerConfig(r: RunnerConfig): void {
   pos('checkpointEveryRecords', r.checkpointEveryRecords);
   pos('checkpointIntervalMs', r.checkpointIntervalMs);
   pos('maxRecordsPerTransaction', r.maxRecordsPerTransaction);
+  pos('partitionsConcurrently', r.partitionsConcurrently);
   pos('sessionTimeoutMs', r.sessionTimeoutMs);
   pos('heartbeatIntervalMs', r.heartbeatIntervalMs);
   pos('maxBytesPerPartition', r.maxBytesPerPartition);
@@ -138,6 +146,11 @@ async function concurrentRetry<T>(fn: () => Promise<T>, tries = 12): Promise<T> 
     }
   }
 }
+
+/** Bytes of outputs per produce request: well under the broker's default max.message.bytes (1 MiB). */
+const SEND_BUDGET = 512 * 1024;
+/** Per-record framing, headers and timestamp deltas, over-estimated. */
+const RECORD_OVERHEAD = 32;
 
 function isRebalance(err: unknown): boolean {
   const type = (err as { type?: string } | undefined)?.type;
@@ -271,9 +284,23 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
     }
   }
 
-  function toMessages(outs: OutRecord[]): TopicMessages[] {
-    const byTopic = new Map<string, Message[]>();
+  /**
+   * Outputs as sendBatch requests, in order, each under SEND_BUDGET bytes:
+   * kafkajs sends a partition's messages of one request as one record batch,
+   * and the broker refuses a batch over max.message.bytes (1 MiB by default).
+   */
+  function toRequests(outs: OutRecord[]): TopicMessages[][] {
+    const requests: TopicMessages[][] = [];
+    let byTopic = new Map<string, Message[]>();
+    let bytes = 0;
+    const flush = (): void => {
+      if (byTopic.size > 0) requests.push([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+      byTopic = new Map();
+      bytes = 0;
+    };
     for (const o of outs) {
+      const size = o.key.length + (o.value?.byteLength ?? 0) + RECORD_OVERHEAD;
+      if (bytes + size > SEND_BUDGET) flush();
       const topic = topicOfRole(topics, o.role);
       let list = byTopic.get(topic);
       if (!list) {
@@ -282,22 +309,26 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       }
       const value = o.value === null ? null : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
       list.push({ key: o.key, value, timestamp: o.timestampMs });
+      bytes += size;
     }
-    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    flush();
+    return requests;
   }
 
   async function commit(p: number, e: Entry, outs: OutRecord[], lastOffset: number): Promise<void> {
     const txn = await e.producer.transaction();
     try {
-      const topicMessages = toMessages(outs);
+      // Sequential requests keep each partition's order (one request in flight).
+      for (const topicMessages of toRequests(outs)) await txn.sendBatch({ topicMessages, acks: -1 });
       const due = e.sinceCheckpoint >= runner.checkpointEveryRecords || Date.now() - e.lastCheckpointAt >= runner.checkpointIntervalMs;
       if (due) {
-        topicMessages.push({
+        // The state topic allows large records (max.message.bytes 64 MiB).
+        await txn.send({
           topic: topics.state,
+          acks: -1,
           messages: [{ key: stateKey(runner.groupId, topics.events, p), value: e.engine.checkpoint(), partition: statePartition(p) }],
         });
       }
-      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
       await concurrentRetry(() =>
         txn.sendOffsets({ consumerGroupId: runner.groupId, topics: [{ topic: topics.events, partitions: [{ partition: p, offset: String(lastOffset + 1) }] }] }),
       );
@@ -364,7 +395,12 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       }
       // kafkajs must see its own rebalance errors (from heartbeat) as they are, to rejoin the group.
       if (isRebalance(err)) throw err;
-      throw new PageloopError('processor-transaction', `partition ${p}: ${errorMessage(err)}`, { retriable: true, cause: err });
+      // A fenced producer is retried (ownership is re-taken); an error Kafka calls final
+      // (a record too large, authorization) would fail the same way forever: the
+      // processor stops with it instead of looping.
+      const retriable = isFencing(err) || (err as { retriable?: unknown } | undefined)?.retriable !== false;
+      // No `cause`: kafkajs decides whether to restart from the root cause's `retriable`, which is this decision.
+      throw new PageloopError('processor-transaction', `partition ${p}: ${errorMessage(err)}`, { retriable });
     }
   }
 
@@ -419,7 +455,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       });
       await c.connect();
       await c.subscribe({ topic: topics.events, fromBeginning: true });
-      await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: runner.partitionsConcurrently, eachBatch });
     },
     async stop() {
       await consumer?.disconnect().catch(() => undefined);
@@ -468,13 +504,14 @@ export async function waitForCommitted(
   groupId: string,
   topic: string,
   ends: ReadonlyMap<number, number>,
-  options: { timeoutMs: number; pollMs?: number; failed?: Promise<never> },
+  options: { timeoutMs: number; pollMs?: number; failed?: Promise<never>; cancelled?: () => boolean },
 ): Promise<void> {
   const until = Date.now() + options.timeoutMs;
   let failure: unknown;
   options.failed?.catch((err: unknown) => (failure = err));
   for (;;) {
     if (failure !== undefined) throw failure;
+    if (options.cancelled?.()) return;
     const res = await retrying(() => admin.fetchOffsets({ groupId, topics: [topic] }));
     const parts = res.find((t) => t.topic === topic)?.partitions ?? [];
     const behind = [...ends].filter(([p, end]) => Number(parts.find((x) => x.partition === p)?.offset ?? -1) < end);

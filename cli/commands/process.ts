@@ -167,6 +167,7 @@ export const processCommand: Command = {
 
     const processor = createProcessor(kafka, model, runner, { log });
     const signal = untilSignal();
+    let stopping = false;
     let failure: unknown;
     try {
       let ends: Map<number, number> | undefined;
@@ -182,16 +183,22 @@ export const processCommand: Command = {
       await processor.start();
       log(`started: group ${groupId}, ${topics.events} -> ${topics.scores}, ${topics.phases}, ${topics.hints}, ${topics.tuner}, ${topics.dlq}`);
       const progress = setInterval(() => log(formatProcessorStats(processor.stats())), 10_000).unref();
+      const admin = ends ? kafka.admin() : undefined;
+      let caughtUp: Promise<void> | undefined;
       try {
         const work: Promise<unknown>[] = [signal.done, processor.failed];
-        if (ends) {
-          const admin = kafka.admin();
+        if (ends && admin) {
           await admin.connect();
-          work.push(waitForCommitted(admin, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed }).finally(() => admin.disconnect()));
+          caughtUp = waitForCommitted(admin, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed, cancelled: () => stopping });
+          work.push(caughtUp);
         }
         await Promise.race(work);
       } finally {
+        // Let the poller see it is over before its admin client goes.
+        stopping = true;
         clearInterval(progress);
+        await caughtUp?.catch(() => undefined);
+        await admin?.disconnect().catch(() => undefined);
       }
     } catch (err) {
       failure = err;

@@ -73,13 +73,15 @@ export const replayCommand: Command = {
       log(`replaying ${topics.events} (${[...ends.values()].reduce((a, b) => a + b, 0)} records in ${ends.size} partitions) into ${prefix}.*`);
       const waiter = kafka.admin();
       await waiter.connect();
+      let done = false;
+      const caughtUp = waitForCommitted(waiter, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed, cancelled: () => done });
       try {
-        await Promise.race([
-          waitForCommitted(waiter, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed }),
-          signal.done.then(() => (interrupted = true)),
-        ]);
+        await Promise.race([caughtUp, signal.done.then(() => (interrupted = true))]);
       } finally {
-        await waiter.disconnect();
+        // Let the poller see it is over before its admin client goes.
+        done = true;
+        await caughtUp.catch(() => undefined);
+        await waiter.disconnect().catch(() => undefined);
       }
     } catch (err) {
       failure = err;
