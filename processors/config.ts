@@ -63,6 +63,8 @@ export interface PlannerConfig {
   readonly hintTtlMs: number;
   /** Per process and window, at most this many new hints (withdrawals are not limited). */
   readonly maxHintsPerWindow: number;
+  /** Per host and window, at most this many new hints over all its processes. */
+  readonly maxHintsPerHostWindow: number;
   /** Windows a promote/keep-base decision must hold before it is issued (hysteresis). */
   readonly confirmWindows: number;
   /** Windows after a hint before the same region may get a different one. */
@@ -146,6 +148,7 @@ export const DEFAULT_PLANNER_CONFIG: PlannerConfig = Object.freeze({
   minScore: 0,
   hintTtlMs: 5 * 60_000,
   maxHintsPerWindow: 16,
+  maxHintsPerHostWindow: 128,
   confirmWindows: 2,
   minDwellWindows: 3,
   coldWindows: 3,
@@ -229,6 +232,7 @@ export function processorConfigFromFile(file: PageloopConfig['processors']): Pro
       ...(f.planner.minScore !== undefined ? { minScore: f.planner.minScore } : {}),
       ...(f.planner.hintTtlMs !== undefined ? { hintTtlMs: f.planner.hintTtlMs } : {}),
       ...(f.planner.maxHintsPerWindow !== undefined ? { maxHintsPerWindow: f.planner.maxHintsPerWindow } : {}),
+      ...(f.planner.maxHintsPerHostWindow !== undefined ? { maxHintsPerHostWindow: f.planner.maxHintsPerHostWindow } : {}),
     };
   }
   if (f.tuner) {
@@ -291,6 +295,7 @@ export function validateProcessorConfig(c: ProcessorConfig): void {
   check(num(pl.minScore), 'planner.minScore', 'a number', pl.minScore);
   check(int(pl.hintTtlMs) && pl.hintTtlMs >= 1, 'planner.hintTtlMs', 'an integer >= 1', pl.hintTtlMs);
   check(int(pl.maxHintsPerWindow) && pl.maxHintsPerWindow >= 0, 'planner.maxHintsPerWindow', 'an integer >= 0', pl.maxHintsPerWindow);
+  check(int(pl.maxHintsPerHostWindow) && pl.maxHintsPerHostWindow >= 0, 'planner.maxHintsPerHostWindow', 'an integer >= 0', pl.maxHintsPerHostWindow);
   check(int(pl.confirmWindows) && pl.confirmWindows >= 1, 'planner.confirmWindows', 'an integer >= 1', pl.confirmWindows);
   check(int(pl.minDwellWindows) && pl.minDwellWindows >= 0, 'planner.minDwellWindows', 'an integer >= 0', pl.minDwellWindows);
   check(int(pl.coldWindows) && pl.coldWindows >= 1, 'planner.coldWindows', 'an integer >= 1', pl.coldWindows);

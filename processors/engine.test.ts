@@ -293,6 +293,32 @@ describe('engine: planner limits, eviction, lateness, boots', () => {
     ]);
   });
 
+  it('rate-limits new hints per host and window too, the most valuable first across processes', () => {
+    const stream = new CollectorStream('h', 'boot', 'c');
+    const pids = [pid, pid + 1, pid + 2];
+    const recs: StreamRecord[] = [];
+    for (let k = 0; k < 6; k++) {
+      const t = windowStart(k) + 5 * SEC;
+      const ev = pids.flatMap((q, i) => Array.from({ length: 10 }, (_, r) => faultSummary(t + i * 10 + r, q, start, base + r * 2 * 1024 * 1024, 100)));
+      recs.push({ key: 'h', value: stream.batch(ev), atNs: t });
+    }
+    const run = feed(recs, { planner: { maxHintsPerWindow: 16, maxHintsPerHostWindow: 12 } });
+    const perWindow = new Map<number, number>();
+    const pidsFirst = new Set<number>();
+    for (const x of hints(run.out, 'h')) {
+      const w = win(x.hint!.issuedNs);
+      perWindow.set(w, (perWindow.get(w) ?? 0) + 1);
+      if (w === 2) pidsFirst.add(x.hint!.process.pid);
+    }
+    assert.deepEqual([...perWindow], [
+      [2, 12],
+      [3, 12],
+      [4, 6],
+    ]);
+    // Equal value: no process is starved by a lower pid.
+    assert.deepEqual([...pidsFirst].sort((a, b) => a - b), pids);
+  });
+
   it('evicts idle regions after idleEvictWindows (withdrawing their hints) and forgets the process', () => {
     const stream = new CollectorStream('h', 'boot', 'c');
     const recs = hotRegions(3, 3, stream);

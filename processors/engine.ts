@@ -777,6 +777,8 @@ export class PartitionEngine {
     const base = c.scorer.basePageKb;
 
     const procs = [...h.processes.values()].sort(compareProcessKeys);
+    /** Each process's hints after its own limit, issued after the loop under the host's. */
+    const hostPlans: HostPlan[] = [];
     for (const p of procs) {
       const pid = this.processId(h, p);
       // Region keys sort like region starts.
@@ -787,7 +789,7 @@ export class PartitionEngine {
       let majors = 0;
       let promotions = 0;
       let swapOuts = 0;
-      const plans: { r: RegionState; d: Desired; score: number; reason: string; refresh: boolean }[] = [];
+      const plans: Plan[] = [];
       for (const key of keys) {
         const r = p.regions.get(key)!;
         const a = r.acc.get(w);
@@ -916,8 +918,21 @@ export class PartitionEngine {
           if (issued >= c.planner.maxHintsPerWindow) continue;
           issued++;
         }
-        this.issueHint(h, p, pid, plan.r, plan.d, plan.score, plan.reason, w, ts, out);
+        hostPlans.push({ ...plan, p, pid });
       }
+    }
+
+    // And per host, so a host running thousands of processes gets a bounded
+    // stream of new hints: again the most valuable first, across processes.
+    // Refreshes of hints in force are never held back.
+    hostPlans.sort((a, b) => comparePlans(a, b) || compareProcessKeys(a.p, b.p));
+    let issuedOnHost = 0;
+    for (const plan of hostPlans) {
+      if (!plan.refresh) {
+        if (issuedOnHost >= c.planner.maxHintsPerHostWindow) continue;
+        issuedOnHost++;
+      }
+      this.issueHint(h, plan.p, plan.pid, plan.r, plan.d, plan.score, plan.reason, w, ts, out);
     }
 
     // Tuner.
@@ -1032,6 +1047,19 @@ export class PartitionEngine {
       this.state.hosts.delete(name);
     }
   }
+}
+
+interface Plan {
+  r: RegionState;
+  d: Desired;
+  score: number;
+  reason: string;
+  refresh: boolean;
+}
+
+interface HostPlan extends Plan {
+  p: ProcessState;
+  pid: ProcessId;
 }
 
 const ACTION_RANK: Readonly<Record<string, number>> = { page_out: 0, mark_cold: 1, promote: 2, keep_base_pages: 3 };

@@ -59,7 +59,7 @@ export interface PageloopConfig {
     groupId?: string;
     scorer?: { pageSizesKb?: number[]; minFaults?: number; zeroingNsPerKb?: number; compactionWeight?: number };
     phases?: { threshold?: number; minDwellMs?: number };
-    planner?: { minScore?: number; hintTtlMs?: number; maxHintsPerWindow?: number };
+    planner?: { minScore?: number; hintTtlMs?: number; maxHintsPerWindow?: number; maxHintsPerHostWindow?: number };
     tuner?: { enabled?: boolean; objective?: string; target?: number };
   };
   feedback?: {
