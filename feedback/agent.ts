@@ -167,7 +167,9 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
       live.delete(key);
       const removed = prev ? e.withdraw(prev, keepFor(key)) : e.withdrawByKey(k.pid, k.startNs, k.regionStart, keepFor(key));
       stats.withdrawals++;
-      log(`withdrawn ${key}${prev ? ` (hint ${prev.hintId})` : ''}: ${removed} hint-map entries removed`);
+      // Only a withdrawal that changed the kernel's map is news; the others
+      // (hints that were refused, or never applied) are counted in stats.
+      if (removed > 0) log(`withdrawn ${key}${prev ? ` (hint ${prev.hintId})` : ''}: ${removed} hint-map entries removed`);
       return;
     }
     let hint: Hint;
