@@ -134,12 +134,15 @@ async function main(): Promise<void> {
   const broker = await startTestBroker();
   const swap = ensureZramSwap(4096);
   writeFileSync(NUMA, '1');
-  const modes = ['never', 'everything', 'pageloop'] as const;
+  // 'resident': the hot region in huge pages and the cold one resident, i.e.
+  // what pageloop converges to but without the page-out, so that pageloop /
+  // resident is the hot loop's cost of having the cold region in zram.
+  const modes = ['never', 'everything', 'pageloop', 'resident'] as const;
   type Mode = (typeof modes)[number];
   const results: Record<string, RunResult> = {};
   const latencies: number[] = [];
   const inMap: number[] = [];
-  const ratios: { pageloopVsEverything: number; neverVsEverything: number }[] = [];
+  const ratios: { pageloopVsEverything: number; neverVsEverything: number; pageloopVsResident: number }[] = [];
   const procs = new Map<Mode, { w: Memtouch; hot: number; cold: number }>();
   try {
     // All three workloads live side by side, so their hot loops can be
@@ -148,9 +151,9 @@ async function main(): Promise<void> {
       const w = await startMemtouch();
       await w.send('idlethread');
       const madv = mode === 'never' ? 'nohugepage' : mode === 'everything' ? 'hugepage' : 'plain';
-      const hot = await w.map('hot', HOT, madv);
+      const hot = await w.map('hot', HOT, mode === 'resident' ? 'hugepage' : madv);
       await w.send('touch hot');
-      const cold = await w.map('cold', COLD, madv);
+      const cold = await w.map('cold', COLD, mode === 'resident' ? 'nohugepage' : madv);
       await w.send('touch cold');
       procs.set(mode, { w, hot, cold });
     }
@@ -180,7 +183,11 @@ async function main(): Promise<void> {
         round.set(mode, ops);
         perMode.get(mode)!.push(ops);
       }
-      ratios.push({ pageloopVsEverything: round.get('pageloop')! / round.get('everything')!, neverVsEverything: round.get('never')! / round.get('everything')! });
+      ratios.push({
+        pageloopVsEverything: round.get('pageloop')! / round.get('everything')!,
+        neverVsEverything: round.get('never')! / round.get('everything')!,
+        pageloopVsResident: round.get('pageloop')! / round.get('resident')!,
+      });
       console.log(`round ${r + 1}: ${modes.map((m) => `${m} ${(round.get(m)! / 1e6).toFixed(1)}M/s`).join(', ')}`);
     }
     await loop.stop();
@@ -232,11 +239,14 @@ async function main(): Promise<void> {
   const e = results.everything!;
   const p = results.pageloop!;
   const n = results.never!;
+  const res = results.resident!;
   console.log(`\nmachine: ${machine()}`);
   console.log(`hot ${HOT} MiB (random 8-byte reads), cold ${COLD} MiB (touched once), ${ROUNDS} x ${LOOP_MS} ms hot loops per mode`);
   console.log(`THP never:       ${(n.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${n.anonHugeKb} kB, RSS ${(n.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`THP everything:  ${(e.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${e.anonHugeKb} kB, RSS ${(e.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`pageloop:        ${(p.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${p.anonHugeKb} kB, RSS ${(p.rssKb / 1024).toFixed(0)} MiB, cold swapped ${(p.coldSwapKb / 1024).toFixed(0)} MiB`);
+  console.log(`hot huge, cold resident: ${(res.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${res.anonHugeKb} kB, RSS ${(res.rssKb / 1024).toFixed(0)} MiB`);
+  console.log(`paired per round: pageloop / hot huge, cold resident ${(median(ratios.map((r) => r.pageloopVsResident)) * 100).toFixed(1)}% (the hot loop's cost of the cold region in zram)`);
   console.log(`paired per round: pageloop / THP everything ${(median(ratios.map((r) => r.pageloopVsEverything)) * 100).toFixed(1)}% (median), THP never / THP everything ${(median(ratios.map((r) => r.neverVsEverything)) * 100).toFixed(1)}%`);
   console.log(`huge pages: pageloop ${((p.anonHugeKb / Math.max(1, e.anonHugeKb)) * 100).toFixed(1)}% of THP everything's; RSS cut by ${((n.rssKb - p.rssKb) / 1024).toFixed(0)} MiB (cold region ${COLD} MiB)`);
   if (latencies.length) {
