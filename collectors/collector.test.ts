@@ -86,3 +86,56 @@ test('past the memory bound, drops are counted exactly: produced + dropped = dra
   // Batches that reached the wire carry the drop count so far.
   assert.equal(batches.at(-1)!.dropped.fault, stats.dropped.fault);
 });
+
+test('the next full batch is encoded while one is in flight, and batches still go out in sequence order, retries included', async () => {
+  const w = await startMemtouch();
+  const sent: number[] = [];
+  let inFlight = false;
+  let encodedWhileInFlight = 0;
+  let calls = 0;
+  const producer: EventsProducer = {
+    async send(_topic, _key, value) {
+      inFlight = true;
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight = false;
+      // Every third attempt fails: the same bytes must come again before anything newer.
+      if (calls % 3 === 0) throw new Error('broker unavailable');
+      sent.push(value.readUInt32LE(0));
+    },
+    async close() {},
+  };
+  const probes = createProbes({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } });
+  const collector = createCollector(
+    {
+      host: 'test-host',
+      bootId: 'boot',
+      instance: 'i1',
+      topic: 't',
+      batch: { maxEvents: 1024, maxBytes: 1 << 20, maxDelayMs: 20 },
+      queue: { maxBytes: 64 << 20 },
+      retry: { initialMs: 1, maxMs: 5 },
+      flushTimeoutMs: 30_000,
+    },
+    {
+      probes,
+      producer,
+      encode: (b) => {
+        if (inFlight) encodedWhileInFlight++;
+        const bytes = Buffer.alloc(4);
+        bytes.writeUInt32LE(b.sequence, 0);
+        return bytes;
+      },
+    },
+  );
+  collector.start();
+  const before = readProcStat(w.pid);
+  await w.map('a', 64);
+  await w.send('touch a'); // 16384 faults: 16 full batches
+  const after = readProcStat(w.pid);
+  const stats = await collector.stop();
+  await w.exit();
+  assert.equal(stats.produced.fault, after.minflt + after.majflt - before.minflt - before.majflt);
+  assert.deepEqual(sent, Array.from({ length: stats.sequence }, (_, i) => i));
+  assert.ok(encodedWhileInFlight > 0, 'no batch was encoded while another was in flight');
+});

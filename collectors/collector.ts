@@ -124,7 +124,10 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   let damon: DamonRegion[] = [];
   /** Start time of each process seen in fault summaries: sampler rows must name processes as events do. */
   const startNsOfPid = new Map<number, number>();
+  /** Batches Kafka has acknowledged (the next sequence number to be acknowledged). */
   let sequence = 0;
+  /** The sequence number the next encoded batch gets. */
+  let nextSequence = 0;
   let batchesProduced = 0;
   let produceErrors = 0;
   let lastProduceError: string | undefined;
@@ -138,7 +141,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   function enqueue(chunk: Chunk): void {
     addCounts(drained, chunk.counts);
     queue.push(chunk);
-    if (queue.stats().events >= config.batch.maxEvents) kick();
+    if (queue.waitingEvents >= config.batch.maxEvents) kick();
   }
 
   function kick(): void {
@@ -147,6 +150,8 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
 
   /** A batch that failed to send: retried byte for byte, so a duplicate is exact. */
   let pending: { value: Buffer; chunks: Chunk[]; events: number } | undefined;
+  /** The next batch, encoded while the one before was in flight; sent after it. */
+  let prepared: { value: Buffer; chunks: Chunk[]; events: number } | undefined;
 
   function nextBatch(): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
@@ -163,7 +168,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       host: config.host,
       bootId: config.bootId,
       instance: config.instance,
-      sequence,
+      sequence: nextSequence++,
       frames,
       events,
       vmstat,
@@ -179,11 +184,17 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   }
 
   async function produceOnce(): Promise<void> {
-    const batch = pending ?? nextBatch();
+    const batch = pending ?? prepared ?? nextBatch();
+    if (batch === prepared) prepared = undefined;
     if (!batch) return;
     const t0 = performance.now();
+    const sent = deps.producer.send(config.topic, config.host, batch.value, Date.now());
+    sent.catch(() => undefined); // handled below; this keeps an encode error from leaving it unhandled
+    // The idempotent producer has one request in flight; encode the next full
+    // batch meanwhile, so the CPU and the broker work at the same time.
+    if (!prepared && queue.waitingEvents >= config.batch.maxEvents) prepared = nextBatch();
     try {
-      await deps.producer.send(config.topic, config.host, batch.value, Date.now());
+      await sent;
     } catch (err) {
       // Keep it (its memory still counts against the bound) and send the same
       // bytes again, same sequence number: if Kafka took it after all, the
@@ -205,7 +216,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     nextAttemptAt = 0;
     deps.onProduced?.({ events: batch.events, bytes: batch.value.length, latencyMs: performance.now() - t0 });
     // A full batch is waiting: send it now rather than at the next tick.
-    if (!stopping && queue.stats().events >= config.batch.maxEvents) setImmediate(kick);
+    if (!stopping && (prepared || queue.waitingEvents >= config.batch.maxEvents)) setImmediate(kick);
   }
 
   function stats(): CollectorStats {
@@ -263,14 +274,16 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       for (;;) {
         if (sending) await sending;
         const q = queue.stats();
-        if ((!pending && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) || Date.now() >= deadline) break;
+        if ((!pending && !prepared && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) || Date.now() >= deadline) break;
         const wait = nextAttemptAt - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, deadline - Date.now())));
         sending = produceOnce().finally(() => (sending = undefined));
       }
       // Out of time: what is left is dropped, and counted as such.
+      if (prepared) queue.requeue(prepared.chunks);
       if (pending) queue.requeue(pending.chunks);
       pending = undefined;
+      prepared = undefined;
       queue.discardAll();
       await deps.producer.close();
       return stats();

@@ -59,6 +59,23 @@ test('requeued chunks come out first, in their order', () => {
   assert.deepEqual(q.take(100, 1 << 20), [a, b, c]);
 });
 
+test('waitingEvents counts what is queued and not taken: push, take, requeue, discard', () => {
+  const q = new BoundedQueue(1 << 20);
+  q.push(chunk(4));
+  q.push(chunk(6));
+  assert.equal(q.waitingEvents, 10);
+  const taken = q.take(5, 1 << 20);
+  assert.equal(q.waitingEvents, 6);
+  assert.equal(q.stats().events, 10, 'in flight still counts against the bound');
+  q.requeue(taken);
+  assert.equal(q.waitingEvents, 10);
+  q.ack(q.take(100, 1 << 20));
+  assert.equal(q.waitingEvents, 0);
+  q.push(chunk(3));
+  q.discardAll();
+  assert.equal(q.waitingEvents, 0);
+});
+
 test('a chunk of ring-buffer frames counts its records per family from their kinds', () => {
   const frame = (kind: number) => {
     const b = Buffer.alloc(8 + 56);

@@ -69,6 +69,8 @@ export class BoundedQueue {
   private head = 0;
   private bytesHeld = 0;
   private eventsHeld = 0;
+  /** Events in chunks not taken yet. */
+  private eventsWaiting = 0;
   private readonly droppedCounts = zeroCounts();
   private droppedChunks = 0;
 
@@ -89,6 +91,7 @@ export class BoundedQueue {
     this.chunks.push(chunk);
     this.bytesHeld += chunk.bytes;
     this.eventsHeld += chunk.records;
+    this.eventsWaiting += chunk.records;
     return true;
   }
 
@@ -109,6 +112,7 @@ export class BoundedQueue {
       bytes += c.bytes;
       this.head++;
     }
+    this.eventsWaiting -= events;
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks.splice(0, this.head);
       this.head = 0;
@@ -127,6 +131,7 @@ export class BoundedQueue {
   /** Puts chunks taken but not delivered back at the front, in order. */
   requeue(chunks: readonly Chunk[]): void {
     if (chunks.length > 0) this.chunks.splice(this.head, 0, ...chunks);
+    for (const c of chunks) this.eventsWaiting += c.records;
   }
 
   /** Drops everything still queued (a shutdown that ran out of time), counting it. */
@@ -140,6 +145,12 @@ export class BoundedQueue {
     }
     this.chunks.length = 0;
     this.head = 0;
+    this.eventsWaiting = 0;
+  }
+
+  /** Events queued and not taken (in-flight ones excluded). */
+  get waitingEvents(): number {
+    return this.eventsWaiting;
   }
 
   get size(): number {
