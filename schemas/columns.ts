@@ -349,78 +349,108 @@ function zigzagOf(lo: number, hi: number): number | undefined {
   return negative ? -m - 1 : m;
 }
 
-function readOne(src: Source, kind: NumberKind, out: number[], where: string): void {
+/** One value; `index` is its place in the column, for errors. */
+function readOne(src: Source, kind: NumberKind, index: number, where: string): number {
   switch (kind) {
     case 'u32':
-      out.push(src.varint32());
-      return;
+      return src.varint32();
     case 's32': {
       const z = src.varint32();
-      out.push((z >>> 1) ^ -(z & 1));
-      return;
+      return (z >>> 1) ^ -(z & 1);
     }
     case 'u64': {
       src.varint64();
       const n = unsignedOf(src.lo, src.hi);
-      if (n === undefined) throw new CodecError(`${where}[${out.length}]: ${bigOf(src.lo, src.hi)} is not exactly a JavaScript number`);
-      out.push(n);
-      return;
+      if (n === undefined) throw new CodecError(`${where}[${index}]: ${bigOf(src.lo, src.hi)} is not exactly a JavaScript number`);
+      return n;
     }
     case 's64': {
       src.varint64();
       const n = zigzagOf(src.lo, src.hi);
-      if (n === undefined) throw new CodecError(`${where}[${out.length}]: a zigzag value of ${bigOf(src.lo, src.hi)} is not a safe integer`);
-      out.push(n);
-      return;
+      if (n === undefined) throw new CodecError(`${where}[${index}]: a zigzag value of ${bigOf(src.lo, src.hi)} is not a safe integer`);
+      return n;
     }
     case 'f64':
       src.advance(8);
-      out.push(src.buf.readDoubleLE(src.pos - 8));
-      return;
+      return src.buf.readDoubleLE(src.pos - 8);
   }
 }
 
 /** A whole packed run; one loop per kind keeps the per-value work to the varint itself. */
 function readPacked(src: Source, kind: NumberKind, out: number[], where: string): void {
+  const buf = src.buf;
+  const end = src.end;
+  let pos = src.pos;
   switch (kind) {
-    case 'u32':
-      while (src.pos < src.end) out.push(src.varint32());
+    case 'u32': {
+      while (pos < end) {
+        const b = buf[pos]!;
+        if (b < 128) {
+          out.push(b);
+          pos++;
+          continue;
+        }
+        src.pos = pos;
+        out.push(src.varint32());
+        pos = src.pos;
+      }
+      src.pos = pos;
       return;
+    }
+    case 'u64': {
+      // Up to 7 bytes (49 bits: every address and boot-time ns), unrolled in
+      // 32-bit integer steps (28 low bits, then 21 high ones, combined once
+      // in a double, exactly); anything longer, or running past the end,
+      // takes the general path, which also makes the error.
+      while (pos < end) {
+        const start = pos;
+        let b = buf[pos++]!;
+        let n = b & 127;
+        if (b >= 128) {
+          b = buf[pos++]!;
+          n |= (b & 127) << 7;
+          if (b >= 128) {
+            b = buf[pos++]!;
+            n |= (b & 127) << 14;
+            if (b >= 128) {
+              b = buf[pos++]!;
+              n |= (b & 127) << 21;
+              if (b >= 128) {
+                b = buf[pos++]!;
+                let hi = b & 127;
+                if (b >= 128) {
+                  b = buf[pos++]!;
+                  hi |= (b & 127) << 7;
+                  if (b >= 128) {
+                    b = buf[pos++]!;
+                    hi |= (b & 127) << 14;
+                  }
+                }
+                n += hi * 268435456;
+              }
+            }
+          }
+        }
+        // b >= 128 here: an eighth byte follows. pos > end: the varint ran out.
+        if (b < 128 && pos <= end) {
+          out.push(n);
+          continue;
+        }
+        src.pos = start;
+        out.push(readOne(src, kind, out.length, where));
+        pos = src.pos;
+      }
+      src.pos = pos;
+      return;
+    }
     case 's32':
       while (src.pos < src.end) {
         const z = src.varint32();
         out.push((z >>> 1) ^ -(z & 1));
       }
       return;
-    case 'u64': {
-      // Up to 7 bytes (49 bits: every address and boot-time ns) summed in a
-      // double, exactly; anything longer takes the general path.
-      const buf = src.buf;
-      const end = src.end;
-      let pos = src.pos;
-      while (pos < end) {
-        const start = pos;
-        let n = 0;
-        let mul = 1;
-        let b = 128;
-        while (b >= 128 && mul <= 4398046511104 && pos < end) {
-          b = buf[pos++]!;
-          n += (b & 127) * mul;
-          mul *= 128;
-        }
-        if (b < 128) {
-          out.push(n);
-          continue;
-        }
-        src.pos = start;
-        readOne(src, kind, out, where);
-        pos = src.pos;
-      }
-      src.pos = pos;
-      return;
-    }
     default:
-      while (src.pos < src.end) readOne(src, kind, out, where);
+      while (src.pos < src.end) out.push(readOne(src, kind, out.length, where));
   }
 }
 
@@ -470,7 +500,7 @@ function readMessage(src: Source, layout: ColumnLayout, into: ColumnRecord, path
         src.pos += len;
       } else if (wire === expectedWire(f.kind)) {
         // Unpacked: one value per field occurrence (parsers must accept it).
-        readOne(src, f.kind, out, where);
+        out.push(readOne(src, f.kind, out.length, where));
       } else {
         throw new CodecError(`${where}: wire type ${wire} does not fit a ${f.kind} column`);
       }

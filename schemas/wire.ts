@@ -1094,23 +1094,27 @@ function columnOf(block: Block, sub: 'h' | undefined, name: string): unknown[] |
 // EventBatch: structure checks shared by encode and decode
 // ---------------------------------------------------------------------------
 
+function columnPath(path: string, c: { sub: 'h' | undefined; name: string }): string {
+  return c.sub ? `${path}.h.${c.name}` : `${path}.${c.name}`;
+}
+
 function checkBatch(b: EventBatch): void {
-  need(typeof b.host === 'string' && b.host !== '', 'host: empty');
-  need(typeof b.bootId === 'string' && b.bootId !== '', 'bootId: empty');
-  need(typeof b.collectorId === 'string' && b.collectorId !== '', 'collectorId: empty');
+  if (!(typeof b.host === 'string' && b.host !== '')) fail('host: empty');
+  if (!(typeof b.bootId === 'string' && b.bootId !== '')) fail('bootId: empty');
+  if (!(typeof b.collectorId === 'string' && b.collectorId !== '')) fail('collectorId: empty');
   for (const [name, v] of [['sequence', b.sequence], ['firstEventNs', b.firstEventNs], ['lastEventNs', b.lastEventNs]] as const) {
-    need(isValid('u64', v), `${name}: expected ${EXPECTED.u64}, got ${show(v)}`);
+    if (!isValid('u64', v)) fail(`${name}: expected ${EXPECTED.u64}, got ${show(v)}`);
   }
   for (const key of [...Object.values(EVENT_BLOCK_KEYS), ...SAMPLER_KEYS]) {
     const block = b[key] as unknown as Block;
     const path = key;
     asRecord(block, path);
-    need(isValid('u32', block.rows), `${path}.rows: expected ${EXPECTED.u32}, got ${show(block.rows)}`);
+    if (!isValid('u32', block.rows)) fail(`${path}.rows: expected ${EXPECTED.u32}, got ${show(block.rows)}`);
     for (const c of blockShape(key).columns) {
       const col = columnOf(block, c.sub, c.name);
-      const p = c.sub ? `${path}.h.${c.name}` : `${path}.${c.name}`;
-      need(Array.isArray(col), `${p}: expected an array, got ${show(col)}`);
-      need(col!.length === 0 || col!.length === block.rows, `${p}: ${col!.length} values for ${block.rows} rows`);
+      // The path and message are built only on failure: this runs for every column of every batch.
+      if (!Array.isArray(col)) fail(`${columnPath(path, c)}: expected an array, got ${show(col)}`);
+      if (col.length !== 0 && col.length !== block.rows) fail(`${columnPath(path, c)}: ${col.length} values for ${block.rows} rows`);
     }
   }
   checkVmstat(b.vmstat);
@@ -1118,33 +1122,33 @@ function checkBatch(b: EventBatch): void {
 }
 
 function checkVmstat(v: VmstatColumns): void {
-  for (const name of ['names', 'nameIndex', 'delta'] as const) need(Array.isArray(v[name]), `vmstat.${name}: expected an array`);
+  for (const name of ['names', 'nameIndex', 'delta'] as const) if (!Array.isArray(v[name])) fail(`vmstat.${name}: expected an array`);
   let total = 0;
   for (let i = 0; i < v.entries.length; i++) total += v.entries[i]!;
-  need(v.nameIndex.length === total, `vmstat.nameIndex: ${v.nameIndex.length} values for ${total} entries`);
-  need(v.delta.length === total, `vmstat.delta: ${v.delta.length} values for ${total} entries`);
+  if (v.nameIndex.length !== total) fail(`vmstat.nameIndex: ${v.nameIndex.length} values for ${total} entries`);
+  if (v.delta.length !== total) fail(`vmstat.delta: ${v.delta.length} values for ${total} entries`);
   for (let i = 0; i < total; i++) {
     const at = v.nameIndex[i]!;
-    need(at < v.names.length, `vmstat.nameIndex[${i}]: ${at} is past the ${v.names.length} names`);
+    if (!(at < v.names.length)) fail(`vmstat.nameIndex[${i}]: ${at} is past the ${v.names.length} names`);
   }
 }
 
 function checkOrder(b: EventBatch): void {
   const { type, run } = b.order;
-  need(Array.isArray(type) && Array.isArray(run), 'order: expected type and run arrays');
-  need(type.length === run.length, `order: ${type.length} types for ${run.length} runs`);
+  if (!(Array.isArray(type) && Array.isArray(run))) fail('order: expected type and run arrays');
+  if (type.length !== run.length) fail(`order: ${type.length} types for ${run.length} runs`);
   if (type.length === 0) return;
   const seen = new Map<string, number>();
   for (let i = 0; i < type.length; i++) {
     const t = type[i]!;
-    need(eventSpecs().byType.has(t), `order.type[${i}]: ${show(t)} is not an event type`);
-    need(isValid('u32', run[i]), `order.run[${i}]: expected ${EXPECTED.u32}, got ${show(run[i])}`);
+    if (!eventSpecs().byType.has(t)) fail(`order.type[${i}]: ${show(t)} is not an event type`);
+    if (!isValid('u32', run[i])) fail(`order.run[${i}]: expected ${EXPECTED.u32}, got ${show(run[i])}`);
     seen.set(t, (seen.get(t) ?? 0) + run[i]!);
   }
   for (const spec of eventSpecs().events) {
     const rows = b[spec.key].rows;
     const ordered = seen.get(spec.type) ?? 0;
-    need(ordered === rows, `order: ${ordered} ${spec.type} events in runs, ${rows} rows in ${spec.key}`);
+    if (ordered !== rows) fail(`order: ${ordered} ${spec.type} events in runs, ${rows} rows in ${spec.key}`);
   }
 }
 
