@@ -61,6 +61,15 @@ describe('hint keys and ids', () => {
         assert.equal(partitioner({ topic: topics.hints, partitionMetadata, message: { key, value: null } }), want);
       }
     }
+    // Asked again (answers are remembered per topic and partition count), and after the partition count changed.
+    for (const n of [6, 6, 3, 6]) {
+      const meta = partitionMetadata.slice(0, n).concat(Array.from({ length: Math.max(0, n - 6) }, (_, i) => ({ ...partitionMetadata[0]!, partitionId: 6 + i })));
+      for (const host of ['node-1', 'node-2']) {
+        const want = byDefault({ topic: topics.hints, partitionMetadata: meta, message: { key: host, value: null } });
+        assert.equal(partitioner({ topic: topics.hints, partitionMetadata: meta, message: { key: hintKey(host, 1, 2, 3), value: null } }), want);
+        assert.equal(partitioner({ topic: topics.scores, partitionMetadata: meta, message: { key: host, value: null } }), byDefault({ topic: topics.scores, partitionMetadata: meta, message: { key: host, value: null } }));
+      }
+    }
     // Other topics: the default partitioner on the whole key.
     const key = hintKey('node-1', 1, 2, 3);
     assert.equal(partitioner({ topic: topics.scores, partitionMetadata, message: { key, value: null } }), byDefault({ topic: topics.scores, partitionMetadata, message: { key, value: null } }));

@@ -151,6 +151,13 @@ async function concurrentRetry<T>(fn: () => Promise<T>, tries = 12): Promise<T> 
 const SEND_BUDGET = 512 * 1024;
 /** Per-record framing, headers and timestamp deltas, over-estimated. */
 const RECORD_OVERHEAD = 32;
+/**
+ * Records per produce request: kafkajs groups a request's records by
+ * partition by copying the partition's list for every record (quadratic),
+ * which at a few thousand small scores per request cost more than the
+ * extra requests do.
+ */
+const SEND_MAX_RECORDS = 1000;
 
 function isRebalance(err: unknown): boolean {
   const type = (err as { type?: string } | undefined)?.type;
@@ -285,7 +292,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
   }
 
   /**
-   * Outputs as sendBatch requests, in order, each under SEND_BUDGET bytes:
+   * Outputs as sendBatch requests, in order, each under SEND_BUDGET bytes and SEND_MAX_RECORDS records:
    * kafkajs sends a partition's messages of one request as one record batch,
    * and the broker refuses a batch over max.message.bytes (1 MiB by default).
    */
@@ -293,14 +300,16 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
     const requests: TopicMessages[][] = [];
     let byTopic = new Map<string, Message[]>();
     let bytes = 0;
+    let count = 0;
     const flush = (): void => {
       if (byTopic.size > 0) requests.push([...byTopic].map(([topic, messages]) => ({ topic, messages })));
       byTopic = new Map();
       bytes = 0;
+      count = 0;
     };
     for (const o of outs) {
       const size = o.key.length + (o.value?.byteLength ?? 0) + RECORD_OVERHEAD;
-      if (bytes + size > SEND_BUDGET) flush();
+      if (bytes + size > SEND_BUDGET || count >= SEND_MAX_RECORDS) flush();
       const topic = topicOfRole(topics, o.role);
       let list = byTopic.get(topic);
       if (!list) {
@@ -310,6 +319,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       const value = o.value === null ? null : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
       list.push({ key: o.key, value, timestamp: o.timestampMs });
       bytes += size;
+      count++;
     }
     flush();
     return requests;

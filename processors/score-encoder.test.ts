@@ -72,6 +72,25 @@ describe('fast RegionScore encoder', () => {
     }
   });
 
+  it('writes the right bytes when consecutive scores share a process or mapping, or differ in one field of it', () => {
+    // The encoder reuses the bytes of the last process and mapping it wrote.
+    const r = rng(11);
+    let prev = randomScore(r);
+    for (let i = 0; i < 3000; i++) {
+      const s = randomScore(r);
+      const pick = Math.floor(r() * 6);
+      if (pick === 0) s.process = { ...prev.process };
+      else if (pick === 1) s.process = { ...prev.process, pid: s.process.pid };
+      else if (pick === 2) s.process = { ...prev.process, startNs: s.process.startNs };
+      else if (pick === 3) s.process = { ...prev.process, host: s.process.host };
+      if (r() < 0.5) s.region = { ...s.region, mapping: r() < 0.7 ? { ...prev.region.mapping } : { ...prev.region.mapping, ordinal: s.region.mapping.ordinal } };
+      const fast = Buffer.from(encodeRegionScoreFast(s));
+      const ref = Buffer.from(encodeRegionScore(s));
+      assert.ok(fast.equals(ref), `score ${i} differs:\n${fast.toString('hex')}\n${ref.toString('hex')}`);
+      prev = s;
+    }
+  });
+
   it('returns a fresh buffer each time (its writer is reused)', () => {
     const r = rng(7);
     const a = encodeRegionScoreFast(randomScore(r));

@@ -131,20 +131,68 @@ class Writer {
 
 const w = new Writer();
 
+/**
+ * The last process and mapping fields written, as bytes (tag and length
+ * included): a window's scores come process by process, and the engine's
+ * mappings are all the same placeholder, so these mostly copy.
+ */
+let pHost = '';
+let pBoot = '';
+let pPid = -1;
+let pStart = -1;
+let pBytes = Buffer.alloc(0);
+let mKind = '';
+let mPath = '';
+let mOrdinal = -1;
+let mBytes = Buffer.alloc(0);
+
+function copyIn(b: Buffer): void {
+  w.ensure(b.length);
+  b.copy(w.buf, w.pos);
+  w.pos += b.length;
+}
+
+function processField(p: RegionScore['process']): void {
+  if (p.host === pHost && p.bootId === pBoot && p.pid === pPid && p.startNs === pStart) {
+    copyIn(pBytes);
+    return;
+  }
+  const from = w.pos;
+  const at = w.begin(1);
+  w.str(1, p.host);
+  w.str(2, p.bootId);
+  w.u32(3, p.pid);
+  w.u64(4, p.startNs);
+  w.end(at);
+  pBytes = Buffer.from(w.buf.subarray(from, w.pos));
+  pHost = p.host;
+  pBoot = p.bootId;
+  pPid = p.pid;
+  pStart = p.startNs;
+}
+
+function mappingField(m: RegionScore['region']['mapping']): void {
+  if (m.kind === mKind && m.path === mPath && m.ordinal === mOrdinal) {
+    copyIn(mBytes);
+    return;
+  }
+  const from = w.pos;
+  const at = w.begin(1);
+  w.u32(1, MAPPING_KIND[m.kind] ?? 0);
+  w.str(2, m.path);
+  w.u32(3, m.ordinal);
+  w.end(at);
+  mBytes = Buffer.from(w.buf.subarray(from, w.pos));
+  mKind = m.kind;
+  mPath = m.path;
+  mOrdinal = m.ordinal;
+}
+
 export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
   w.pos = 0;
-  let at = w.begin(1);
-  w.str(1, s.process.host);
-  w.str(2, s.process.bootId);
-  w.u32(3, s.process.pid);
-  w.u64(4, s.process.startNs);
-  w.end(at);
-  at = w.begin(2);
-  const m = w.begin(1);
-  w.u32(1, MAPPING_KIND[s.region.mapping.kind] ?? 0);
-  w.str(2, s.region.mapping.path);
-  w.u32(3, s.region.mapping.ordinal);
-  w.end(m);
+  processField(s.process);
+  let at = w.begin(2);
+  mappingField(s.region.mapping);
   w.u64(2, s.region.offset);
   w.u64(3, s.region.start);
   w.u64(4, s.region.length);
