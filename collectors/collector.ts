@@ -153,9 +153,17 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   /** The next batch, encoded while the one before was in flight; sent after it. */
   let prepared: { value: Buffer; chunks: Chunk[]; events: number } | undefined;
 
-  function nextBatch(): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
+  /** The loss and drop totals of the newest batch encoded: the wire's latest word on them. */
+  let encodedTotals = '';
+
+  function totalsKey(loss: Record<FamilyName, number[]>, dropped: FamilyCounts): string {
+    return JSON.stringify([loss, dropped]);
+  }
+
+  /** `report`: encode a batch even with nothing in it, to carry the final loss and drop totals. */
+  function nextBatch(report = false): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
-    if (chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
+    if (!report && chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
     const frames: Buffer[] = [];
     const events: ProbeEvent[] = [];
     let records = 0;
@@ -180,11 +188,12 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     vmstat = [];
     psi = [];
     damon = [];
+    encodedTotals = totalsKey(batch.loss, batch.dropped);
     return { value: Buffer.from(deps.encode(batch)), chunks, events: records };
   }
 
-  async function produceOnce(): Promise<void> {
-    const batch = pending ?? prepared ?? nextBatch();
+  async function produceOnce(report = false): Promise<void> {
+    const batch = pending ?? prepared ?? nextBatch(report);
     if (batch === prepared) prepared = undefined;
     if (!batch) return;
     const t0 = performance.now();
@@ -246,6 +255,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
           enqueue(chunkOfEvents(summaries.map((s) => ({ type: 'fault_summary' as const, ...s }))));
         },
       });
+      encodedTotals = totalsKey(deps.probes.loss().perFamily, queue.stats().dropped);
       deps.samplers?.start({ onVmstat: (s) => vmstat.push(s), onPsi: (s) => psi.push(s) });
       deps.referenced?.start((rows) => damon.push(...rows));
       timer = setInterval(() => {
@@ -274,10 +284,15 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       for (;;) {
         if (sending) await sending;
         const q = queue.stats();
-        if ((!pending && !prepared && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) || Date.now() >= deadline) break;
+        const empty = !pending && !prepared && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0;
+        // Drops or loss since the newest batch encoded (a retried batch keeps
+        // the totals it was encoded with): one more batch, maybe empty, says
+        // the final totals, so downstream never reads a stale count.
+        const stale = empty && totalsKey(deps.probes.loss().perFamily, q.dropped) !== encodedTotals;
+        if ((empty && !stale) || Date.now() >= deadline) break;
         const wait = nextAttemptAt - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, deadline - Date.now())));
-        sending = produceOnce().finally(() => (sending = undefined));
+        sending = produceOnce(stale).finally(() => (sending = undefined));
       }
       // Out of time: what is left is dropped, and counted as such.
       if (prepared) queue.requeue(prepared.chunks);
