@@ -100,6 +100,8 @@ struct pl_fault_event {
 struct pl_promotion_event {
 	struct pl_header h;
 	__u64 address;
+	/* When the fault began: exact for the first fault of a region (every PMD-size
+	 * promotion) and in raw mode, else to the scheduler tick. */
 	__u64 fault_ns;
 	__u32 order;
 	__u32 gfp;

@@ -47,6 +47,8 @@ export interface ProbesConfig {
   hintMapPinPath: string;
   /** The drain benchmark's synthetic stream: records per getpid() of benchPid. */
   bench?: { pid: number; burst: number; asFaults?: boolean };
+  /** Benchmarks only: attach exactly these programs instead of the families' own. */
+  programsOnly?: string[];
   objectPath?: string;
 }
 
@@ -211,6 +213,12 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     const wanted = new Set<string>(config.families.flatMap((f) => PROGRAMS[f]));
     if (config.swapEntries && config.families.includes('swap')) wanted.add('pl_rss_stat');
     if (config.bench) wanted.add('pl_bench_sys_enter');
+    if (config.programsOnly) {
+      const known = new Set(obj.programs().map((p) => p.name));
+      for (const name of config.programsOnly) if (!known.has(name)) throw new UsageError(`programsOnly: no program '${name}' in the BPF object`);
+      wanted.clear();
+      for (const name of config.programsOnly) wanted.add(name);
+    }
     for (const p of obj.programs()) obj.setAutoload(p.name, wanted.has(p.name));
     obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
     obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
