@@ -12,6 +12,7 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import { createLocalKafka, defaultDataDir } from './kafka/local-kafka.js';
 import { declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createClickHouseClient, type PageloopClickHouse } from '../lib/clickhouse.js';
+import { quietLogCreator } from '../lib/kafka-client.js';
 import { startClickHouseHttpEndpoint, type ClickHouseHttpEndpoint } from './clickhouse/http-endpoint.js';
 import { createProbes } from '../bpf/probes.js';
 import { createFeedbackAgent, type FeedbackAgent } from '../feedback/agent.js';
@@ -101,7 +102,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
     await local.install();
     const started = await local.start();
     if (!started.alreadyRunning) stops.push({ what: 'Kafka', stop: () => local.stop() });
-    const kafka: Kafka = new KafkaClient({ clientId: 'pageloop-up', brokers: [started.bootstrap], logLevel: logLevel.ERROR });
+    const kafka: Kafka = new KafkaClient({ clientId: 'pageloop-up', brokers: [started.bootstrap], logLevel: logLevel.ERROR, logCreator: quietLogCreator });
     const admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, declaredTopics());

@@ -12,7 +12,7 @@
  * PAGELOOP_KAFKA_SASL_PASSWORD supply them: secrets stay off command lines.
  */
 import type { ConnectionOptions } from 'node:tls';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { KafkaConfig, LogEntry, SASLOptions, logCreator } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { defaultDataDir, readLocalKafkaState, stateFilePath } from '../deploy/kafka/local-kafka.js';
 import { PageloopError, UsageError } from './errors.js';
@@ -106,6 +106,20 @@ function sslFromEnv(env: Env): boolean | undefined {
   throw new UsageError(`PAGELOOP_KAFKA_SSL: '${v}' is not 1/0/true/false`);
 }
 
+/**
+ * kafkajs logs every error response at ERROR, including the ones it (or the
+ * processor runner) retries as a matter of course: a coordinator that is
+ * still loading or moved, and CONCURRENT_TRANSACTIONS right after a commit.
+ * Those are left out; everything else goes to stderr as one JSON line.
+ */
+const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading/i;
+
+export const quietLogCreator: logCreator = () => (entry: LogEntry) => {
+  const { message, ...rest } = entry.log;
+  if (BENIGN.test(`${message} ${String(rest.error ?? '')}`)) return;
+  process.stderr.write(`${JSON.stringify({ level: entry.label, logger: 'kafkajs', message, ...rest })}\n`);
+};
+
 /** A kafkajs KafkaConfig for these settings (see the module comment for the broker order). */
 export function kafkaConfigFromSettings(settings: KafkaSettings, env: Env = process.env): KafkaConfig {
   if (typeof settings.clientId !== 'string' || settings.clientId.trim() === '') throw new UsageError('clientId: must be a non-empty string');
@@ -117,6 +131,7 @@ export function kafkaConfigFromSettings(settings: KafkaSettings, env: Env = proc
     brokers,
     // kafkajs logs INFO lines to stdout by default, which would mix with command output.
     logLevel: logLevel.WARN,
+    logCreator: quietLogCreator,
   };
   const ssl = settings.ssl ?? (remote ? sslFromEnv(env) : undefined);
   if (ssl !== undefined) config.ssl = ssl;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import kafkajs, { type Kafka, type LogEntry, type logCreator } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
@@ -75,23 +75,9 @@ export function setupFromArgs(args: ParsedArgs, clientId: string): Setup {
     ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
     ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
   });
-  const kafka = new kafkajs.Kafka({ ...config, logCreator: quietLogCreator });
+  const kafka = new kafkajs.Kafka(config);
   return { kafka, model, file };
 }
-
-/**
- * kafkajs logs every error response at ERROR, including the ones it (or the
- * runner) retries as a matter of course: a coordinator that is still
- * loading or moved, and CONCURRENT_TRANSACTIONS right after a commit. Those
- * are left out; everything else goes to stderr as kafkajs would print it.
- */
-const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading/i;
-
-const quietLogCreator: logCreator = () => (entry: LogEntry) => {
-  const { message, ...rest } = entry.log;
-  if (BENIGN.test(`${message} ${String(rest.error ?? '')}`)) return;
-  process.stderr.write(`${JSON.stringify({ level: entry.label, logger: 'kafkajs', message, ...rest })}\n`);
-};
 
 function positiveFlag(args: ParsedArgs, name: string): number | undefined {
   const v = flagNumber(args, name);
