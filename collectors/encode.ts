@@ -1,23 +1,21 @@
 /** A collector batch onto the wire: the columnar EventBatch of schemas/pageloop.proto. */
-import { encodeEventBatch, eventBatchFromRecords } from '../schemas/wire.js';
+import { encodeEventBatchFromRecords } from '../schemas/wire.js';
 import type { CollectorBatch } from './collector.js';
 
 export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
-  return encodeEventBatch(
-    eventBatchFromRecords(
-      {
-        host: b.host,
-        bootId: b.bootId,
-        collectorId: b.instance,
-        sequence: b.sequence,
-        loss: b.loss,
-        dropped: b.dropped,
-        vmstat: b.vmstat,
-        psi: b.psi,
-        damon: b.damon,
-      },
-      b.frames,
-      b.events,
-    ),
+  return encodeEventBatchFromRecords(
+    {
+      host: b.host,
+      bootId: b.bootId,
+      collectorId: b.instance,
+      sequence: b.sequence,
+      loss: b.loss,
+      dropped: b.dropped,
+      vmstat: b.vmstat,
+      psi: b.psi,
+      damon: b.damon,
+    },
+    b.frames,
+    b.events,
   );
 }

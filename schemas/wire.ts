@@ -1240,36 +1240,46 @@ export function encodeEventBatch(input: EventBatchInput): Uint8Array {
     for (const key of Object.keys(input)) need(BATCH_KEYS.has(key), `${key}: not a field of EventBatch`);
     const b = fullBatch(input);
     checkBatch(b);
-    const specs = eventSpecs();
-    const head: Record<string, unknown> = {
-      host: b.host,
-      bootId: b.bootId,
-      collectorId: b.collectorId,
-      sequence: b.sequence,
-      firstEventNs: b.firstEventNs,
-      lastEventNs: b.lastEventNs,
-    };
-    if (b.order.type.length > 0) {
-      head.order = { type: b.order.type.map((t) => specs.byType.get(t)!.eventType), run: b.order.run };
-    }
-    const tail = {
-      loss: b.loss.map((l, i) => messageToWire(pbType('FamilyLoss'), l, `loss[${i}]`)),
-      dropped: b.dropped.map((d, i) => messageToWire(pbType('FamilyDrops'), d, `dropped[${i}]`)),
-    };
-    // A message is the concatenation of its fields: protobufjs writes the
-    // small fields before and after, the column codec the blocks between.
-    const out = new Sink(64 * 1024);
-    out.bytes(batchType().encode(head).finish());
-    for (const key of blockKeysInOrder()) {
-      const wire = blockToWire(key, b[key] as unknown as Block);
-      if (wire) writeMessageField(out, blockShape(key).id, encodeColumns(blockShape(key).layout, wire));
-    }
-    out.bytes(batchType().encode(tail).finish());
-    return out.finish();
+    return writeEventBatch(b, undefined);
   } catch (err) {
     if (err instanceof Bad) throw new WireEncodeError('EventBatch', err.message);
     throw err;
   }
+}
+
+/** A checked batch to bytes; blocks in `direct` were written from records already. */
+function writeEventBatch(b: EventBatch, direct: ReadonlyMap<BlockKey, RecordBlockWriter> | undefined): Uint8Array {
+  const specs = eventSpecs();
+  const head: Record<string, unknown> = {
+    host: b.host,
+    bootId: b.bootId,
+    collectorId: b.collectorId,
+    sequence: b.sequence,
+    firstEventNs: b.firstEventNs,
+    lastEventNs: b.lastEventNs,
+  };
+  if (b.order.type.length > 0) {
+    head.order = { type: b.order.type.map((t) => specs.byType.get(t)!.eventType), run: b.order.run };
+  }
+  const tail = {
+    loss: b.loss.map((l, i) => messageToWire(pbType('FamilyLoss'), l, `loss[${i}]`)),
+    dropped: b.dropped.map((d, i) => messageToWire(pbType('FamilyDrops'), d, `dropped[${i}]`)),
+  };
+  // A message is the concatenation of its fields: protobufjs writes the
+  // small fields before and after, the column codec the blocks between.
+  const out = new Sink(64 * 1024);
+  out.bytes(batchType().encode(head).finish());
+  for (const key of blockKeysInOrder()) {
+    const w = direct?.get(key);
+    if (w) {
+      writeMessageField(out, blockShape(key).id, recordBlockBytes(w));
+      continue;
+    }
+    const wire = blockToWire(key, b[key] as unknown as Block);
+    if (wire) writeMessageField(out, blockShape(key).id, encodeColumns(blockShape(key).layout, wire));
+  }
+  out.bytes(batchType().encode(tail).finish());
+  return out.finish();
 }
 
 // ---------------------------------------------------------------------------
@@ -1527,6 +1537,297 @@ export function eventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[]
   batch.loss = Object.entries(meta.loss ?? {}).map(([family, perCpu]) => ({ family, perCpu: [...perCpu] }));
   batch.dropped = Object.entries(meta.dropped ?? {}).map(([family, events]) => ({ family, events }));
   return batch;
+}
+
+// ---------------------------------------------------------------------------
+// EventBatch straight from ring-buffer records to bytes (the collector's path)
+// ---------------------------------------------------------------------------
+
+/**
+ * One column of one block, written while the records are read: packed
+ * varints (or tagged strings) in `sink`; `nonZero` ORs every value, because
+ * an all-zero column is left off the wire as encodeEventBatch leaves it off.
+ */
+interface ColumnOut {
+  readonly sink: Sink;
+  nonZero: number;
+  /** A string column's entry: a whole field (tag, length, bytes), since repeated strings are not packed. */
+  readonly str: (s: string) => void;
+}
+
+/** Where a run of records leaves the batch: rows so far, and the first and last header times. */
+interface RunState {
+  first: number;
+  last: number;
+}
+
+/** A block whose columns are written from the records, with no arrays in between. */
+interface RecordBlockWriter {
+  readonly type: WireEventType;
+  readonly key: EventBlockKey;
+  /** Per blockShape(key).columns entry, in that order. */
+  readonly columns: readonly ColumnOut[];
+  rows: number;
+  /**
+   * Writes the run of records of this kind that starts at `at` (a frame
+   * header) and returns where the run ends: the first record of another
+   * kind, or `end`. One call per run keeps every column's buffer and
+   * position in locals, which is most of the speed.
+   */
+  readonly writeRun: (buf: Buffer, at: number, end: number, st: RunState) => number;
+}
+
+/** Thrown by a record writer for a value only the object path handles (it then names the bad value). */
+class NeedsObjectPath extends Error {}
+
+/** Code that appends the varint of lo + hi * 2^32 (both uint32 in locals) at b[p]. */
+function varintLoHiCode(b: string, p: string, lo: string, hi: string): string {
+  return `while (${hi} !== 0) { ${b}[${p}++] = (${lo} & 127) | 128; ${lo} = ((${lo} >>> 7) | (${hi} << 25)) >>> 0; ${hi} >>>= 7; } while (${lo} > 127) { ${b}[${p}++] = (${lo} & 127) | 128; ${lo} >>>= 7; } ${b}[${p}++] = ${lo};`;
+}
+
+function varint32Code(b: string, p: string, v: string): string {
+  return `while (${v} > 127) { ${b}[${p}++] = (${v} & 127) | 128; ${v} >>>= 7; } ${b}[${p}++] = ${v};`;
+}
+
+/** Little-endian reads as byte arithmetic: cheaper than Buffer's checked readers in a hot loop. */
+const u16At = (o: string): string => `(buf[${o}] | (buf[${o} + 1] << 8))`;
+const u32At = (o: string): string => `((buf[${o}] | (buf[${o} + 1] << 8) | (buf[${o} + 2] << 16) | (buf[${o} + 3] << 24)) >>> 0)`;
+const s32At = (o: string): string => `(buf[${o}] | (buf[${o} + 1] << 8) | (buf[${o} + 2] << 16) | (buf[${o} + 3] << 24))`;
+
+/** Bytes a column can take per row, at most: what the run's space is reserved by. */
+function maxBytesPerRow(f: FieldLayout, kind: ScalarKind): number {
+  if (kind === 'str') return 3 + 2 * f.count; // tag, length, and latin1 -> utf8 at most doubles
+  return kind === 'u64' || kind === 's64' ? 10 : 5;
+}
+
+/**
+ * The write of one struct field into column j (buffer bj, position pj,
+ * nonzero-OR nzj), as encodeEventBatch would write the value the layout
+ * decoders give; undefined when this pairing has no direct form (the batch
+ * then takes the object path). A u64 past 2^53 goes out as the double the
+ * decoders make of it (the wire carries only exact JavaScript numbers); an
+ * s64 past +-(2^53-1) is refused, as the object path refuses it.
+ */
+function columnWrite(f: FieldLayout, kind: ScalarKind, j: number): string | undefined {
+  const o = `rec + ${f.offset}`;
+  const [b, p, nz] = [`b${j}`, `p${j}`, `nz${j}`];
+  if (f.count > 0) {
+    if (f.type !== '__u8' || kind !== 'str') return undefined;
+    return `{ const s = r.str(buf, ${o}, ${f.count}); if (s.length > 0) ${nz} = 1; c[${j}].sink.pos = ${p}; c[${j}].str(s); ${p} = c[${j}].sink.pos; }`;
+  }
+  const read = f.type === '__u8' ? `buf[${o}]` : f.type === '__u16' ? u16At(o) : f.type === '__u32' ? u32At(o) : f.type === '__s32' ? s32At(o) : undefined;
+  if (read !== undefined) {
+    if ((kind === 'u32' || kind === 'u64') && f.type !== '__s32') return `{ let v = ${read}; ${nz} |= v; ${varint32Code(b, p, 'v')} }`;
+    if (kind === 's32' && f.type !== '__u32') return `{ const x = ${read}; ${nz} |= x; let v = ((x << 1) ^ (x >> 31)) >>> 0; ${varint32Code(b, p, 'v')} }`;
+    if (kind === 's64' && f.type !== '__u32') {
+      return `{ const x = ${read}; ${nz} |= x; const sign = x >> 31; let lo = ((x << 1) ^ sign) >>> 0, hi = sign >>> 0; ${varintLoHiCode(b, p, 'lo', 'hi')} }`;
+    }
+    return undefined;
+  }
+  if (f.type === '__u64' && kind === 'u64') {
+    return `{ let lo = ${u32At(o)}, hi = ${u32At(`${o} + 4`)}; ${nz} |= lo | hi; if (hi >= 0x200000) { const d = lo + hi * ${TWO_32}; lo = d % ${TWO_32}; hi = (d - lo) / ${TWO_32}; } ${varintLoHiCode(b, p, 'lo', 'hi')} }`;
+  }
+  if (f.type === '__s64' && kind === 's64') {
+    // Zigzag on the halves, (x << 1) ^ (x >> 63), within +-(2^53-1) where the object path is exact.
+    return `{ const xl = ${u32At(o)}, xh = ${s32At(`${o} + 4`)}; if (xh < -0x200000 || xh >= 0x200000 || (xh === -0x200000 && xl === 0)) throw new r.NeedsObjectPath(); ${nz} |= xl | xh; const sign = xh >> 31; let lo = ((xl << 1) ^ sign) >>> 0, hi = (((xh << 1) | (xl >>> 31)) ^ sign) >>> 0; ${varintLoHiCode(b, p, 'lo', 'hi')} }`;
+  }
+  return undefined;
+}
+
+function layoutFieldId(layout: ColumnLayout, sub: 'h' | undefined, name: string): number {
+  const holder = sub === 'h' ? layout.fields.find((f) => f.kind === 'msg') : undefined;
+  const fields = holder && holder.kind === 'msg' ? holder.layout.fields : layout.fields;
+  const f = fields.find((x) => x.name === name);
+  if (!f) throw new PageloopError('schema', `${layout.name}: no field ${sub ? 'h.' : ''}${name}`);
+  return f.id;
+}
+
+/** Undefined when some column of this type has no direct form. */
+function compileRecordWriter(spec: EventSpec, struct: StructLayout): RecordBlockWriter | undefined {
+  const shape = blockShape(spec.key);
+  const header = layouts.pl_header!;
+  const columns: ColumnOut[] = shape.columns.map((c) => {
+    const sink = new Sink(64 * 1024);
+    const id = layoutFieldId(shape.layout, c.sub, c.name);
+    return {
+      sink,
+      nonZero: 0,
+      str: (s: string) => {
+        const len = Buffer.byteLength(s, 'utf8');
+        sink.tag(id, 2);
+        sink.varint32(len);
+        sink.ensure(len);
+        sink.pos += sink.buf.write(s, sink.pos, len, 'utf8');
+      },
+    };
+  });
+  const writes: string[] = [];
+  const maxBytes: number[] = [];
+  for (let j = 0; j < shape.columns.length; j++) {
+    const c = shape.columns[j]!;
+    const f = (c.sub === 'h' ? header.fields : struct.fields).find((x) => camelCase(x.name) === c.name);
+    if (!f) throw new PageloopError('schema', `${struct.name} has no field for column ${c.sub ? 'h.' : ''}${c.name}`);
+    const write = columnWrite(f, c.kind, j);
+    if (write === undefined) return undefined;
+    writes.push(write);
+    maxBytes.push(maxBytesPerRow(f, c.kind));
+  }
+  const js = shape.columns.map((_, j) => j);
+  const stride = FRAME_HEADER + ((struct.size + 7) & ~7);
+  const code = [
+    'return function (buf, at, end, st) {',
+    // Room for every record of the frame being ours, so no write checks it.
+    `const most = Math.floor((end - at) / ${stride}) + 1;`,
+    ...js.map((j) => `c[${j}].sink.ensure(most * ${maxBytes[j]});`),
+    ...js.map((j) => `let b${j} = c[${j}].sink.buf, p${j} = c[${j}].sink.pos, nz${j} = c[${j}].nonZero;`),
+    'let rows = 0, first = st.first, last = st.last;',
+    `while (at + ${FRAME_HEADER} <= end) {`,
+    '  const rec = at + ' + FRAME_HEADER + ';',
+    `  if (${u16At(`rec + ${HEADER_KIND_OFFSET}`)} !== ${spec.kind}) break;`,
+    `  const t = ${u32At(`rec + ${HEADER_TS_OFFSET}`)} + ${u32At(`rec + ${HEADER_TS_OFFSET + 4}`)} * ${TWO_32};`,
+    '  if (t < first) first = t;',
+    '  if (t > last) last = t;',
+    ...writes.map((w) => '  ' + w),
+    '  rows++;',
+    `  at = rec + ((${u32At('at')} + 7) & ~7);`,
+    '}',
+    ...js.map((j) => `c[${j}].sink.pos = p${j}; c[${j}].nonZero = nz${j};`),
+    'w.rows += rows; st.first = first; st.last = last; st.rows = rows;',
+    'return at;',
+    '};',
+  ].join('\n');
+  const make = new Function('r', 'c', 'w', code) as (
+    r: typeof recordReaders & { NeedsObjectPath: typeof NeedsObjectPath },
+    c: readonly ColumnOut[],
+    w: { rows: number },
+  ) => RecordBlockWriter['writeRun'];
+  const writer = { type: spec.type, key: spec.key, columns, rows: 0, writeRun: (() => 0) as RecordBlockWriter['writeRun'] };
+  writer.writeRun = make({ ...recordReaders, NeedsObjectPath }, columns, writer);
+  return writer;
+}
+
+let recordWriters: (RecordBlockWriter | undefined | null)[] | undefined;
+
+/** Indexed by pl_kind: the writer of its block; undefined if its type takes the object path; null if it is not on the wire. */
+function recordWritersByKind(): (RecordBlockWriter | undefined | null)[] {
+  if (!recordWriters) {
+    const byKind: (RecordBlockWriter | undefined | null)[] = new Array<null>(65536).fill(null);
+    for (const spec of eventSpecs().events) {
+      const struct = layouts[`pl_${spec.type}_event`];
+      if (spec.kind !== undefined && struct) byKind[spec.kind] = compileRecordWriter(spec, struct);
+    }
+    recordWriters = byKind;
+  }
+  return recordWriters;
+}
+
+/** A written block as encodeColumns writes it: fields in layout order, all-zero columns left out (the first kept if all are). */
+function recordBlockBytes(w: RecordBlockWriter): Uint8Array {
+  const shape = blockShape(w.key);
+  const keep = w.columns.map((c) => c.nonZero !== 0);
+  if (!keep.includes(true)) keep[0] = true;
+  const out = new Sink(1024);
+  const column = (into: Sink, sub: 'h' | undefined, f: LayoutField): void => {
+    const j = shape.columns.findIndex((c) => c.sub === sub && c.name === f.name);
+    if (j < 0 || !keep[j]) return;
+    const sink = w.columns[j]!.sink;
+    if (f.kind !== 'str') {
+      into.tag(f.id, 2);
+      into.varint32(sink.pos);
+    }
+    into.bytes(sink.finish());
+  };
+  for (const f of shape.layout.fields) {
+    if (f.kind === 'count') {
+      out.tag(f.id, 0);
+      out.varint32(w.rows);
+    } else if (f.kind === 'msg') {
+      const inner = new Sink(1024);
+      for (const hf of f.layout.fields) column(inner, 'h', hf);
+      if (inner.pos > 0) writeMessageField(out, f.id, inner.finish());
+    } else {
+      column(out, undefined, f);
+    }
+  }
+  return out.finish();
+}
+
+/**
+ * encodeEventBatch(eventBatchFromRecords(meta, frames, events)), without the
+ * batch in between for the ring-buffer records: each record's fields go
+ * straight into their columns' varints. The collector's hot path; the same
+ * bytes (a test holds them equal). Takes the object path for a batch with a
+ * type or a value it has no direct form for.
+ */
+export function encodeEventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[], events: readonly ProbeEvent[]): Uint8Array {
+  const byKind = recordWritersByKind();
+  const used: RecordBlockWriter[] = [];
+  const objectPath = (): Uint8Array => encodeEventBatch(eventBatchFromRecords(meta, frames, events));
+  try {
+    const order: { type: WireEventType[]; run: number[] } = { type: [], run: [] };
+    const st = { first: Infinity, last: -Infinity, rows: 0 };
+    for (const buf of frames) {
+      let at = 0;
+      while (at + FRAME_HEADER <= buf.length) {
+        const record = at + FRAME_HEADER;
+        const w = byKind[buf.readUInt16LE(record + HEADER_KIND_OFFSET)];
+        if (w === null) {
+          at = record + ((buf.readUInt32LE(at) + 7) & ~7); // bench records are not part of the contract
+          continue;
+        }
+        if (w === undefined) return objectPath();
+        if (w.rows === 0) used.push(w);
+        at = w.writeRun(buf, at, buf.length, st);
+        const n = order.type.length;
+        if (n > 0 && order.type[n - 1] === w.type) order.run[n - 1]! += st.rows;
+        else {
+          order.type.push(w.type);
+          order.run.push(st.rows);
+        }
+      }
+    }
+    const b = eventBatchFromRecords(meta, [], events);
+    const direct = new Map<BlockKey, RecordBlockWriter>();
+    for (const w of used) {
+      // Records and events of one type in one batch: the object path keeps them in one block.
+      if (b[w.key].rows > 0) return objectPath();
+      (b[w.key] as unknown as Block).rows = w.rows;
+      direct.set(w.key, w);
+    }
+    const hadTimes = b.order.type.length > 0 || (meta.vmstat?.length ?? 0) + (meta.psi?.length ?? 0) + (meta.damon?.length ?? 0) > 0;
+    let { first, last } = st;
+    if (hadTimes) {
+      first = Math.min(first, b.firstEventNs);
+      last = Math.max(last, b.lastEventNs);
+    }
+    if (first !== Infinity) {
+      b.firstEventNs = first;
+      b.lastEventNs = last;
+    }
+    for (let i = 0; i < b.order.type.length; i++) {
+      const n = order.type.length;
+      if (i === 0 && n > 0 && order.type[n - 1] === b.order.type[0]) order.run[n - 1]! += b.order.run[0]!;
+      else {
+        order.type.push(b.order.type[i]!);
+        order.run.push(b.order.run[i]!);
+      }
+    }
+    b.order = order;
+    checkBatch(b);
+    return writeEventBatch(b, direct);
+  } catch (err) {
+    if (err instanceof NeedsObjectPath) return objectPath();
+    if (err instanceof Bad) throw new WireEncodeError('EventBatch', err.message);
+    throw err;
+  } finally {
+    for (const w of used) {
+      w.rows = 0;
+      for (const c of w.columns) {
+        c.sink.pos = 0;
+        c.nonZero = 0;
+      }
+    }
+  }
 }
 
 /** The events of a batch, in their original order (or in EventType order when the batch has none). */
