@@ -23,6 +23,9 @@ import { feedbackConfig, type FeedbackConfig } from './config.js';
 import { createEnforcer, type Enforcer, type Kernel } from './enforcer.js';
 import { checkKeyMatches, parseHintKey, REGION_BYTES } from './policy.js';
 
+/** Action records per produce request: small records, well under the broker's 1 MiB request limit. */
+const MAX_ACTIONS_PER_SEND = 500;
+
 export interface FeedbackAgentDeps {
   kafka: Kafka;
   /** Default: the map pinned at config.hintMapPinPath (opened, or created and pinned). */
@@ -126,26 +129,35 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
   };
 
   // Action records not yet acknowledged by the broker. A hint is acted on
-  // once, so its record must not be lost when a send fails: it waits here
-  // and goes out before anything else is handled (and on every sweep).
+  // once, so its record must not be lost when a send fails: it waits here,
+  // in order, and goes out with the next flush (every publish starts one,
+  // and every sweep and stop). Hints are never held up by these sends: a
+  // burst of hints used to wait one broker round trip each, which was most
+  // of the closed loop's tail latency.
   const outbox: HintAction[] = [];
-  const flush = async (): Promise<void> => {
+  let flushing: Promise<void> | undefined;
+  const sendOutbox = async (): Promise<void> => {
     while (outbox.length > 0) {
-      const a = outbox[0]!;
-      await producer!.send({ topic: TOPIC.actions, acks: -1, messages: [{ key: config.host, value: Buffer.from(encodeHintAction(a)) }] });
-      outbox.shift();
-      if (a.outcome !== 'unspecified') stats.outcomes[a.outcome]++;
-      deps.onAction?.(a);
+      const batch = outbox.slice(0, MAX_ACTIONS_PER_SEND);
+      await producer!.send({ topic: TOPIC.actions, acks: -1, messages: batch.map((a) => ({ key: config.host, value: Buffer.from(encodeHintAction(a)) })) });
+      outbox.splice(0, batch.length);
+      for (const a of batch) {
+        if (a.outcome !== 'unspecified') stats.outcomes[a.outcome]++;
+        deps.onAction?.(a);
+      }
     }
   };
-  const publish = async (a: HintAction): Promise<void> => {
+  const flush = (): Promise<void> => {
+    flushing ??= sendOutbox().finally(() => (flushing = undefined));
+    return flushing;
+  };
+  const publish = (a: HintAction): void => {
     outbox.push(a);
-    await flush();
+    flush().catch((err: unknown) => log(`${outbox.length} action records not sent yet: ${errorMessage(err)}`));
   };
 
   const handleRecord = async (key: string, value: Buffer | null, replayed = false): Promise<void> => {
     const e = enforcer!;
-    if (outbox.length > 0) await flush();
     const parsed = parseHintKey(key);
     if (!parsed.ok) {
       if (parsed.host !== config.host) {
@@ -153,7 +165,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
         return;
       }
       stats.records++;
-      await publish(e.refuse(`key:${key}`, { host: config.host, bootId: e.bootId, pid: 0, startNs: 0 }, `malformed hint: ${parsed.reason}`));
+      publish(e.refuse(`key:${key}`, { host: config.host, bootId: e.bootId, pid: 0, startNs: 0 }, `malformed hint: ${parsed.reason}`));
       return;
     }
     const k = parsed.key;
@@ -178,20 +190,20 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
     } catch (err) {
       const reason = err instanceof WireDecodeError ? err.reason : errorMessage(err);
       const region = { mapping: { kind: 'unspecified' as const, path: '', ordinal: 0 }, offset: 0, start: k.regionStart, length: 0 };
-      await publish(e.refuse(`key:${key}`, { host: k.host, bootId: e.bootId, pid: k.pid, startNs: k.startNs }, `malformed hint: ${reason}`, { region }));
+      publish(e.refuse(`key:${key}`, { host: k.host, bootId: e.bootId, pid: k.pid, startNs: k.startNs }, `malformed hint: ${reason}`, { region }));
       return;
     }
     const agree = checkKeyMatches(k, hint);
     if (!agree.ok) {
       const extra: Partial<HintAction> = { action: hint.action, pageSizeKb: hint.pageSizeKb, cgroup: hint.cgroup, ...(hint.region ? { region: hint.region } : {}) };
-      await publish(e.refuse(hint.hintId, hint.process, `malformed hint: ${agree.reason}`, extra));
+      publish(e.refuse(hint.hintId, hint.process, `malformed hint: ${agree.reason}`, extra));
       return;
     }
     const prev = live.get(key);
     if (prev && prev.hintId !== hint.hintId) e.withdraw(prev, keepFor(key));
     live.set(key, hint);
     const action = e.enforce(hint, replayed);
-    if (action) await publish(action);
+    if (action) publish(action);
     else stats.alreadyApplied++;
   };
 
