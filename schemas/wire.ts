@@ -1555,8 +1555,9 @@ interface ColumnOut {
   readonly str: (s: string) => void;
 }
 
-/** Where a run of records leaves the batch: rows so far, and the first and last header times. */
+/** What a run of records tells the batch: its length, and the first and last header times so far. */
 interface RunState {
+  rows: number;
   first: number;
   last: number;
 }
