@@ -23,14 +23,12 @@ import type { ProbeEventType } from '../bpf/events.js';
 import { errorMessage } from '../lib/errors.js';
 import {
   WireDecodeError,
-  decodeEventBatch,
   encodeDeadLetter,
   encodeHint,
   encodePhaseChange,
   encodeTunerChange,
   samplesFromEventBatch,
   type AccessStats,
-  type EventBatch,
   type PhaseSummary,
   type ProcessId,
   type Region,
@@ -52,6 +50,7 @@ import {
 } from './state.js';
 import { newTunerState, tunerStep } from './tuner.js';
 import { encodeRegionScoreFast } from './score-encoder.js';
+import { decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 
 /** The processor's output topics, by role (the runner maps them to real names). */
 export type OutputRole = 'scores' | 'phases' | 'hints' | 'tuner' | 'dlq';
@@ -250,10 +249,10 @@ export class PartitionEngine {
     if (rec.offset < st.nextOffset) return;
     st.nextOffset = rec.offset + 1;
     st.records++;
-    let batch: EventBatch;
+    let batch: TypedEventBatch;
     try {
       if (rec.value === null) throw new Error('null value (a tombstone), not an EventBatch');
-      batch = decodeEventBatch(rec.value);
+      batch = decodeEventBatchTyped(rec.value);
       if (batch.host === '') throw new Error('EventBatch.host is empty: events cannot be attributed');
       if (batch.bootId === '') throw new Error('EventBatch.bootId is empty: event times cannot be placed');
     } catch (err) {
@@ -373,7 +372,7 @@ export class PartitionEngine {
     return a;
   }
 
-  private applyBatch(h: HostState, b: EventBatch): void {
+  private applyBatch(h: HostState, b: TypedEventBatch): void {
     // Consecutive events mostly hit the same process and region: cached
     // lookups (the caches are cleared when a window closes, since closing evicts).
     const processOf = (pid: number, startNs: number): ProcessState => {
@@ -673,7 +672,7 @@ export class PartitionEngine {
     }
   }
 
-  private blockRows(b: EventBatch, type: Exclude<ProbeEventType, 'bench'>): number {
+  private blockRows(b: TypedEventBatch, type: Exclude<ProbeEventType, 'bench'>): number {
     switch (type) {
       case 'fault':
         return b.faults.rows;
