@@ -98,7 +98,15 @@ function planBlock(wire: EventBlockWire): BlockPlan {
   return { wire, countId, header, columns, topIndex, headerIndex, fast: fast && countId >= 0 };
 }
 
-let plans: { blocks: readonly BlockPlan[]; byField: ReadonlyMap<number, BlockPlan>; byEventType: ReadonlyMap<number, WireEventType>; orderField: number } | undefined;
+let plans:
+  | {
+      blocks: readonly BlockPlan[];
+      byField: ReadonlyMap<number, BlockPlan>;
+      /** Type name by EventType number (undefined: not an event type). */
+      typeNames: readonly (WireEventType | undefined)[];
+      orderField: number;
+    }
+  | undefined;
 
 function blockPlans(): NonNullable<typeof plans> {
   if (!plans) {
@@ -107,7 +115,10 @@ function blockPlans(): NonNullable<typeof plans> {
     plans = {
       blocks: all,
       byField: new Map(all.filter((p) => p.fast).map((p) => [p.wire.id, p])),
-      byEventType: new Map(blocks.map((b) => [b.eventType, b.type])),
+      typeNames: blocks.reduce<(WireEventType | undefined)[]>((names, b) => {
+        names[b.eventType] = b.type;
+        return names;
+      }, []),
       orderField,
     };
   }
@@ -335,23 +346,27 @@ function readOrder(buf: Uint8Array, start: number, end: number): { type: number[
 /** The order by type name, when it passes decodeEventBatch's checks against the blocks; else NOT_FAST. */
 function checkedOrder(order: { type: number[]; run: number[] }, b: TypedEventBatch): EventOrder {
   const p = blockPlans();
-  if (order.type.length !== order.run.length) throw NOT_FAST;
-  const type: WireEventType[] = [];
-  const seen = new Map<WireEventType, number>();
-  for (let i = 0; i < order.type.length; i++) {
-    const t = p.byEventType.get(order.type[i]!);
-    if (t === undefined) throw NOT_FAST;
-    type.push(t);
-    seen.set(t, (seen.get(t) ?? 0) + order.run[i]!);
+  const n = order.type.length;
+  if (n !== order.run.length) throw NOT_FAST;
+  const type: WireEventType[] = new Array<WireEventType>(n);
+  // Events per EventType number (a batch has hundreds of runs when types interleave).
+  const seen = new Float64Array(p.typeNames.length);
+  for (let i = 0; i < n; i++) {
+    const t = order.type[i]!;
+    const name = p.typeNames[t];
+    if (name === undefined) throw NOT_FAST;
+    type[i] = name;
+    seen[t]! += order.run[i]!;
   }
-  if (type.length > 0) {
-    for (const bp of p.blocks) if ((seen.get(bp.wire.type) ?? 0) !== b[bp.wire.key].rows) throw NOT_FAST;
+  if (n > 0) {
+    for (const bp of p.blocks) if (seen[bp.wire.eventType] !== b[bp.wire.key].rows) throw NOT_FAST;
   }
   return { type, run: order.run };
 }
 
 /** A decodeEventBatch block with its numeric columns copied into typed arrays. */
 function typedBlock(plan: BlockPlan, block: Record<string, unknown>): AnyBlock {
+  if (block.rows === 0) return emptyTyped(plan);
   const out: AnyBlock = { rows: block.rows as number };
   const convert = (layout: ColumnLayout, from: Record<string, unknown>, into: Record<string, unknown>): void => {
     for (const f of layout.fields) {
@@ -437,14 +452,39 @@ function fastDecode(bytes: Uint8Array): TypedEventBatch {
   return typed;
 }
 
+const empties = new Map<BlockPlan, AnyBlock>();
+
+/**
+ * A block without rows, shared by every batch (most blocks of most batches
+ * are empty): frozen, and its columns have no elements to change.
+ */
 function emptyTyped(plan: BlockPlan): AnyBlock {
-  const block: AnyBlock = { rows: 0 };
-  const h: Record<string, TypedArray> = {};
-  for (const c of plan.columns) {
-    if (c.sub === undefined) block[c.name] = newColumn(c.kind, 0);
-    else h[c.name] = newColumn(c.kind, 0);
+  let empty = empties.get(plan);
+  if (!empty) {
+    empty = deepFreeze(newEmptyTyped(plan));
+    empties.set(plan, empty);
   }
-  if (plan.header) block[plan.header.name] = h;
+  return empty;
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v as object);
+  return Object.freeze(o);
+}
+
+function newEmptyTyped(plan: BlockPlan): AnyBlock {
+  const block: AnyBlock = { rows: 0 };
+  const fill = (layout: ColumnLayout, into: Record<string, unknown>): void => {
+    for (const f of layout.fields) {
+      if (f.kind === 'count') continue;
+      if (f.kind === 'msg') {
+        const inner: Record<string, unknown> = {};
+        fill(f.layout, inner);
+        into[f.name] = inner;
+      } else into[f.name] = typedOf(f.kind, []);
+    }
+  };
+  fill(plan.wire.layout, block);
   return block;
 }
 
