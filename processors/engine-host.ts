@@ -1,8 +1,9 @@
 /**
- * Where the runner's partition engines live: in a worker thread (the
- * default) or in the runner's own thread. Either way the runner sees the
- * same asynchronous operations per input partition: open (fresh or from a
- * checkpoint), apply a chunk of input records, checkpoint, close.
+ * Where the runner's partition engines live: in the runner's own thread
+ * (the default) or in a worker thread (runner.engineWorker,
+ * --engine-worker). Either way the runner sees the same asynchronous
+ * operations per input partition: open (fresh or from a checkpoint), apply
+ * a chunk of input records, checkpoint, close.
  *
  * Why a worker: one instance spends its main thread on kafkajs (decoding
  * fetches, encoding every output record into produce requests) about as

@@ -55,8 +55,10 @@ export interface RunnerConfig {
   readonly createTopics: boolean;
   /**
    * Run the partition engines in a worker thread (processors/engine-host.ts),
-   * so computing overlaps producing and committing on another core; false
-   * keeps them in this thread. Outputs are the same either way.
+   * so computing overlaps producing and committing on another core. Outputs
+   * are the same either way. Off by default: it pays only with a spare core
+   * (measured on 2 cores shared with the broker: one instance +7%, two
+   * instances -16%; BENCHMARKS.md).
    */
   readonly engineWorker: boolean;
   readonly replicationFactor: number;
@@ -73,7 +75,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   restoreTimeoutMs: 60_000,
   transactionTimeoutMs: 60_000,
   createTopics: true,
-  engineWorker: true,
+  engineWorker: false,
   replicationFactor: 1,
 });
 
