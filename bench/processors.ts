@@ -21,6 +21,7 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import type { ProbeEvent } from '../bpf/events.js';
 import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
 import { decodeEventBatch } from '../schemas/wire.js';
+import { decodeEventBatchTyped } from '../schemas/typed-decode.js';
 import { TOPIC, declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createProcessorConfig } from '../processors/config.js';
 import { PartitionEngine, type OutRecord } from '../processors/engine.js';
@@ -102,16 +103,20 @@ function fmt(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0);
 }
 
-function engineOnly(records: { key: string; value: Uint8Array }[], events: number): { eventsPerSec: number; decodePerSec: number; outputs: number } {
+function engineOnly(records: { key: string; value: Uint8Array }[], events: number): { eventsPerSec: number; decodePerSec: number; typedDecodePerSec: number; outputs: number } {
   const config = createProcessorConfig();
   const rates: number[] = [];
   const decodes: number[] = [];
+  const typedDecodes: number[] = [];
   let outputs = 0;
   const bufs = records.map((r) => Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
   for (let rep = 0; rep < 3; rep++) {
     let t = performance.now();
     for (const b of bufs) decodeEventBatch(b);
     decodes.push(events / ((performance.now() - t) / 1000));
+    t = performance.now();
+    for (const b of bufs) decodeEventBatchTyped(b);
+    typedDecodes.push(events / ((performance.now() - t) / 1000));
     const engine = new PartitionEngine({ config, inputTopic: TOPIC.events }, 0);
     const out: OutRecord[] = [];
     t = performance.now();
@@ -119,7 +124,7 @@ function engineOnly(records: { key: string; value: Uint8Array }[], events: numbe
     rates.push(events / ((performance.now() - t) / 1000));
     outputs = out.length;
   }
-  return { eventsPerSec: median(rates), decodePerSec: median(decodes), outputs };
+  return { eventsPerSec: median(rates), decodePerSec: median(decodes), typedDecodePerSec: median(typedDecodes), outputs };
 }
 
 async function committed(kafka: Kafka, groupId: string): Promise<number> {
@@ -228,7 +233,7 @@ async function main(): Promise<void> {
   console.log(`workload: ${fmt(events)} events in ${records.length} EventBatches of ${BATCH}, ${(bytes / 2 ** 20).toFixed(0)} MiB (${(bytes / events).toFixed(1)} B/event)`);
 
   const e = engineOnly(records, events);
-  console.log(`engine alone (decode + process + encode outputs, one partition): ${fmt(e.eventsPerSec)} events/s; ${fmt(e.outputs)} outputs; wire decode alone ${fmt(e.decodePerSec)} events/s`);
+  console.log(`engine alone (decode + process + encode outputs, one partition): ${fmt(e.eventsPerSec)} events/s; ${fmt(e.outputs)} outputs; wire decode alone ${fmt(e.decodePerSec)} events/s (decodeEventBatch), ${fmt(e.typedDecodePerSec)} events/s (the processors' typed decode)`);
   if (args.includes('--skip-kafka')) return;
 
   let broker: TestBroker | undefined;

@@ -23,14 +23,12 @@ import type { ProbeEventType } from '../bpf/events.js';
 import { errorMessage } from '../lib/errors.js';
 import {
   WireDecodeError,
-  decodeEventBatch,
   encodeDeadLetter,
   encodeHint,
   encodePhaseChange,
   encodeTunerChange,
   samplesFromEventBatch,
   type AccessStats,
-  type EventBatch,
   type PhaseSummary,
   type ProcessId,
   type Region,
@@ -52,6 +50,7 @@ import {
 } from './state.js';
 import { newTunerState, tunerStep } from './tuner.js';
 import { encodeRegionScoreFast } from './score-encoder.js';
+import { decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 
 /** The processor's output topics, by role (the runner maps them to real names). */
 export type OutputRole = 'scores' | 'phases' | 'hints' | 'tuner' | 'dlq';
@@ -105,6 +104,9 @@ const BLOCK_ORDER: readonly Exclude<ProbeEventType, 'bench'>[] = [
   'reclaim',
   'fault_summary',
 ];
+
+/** Each type's place in BLOCK_ORDER (a small index for per-type cursors). */
+const TYPE_INDEX = Object.fromEntries(BLOCK_ORDER.map((t, i) => [t, i])) as Readonly<Record<Exclude<ProbeEventType, 'bench'>, number>>;
 
 function newRegionAcc(): RegionAcc {
   return {
@@ -250,10 +252,10 @@ export class PartitionEngine {
     if (rec.offset < st.nextOffset) return;
     st.nextOffset = rec.offset + 1;
     st.records++;
-    let batch: EventBatch;
+    let batch: TypedEventBatch;
     try {
       if (rec.value === null) throw new Error('null value (a tombstone), not an EventBatch');
-      batch = decodeEventBatch(rec.value);
+      batch = decodeEventBatchTyped(rec.value);
       if (batch.host === '') throw new Error('EventBatch.host is empty: events cannot be attributed');
       if (batch.bootId === '') throw new Error('EventBatch.bootId is empty: event times cannot be placed');
     } catch (err) {
@@ -373,7 +375,7 @@ export class PartitionEngine {
     return a;
   }
 
-  private applyBatch(h: HostState, b: EventBatch): void {
+  private applyBatch(h: HostState, b: TypedEventBatch): void {
     // Consecutive events mostly hit the same process and region: cached
     // lookups (the caches are cleared when a window closes, since closing evicts).
     const processOf = (pid: number, startNs: number): ProcessState => {
@@ -444,14 +446,18 @@ export class PartitionEngine {
     };
     const regionStartOf = (address: number): number => address - (address % regionBytes);
 
-    const runs: [Exclude<ProbeEventType, 'bench'>, number][] =
-      b.order.type.length > 0 ? b.order.type.map((t, i) => [t, b.order.run[i]!]) : BLOCK_ORDER.map((t) => [t, this.blockRows(b, t)]);
-    const cursor = new Map<string, number>();
+    // Runs of the order (hundreds per batch when types interleave), or one run per block; a cursor per type.
+    const ordered = b.order.type.length > 0;
+    const types = ordered ? b.order.type : BLOCK_ORDER;
+    const cursor = new Array<number>(BLOCK_ORDER.length).fill(0);
     let events = 0;
-    for (const [type, run] of runs) {
-      const from = cursor.get(type) ?? 0;
-      const to = Math.min(from + run, this.blockRows(b, type));
-      cursor.set(type, to);
+    for (let k = 0; k < types.length; k++) {
+      const type = types[k]!;
+      const rows = this.blockRows(b, type);
+      const run = ordered ? b.order.run[k]! : rows;
+      const from = cursor[TYPE_INDEX[type]]!;
+      const to = Math.min(from + run, rows);
+      cursor[TYPE_INDEX[type]] = to;
       events += to - from;
       switch (type) {
         case 'fault_summary': {
@@ -673,7 +679,7 @@ export class PartitionEngine {
     }
   }
 
-  private blockRows(b: EventBatch, type: Exclude<ProbeEventType, 'bench'>): number {
+  private blockRows(b: TypedEventBatch, type: Exclude<ProbeEventType, 'bench'>): number {
     switch (type) {
       case 'fault':
         return b.faults.rows;
@@ -779,7 +785,11 @@ export class PartitionEngine {
     const procs = [...h.processes.values()].sort(compareProcessKeys);
     /** Each process's hints after its own limit, issued after the loop under the host's. */
     const hostPlans: HostPlan[] = [];
+    /** Per process (as in procs), its regions idle long enough to forget once the hints are out. */
+    const idle: RegionState[][] = [];
     for (const p of procs) {
+      const idleHere: RegionState[] = [];
+      idle.push(idleHere);
       const pid = this.processId(h, p);
       // Region keys sort like region starts.
       const keys = [...p.regions.keys()].sort(byNumber);
@@ -792,7 +802,8 @@ export class PartitionEngine {
       const plans: Plan[] = [];
       for (const key of keys) {
         const r = p.regions.get(key)!;
-        const a = r.acc.get(w);
+        // The newest open window's acc is at hand (no lookup in r.acc).
+        const a = r.accW === w ? r.accCur : r.acc.get(w);
         if (r.accW === w) {
           r.accW = -1;
           r.accCur = null;
@@ -862,6 +873,8 @@ export class PartitionEngine {
         } else {
           r.refaultsDecayed = r.refaultsDecayed < 1e-6 ? 0 : r.refaultsDecayed / 2;
         }
+        // Nothing below changes its accs or last event window: whether it is idle is known now.
+        if (r.acc.size === 0 && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
 
         // Planner.
         const coldFor = w - r.lastAccessWindow;
@@ -918,7 +931,7 @@ export class PartitionEngine {
           if (issued >= c.planner.maxHintsPerWindow) continue;
           issued++;
         }
-        hostPlans.push({ ...plan, p, pid });
+        hostPlans.push({ r: plan.r, d: plan.d, score: plan.score, reason: plan.reason, refresh: plan.refresh, p, pid });
       }
     }
 
@@ -947,13 +960,10 @@ export class PartitionEngine {
     for (const ch of changes) out.push({ role: 'tuner', key: h.host, value: encodeTunerChange(ch), timestampMs: ts });
 
     // Bounded state: forget what has been idle long enough (by event time, so deterministically).
-    for (const p of procs) {
-      for (const key of [...p.regions.keys()].sort(byNumber)) {
-        const r = p.regions.get(key)!;
-        if (r.acc.size === 0 && w - r.lastEventWindow >= c.idleEvictWindows) this.evictRegion(h, p, r, ts, out);
-      }
+    procs.forEach((p, i) => {
+      for (const r of idle[i]!) this.evictRegion(h, p, r, ts, out);
       if (p.regions.size === 0) this.forgetProcess(h, p);
-    }
+    });
     this.evictCollectors(h, w);
   }
 

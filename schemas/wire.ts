@@ -968,6 +968,25 @@ function eventSpecs(): NonNullable<typeof cachedSpecs> {
   return cachedSpecs;
 }
 
+/** An event block as another decoder of the same bytes needs it (schemas/typed-decode.ts). */
+export interface EventBlockWire {
+  readonly type: WireEventType;
+  readonly key: keyof EventBlocks;
+  /** Its EventBatch field number. */
+  readonly id: number;
+  /** Its EventType number (in EventOrder). */
+  readonly eventType: number;
+  readonly layout: ColumnLayout;
+}
+
+/** Every event block, in EventType order; and the EventBatch field number of `order`. */
+export function eventBlocksOnTheWire(): { blocks: readonly EventBlockWire[]; orderField: number } {
+  const blocks = eventSpecs().events.map((s) => ({ type: s.type, key: s.key, id: blockShape(s.key).id, eventType: s.eventType, layout: blockShape(s.key).layout }));
+  const order = batchType().fields.order;
+  if (!order) throw new PageloopError('schema', 'EventBatch has no order field');
+  return { blocks, orderField: order.id };
+}
+
 /** The wire column names (camelCase) of each event type, header excluded: for drift tests against bpf/pageloop.h. */
 export function wireColumns(type: WireEventType): { header: boolean; columns: string[]; pads: string[] } {
   const spec = eventSpecs().byType.get(type)!;
@@ -1852,7 +1871,7 @@ export function probeEventsFromEventBatch(batch: EventBatch): ProbeEvent[] {
 }
 
 /** The sampler records of a batch, as rows. */
-export function samplesFromEventBatch(batch: EventBatch): { vmstat: VmstatSample[]; psi: PsiSample[]; damon: DamonRegion[] } {
+export function samplesFromEventBatch(batch: SamplerBlocks): { vmstat: VmstatSample[]; psi: PsiSample[]; damon: DamonRegion[] } {
   return {
     vmstat: vmstatFromBlock(batch.vmstat),
     psi: blockToRows<PsiSample>('psi', batch.psi as unknown as Block),

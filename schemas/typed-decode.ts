@@ -1,0 +1,515 @@
+/**
+ * An EventBatch decode for the stream processors: the event blocks' numeric
+ * columns come back as typed arrays (u32 -> Uint32Array, s32 -> Int32Array,
+ * u64 -> Float64Array), read straight from the packed varints.
+ *
+ * Why: decodeEventBatch pushes every value into a growing JS array (64-bit
+ * ones as doubles, which is most of its time) and fills every column left
+ * off the wire (all zero) with a fresh array of zeros; the processors then
+ * only read the columns. Preallocated typed arrays are written in place,
+ * and an absent column is a zeroed typed array for free.
+ *
+ * Same answers, by construction (as processors/sink/fast-decode.ts does for
+ * the sink): the fast path takes only what it fully understands (blocks of
+ * u32, s32 and u64 columns in their packed form, each field at most once,
+ * varints of at most 7 bytes for u64 and 5 for 32-bit values, columns empty
+ * or `rows` long, an order that agrees with the blocks) and hands anything
+ * else, valid or not, to decodeEventBatch, whose result (converted) or
+ * WireDecodeError is then the answer. typed-decode.test.ts holds the two
+ * paths equal, value for value and error for error.
+ */
+import type { NumberKind, ColumnLayout, LayoutField } from './columns.js';
+import { decodeEventBatch, eventBlocksOnTheWire, type EventBatch, type EventBlockWire, type EventBlocks, type EventOrder, type HeaderColumns, type WireEventType } from './wire.js';
+
+/** A column as the processors read it: typed for numbers. */
+export type NumberColumn = ArrayLike<number>;
+
+/** A block's columns with every number[] a typed array (strings stay arrays). */
+export type TypedColumns<T> = { [K in keyof T]: T[K] extends number[] ? NumberColumn : T[K] extends HeaderColumns ? TypedColumns<HeaderColumns> : T[K] };
+
+export type TypedEventBlocks = { [K in keyof EventBlocks]: TypedColumns<EventBlocks[K]> };
+
+/** decodeEventBatch's result with the event blocks' numbers in typed arrays. */
+export type TypedEventBatch = Omit<EventBatch, keyof EventBlocks> & TypedEventBlocks;
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+const WIRE_FIXED32 = 5;
+
+/** Thrown inside the fast path to mean "not for me": decodeEventBatch decides. */
+class NotFast extends Error {}
+const NOT_FAST = new NotFast();
+
+type TypedArray = Uint32Array | Int32Array | Float64Array;
+type ColumnKind = 'u32' | 's32' | 'u64';
+
+/** One numeric column of a block: where it sits (`sub` = the nested header message's field name). */
+interface ColumnPlan {
+  readonly sub: string | undefined;
+  readonly name: string;
+  readonly id: number;
+  readonly kind: ColumnKind;
+}
+
+/** How one event block is read: its layout split into the count, the header and the columns. */
+interface BlockPlan {
+  readonly wire: EventBlockWire;
+  /** Field number of `rows`. */
+  readonly countId: number;
+  /** The nested header message, if the block has one. */
+  readonly header: { readonly id: number; readonly name: string } | undefined;
+  readonly columns: readonly ColumnPlan[];
+  /** Column index by field number (top level), and by field number inside the header. */
+  readonly topIndex: ReadonlyMap<number, number>;
+  readonly headerIndex: ReadonlyMap<number, number>;
+  /** Only u32/s32/u64 columns (and one header of them): the others go the slow way. */
+  readonly fast: boolean;
+}
+
+const isColumnKind = (k: string): k is ColumnKind => k === 'u32' || k === 's32' || k === 'u64';
+
+function planBlock(wire: EventBlockWire): BlockPlan {
+  let countId = -1;
+  let header: BlockPlan['header'];
+  let fast = true;
+  const columns: ColumnPlan[] = [];
+  const topIndex = new Map<number, number>();
+  const headerIndex = new Map<number, number>();
+  const addColumn = (f: LayoutField, sub: string | undefined, index: Map<number, number>): void => {
+    if (!isColumnKind(f.kind)) {
+      fast = false;
+      return;
+    }
+    index.set(f.id, columns.length);
+    columns.push({ sub, name: f.name, id: f.id, kind: f.kind });
+  };
+  for (const f of wire.layout.fields) {
+    if (f.kind === 'count') countId = f.id;
+    else if (f.kind === 'msg') {
+      if (header) fast = false;
+      header = { id: f.id, name: f.name };
+      for (const hf of f.layout.fields) {
+        if (hf.kind === 'count' || hf.kind === 'msg') fast = false;
+        else addColumn(hf, f.name, headerIndex);
+      }
+    } else addColumn(f, undefined, topIndex);
+  }
+  return { wire, countId, header, columns, topIndex, headerIndex, fast: fast && countId >= 0 };
+}
+
+let plans:
+  | {
+      blocks: readonly BlockPlan[];
+      byField: ReadonlyMap<number, BlockPlan>;
+      /** Type name by EventType number (undefined: not an event type). */
+      typeNames: readonly (WireEventType | undefined)[];
+      orderField: number;
+    }
+  | undefined;
+
+function blockPlans(): NonNullable<typeof plans> {
+  if (!plans) {
+    const { blocks, orderField } = eventBlocksOnTheWire();
+    const all = blocks.map(planBlock);
+    plans = {
+      blocks: all,
+      byField: new Map(all.filter((p) => p.fast).map((p) => [p.wire.id, p])),
+      typeNames: blocks.reduce<(WireEventType | undefined)[]>((names, b) => {
+        names[b.eventType] = b.type;
+        return names;
+      }, []),
+      orderField,
+    };
+  }
+  return plans;
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+/** A reader over [start, end) of a buffer; anything odd throws NOT_FAST. */
+class Cursor {
+  pos: number;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+
+  /** A varint of at most 5 bytes, below 2^32. */
+  u32(): number {
+    const buf = this.buf;
+    let pos = this.pos;
+    let b = buf[pos++]!;
+    let v = b & 127;
+    if (b >= 128) {
+      b = buf[pos++]!;
+      v |= (b & 127) << 7;
+      if (b >= 128) {
+        b = buf[pos++]!;
+        v |= (b & 127) << 14;
+        if (b >= 128) {
+          b = buf[pos++]!;
+          v |= (b & 127) << 21;
+          if (b >= 128) {
+            b = buf[pos++]!;
+            // A sixth byte, or bits past 32: decodeEventBatch truncates; leave that to it.
+            if (b > 15) throw NOT_FAST;
+            v = (v >>> 0) + b * 268435456;
+          }
+        }
+      }
+    }
+    if (pos > this.end) throw NOT_FAST;
+    this.pos = pos;
+    return v >>> 0;
+  }
+
+  /** A length-delimited payload: its [start, end). */
+  span(): [number, number] {
+    const len = this.u32();
+    const start = this.pos;
+    const end = start + len;
+    if (end > this.end) throw NOT_FAST;
+    this.pos = end;
+    return [start, end];
+  }
+
+  skip(wire: number): void {
+    if (wire === WIRE_VARINT) {
+      while (this.pos < this.end && this.buf[this.pos]! >= 128) this.pos++;
+      this.pos++;
+    } else if (wire === WIRE_LEN) this.span();
+    else if (wire === WIRE_FIXED64) this.pos += 8;
+    else if (wire === WIRE_FIXED32) this.pos += 4;
+    else throw NOT_FAST;
+    if (this.pos > this.end) throw NOT_FAST;
+  }
+}
+
+/**
+ * Packed u64 varints of at most 7 bytes (49 bits: every address and
+ * boot-time ns; exact in a double) into out, which they must fill exactly.
+ * Unrolled in 32-bit integer steps (28 low bits, then 21 high ones).
+ */
+function packedU64(buf: Uint8Array, start: number, end: number, out: Float64Array): void {
+  const cap = out.length;
+  let n = 0;
+  let pos = start;
+  while (pos < end) {
+    if (n >= cap) throw NOT_FAST;
+    let b = buf[pos++]!;
+    let lo = b & 127;
+    if (b >= 128) {
+      b = buf[pos++]!;
+      lo |= (b & 127) << 7;
+      if (b >= 128) {
+        b = buf[pos++]!;
+        lo |= (b & 127) << 14;
+        if (b >= 128) {
+          b = buf[pos++]!;
+          lo |= (b & 127) << 21;
+          if (b >= 128) {
+            b = buf[pos++]!;
+            let hi = b & 127;
+            if (b >= 128) {
+              b = buf[pos++]!;
+              hi |= (b & 127) << 7;
+              if (b >= 128) {
+                b = buf[pos++]!;
+                hi |= (b & 127) << 14;
+                if (b >= 128) throw NOT_FAST;
+              }
+            }
+            out[n++] = lo + hi * 268435456;
+            continue;
+          }
+        }
+      }
+    }
+    out[n++] = lo;
+  }
+  if (pos !== end || n !== cap) throw NOT_FAST;
+}
+
+/** Packed 32-bit varints into out (zigzag-decoded for s32), which they must fill exactly. */
+function packed32(buf: Uint8Array, start: number, end: number, out: Uint32Array | Int32Array, zigzag: boolean): void {
+  const cap = out.length;
+  let n = 0;
+  let pos = start;
+  const c = new Cursor(buf, start, end);
+  while (pos < end) {
+    if (n >= cap) throw NOT_FAST;
+    const b = buf[pos]!;
+    let z: number;
+    if (b < 128) {
+      z = b;
+      pos++;
+    } else {
+      c.pos = pos;
+      z = c.u32();
+      pos = c.pos;
+    }
+    out[n++] = zigzag ? (z >>> 1) ^ -(z & 1) : z;
+  }
+  if (pos !== end || n !== cap) throw NOT_FAST;
+}
+
+function newColumn(kind: ColumnKind, rows: number): TypedArray {
+  return kind === 'u64' ? new Float64Array(rows) : kind === 'u32' ? new Uint32Array(rows) : new Int32Array(rows);
+}
+
+function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, out: TypedArray): void {
+  if (kind === 'u64') packedU64(buf, span[0], span[1], out as Float64Array);
+  else packed32(buf, span[0], span[1], out as Uint32Array | Int32Array, kind === 's32');
+}
+
+type AnyBlock = Record<string, unknown> & { rows: number };
+
+/** One event block's payload, by its plan; NOT_FAST for anything decodeEventBatch might see otherwise. */
+function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number): AnyBlock {
+  const spans: ([number, number] | undefined)[] = new Array<[number, number] | undefined>(plan.columns.length);
+  let rows = 0;
+  let sawRows = false;
+  let sawHeader = false;
+  const r = new Cursor(buf, start, end);
+  while (r.pos < end) {
+    const key = r.u32();
+    const id = key >>> 3;
+    const wire = key & 7;
+    if (id === plan.countId) {
+      if (wire !== WIRE_VARINT || sawRows) throw NOT_FAST;
+      rows = r.u32();
+      sawRows = true;
+    } else if (plan.header && id === plan.header.id) {
+      // Repeated, the header would merge: decodeEventBatch does that.
+      if (wire !== WIRE_LEN || sawHeader) throw NOT_FAST;
+      sawHeader = true;
+      const [hs, he] = r.span();
+      const h = new Cursor(buf, hs, he);
+      while (h.pos < he) {
+        const k = h.u32();
+        const at = plan.headerIndex.get(k >>> 3);
+        if ((k & 7) !== WIRE_LEN || at === undefined || spans[at]) throw NOT_FAST;
+        spans[at] = h.span();
+      }
+    } else {
+      const at = plan.topIndex.get(id);
+      if (wire !== WIRE_LEN || at === undefined || spans[at]) throw NOT_FAST;
+      spans[at] = r.span();
+    }
+  }
+  // A column holds `rows` values of at least a byte each: check before allocating what a tiny record claims.
+  let present = 0;
+  for (const s of spans) {
+    if (!s || s[1] === s[0]) continue;
+    present++;
+    if (s[1] - s[0] < rows) throw NOT_FAST;
+  }
+  // decodeEventBatch refuses rows without a column.
+  if (rows > 0 && present === 0) throw NOT_FAST;
+  const block: AnyBlock = { rows };
+  const h: Record<string, TypedArray> = {};
+  for (let i = 0; i < plan.columns.length; i++) {
+    const c = plan.columns[i]!;
+    const col = newColumn(c.kind, rows);
+    const s = spans[i];
+    if (s && s[1] > s[0]) fillColumn(buf, s, c.kind, col);
+    if (c.sub === undefined) block[c.name] = col;
+    else h[c.name] = col;
+  }
+  if (plan.header) block[plan.header.name] = h;
+  return block;
+}
+
+/** EventOrder's payload: packed types (field 1) and runs (field 2), as numbers. */
+function readOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
+  const type: number[] = [];
+  const run: number[] = [];
+  const r = new Cursor(buf, start, end);
+  while (r.pos < end) {
+    const key = r.u32();
+    const id = key >>> 3;
+    if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
+    const [s, e] = r.span();
+    const inner = new Cursor(buf, s, e);
+    const into = id === 1 ? type : run;
+    while (inner.pos < e) into.push(inner.u32());
+  }
+  return { type, run };
+}
+
+/** The order by type name, when it passes decodeEventBatch's checks against the blocks; else NOT_FAST. */
+function checkedOrder(order: { type: number[]; run: number[] }, b: TypedEventBatch): EventOrder {
+  const p = blockPlans();
+  const n = order.type.length;
+  if (n !== order.run.length) throw NOT_FAST;
+  const type: WireEventType[] = new Array<WireEventType>(n);
+  // Events per EventType number (a batch has hundreds of runs when types interleave).
+  const seen = new Float64Array(p.typeNames.length);
+  for (let i = 0; i < n; i++) {
+    const t = order.type[i]!;
+    const name = p.typeNames[t];
+    if (name === undefined) throw NOT_FAST;
+    type[i] = name;
+    seen[t]! += order.run[i]!;
+  }
+  if (n > 0) {
+    for (const bp of p.blocks) if (seen[bp.wire.eventType] !== b[bp.wire.key].rows) throw NOT_FAST;
+  }
+  return { type, run: order.run };
+}
+
+/** A decodeEventBatch block with its numeric columns copied into typed arrays. */
+function typedBlock(plan: BlockPlan, block: Record<string, unknown>): AnyBlock {
+  if (block.rows === 0) return emptyTyped(plan);
+  const out: AnyBlock = { rows: block.rows as number };
+  const convert = (layout: ColumnLayout, from: Record<string, unknown>, into: Record<string, unknown>): void => {
+    for (const f of layout.fields) {
+      if (f.kind === 'count') continue;
+      if (f.kind === 'msg') {
+        const inner: Record<string, unknown> = {};
+        convert(f.layout, from[f.name] as Record<string, unknown>, inner);
+        into[f.name] = inner;
+      } else into[f.name] = typedOf(f.kind, from[f.name] as unknown[]);
+    }
+  };
+  convert(plan.wire.layout, block, out);
+  return out;
+}
+
+function typedOf(kind: NumberKind | 'str', values: unknown[]): unknown {
+  switch (kind) {
+    case 'u32':
+      return Uint32Array.from(values as number[]);
+    case 's32':
+      return Int32Array.from(values as number[]);
+    case 'str':
+      return values;
+    default:
+      return Float64Array.from(values as number[]);
+  }
+}
+
+/** decodeEventBatch's result, every event block typed. */
+function typedBatch(b: EventBatch, skip?: ReadonlySet<BlockPlan>): TypedEventBatch {
+  const out: Record<string, unknown> = { ...b };
+  for (const plan of blockPlans().blocks) {
+    if (!skip?.has(plan)) out[plan.wire.key] = typedBlock(plan, b[plan.wire.key] as unknown as Record<string, unknown>);
+  }
+  return out as unknown as TypedEventBatch;
+}
+
+/** The fast path: the fast blocks and the order read here, the rest by decodeEventBatch. */
+function fastDecode(bytes: Uint8Array): TypedEventBatch {
+  const p = blockPlans();
+  const r = new Cursor(bytes, 0, bytes.length);
+  const rest: Uint8Array[] = [];
+  const found = new Map<BlockPlan, [number, number]>();
+  let order: [number, number] | undefined;
+  while (r.pos < bytes.length) {
+    const fieldStart = r.pos;
+    const key = r.u32();
+    const id = key >>> 3;
+    const wire = key & 7;
+    if (id === 0) throw NOT_FAST;
+    const plan = p.byField.get(id);
+    if (plan || id === p.orderField) {
+      // Repeated message fields merge: decodeEventBatch does that.
+      if (wire !== WIRE_LEN) throw NOT_FAST;
+      const s = r.span();
+      if (plan) {
+        if (found.has(plan)) throw NOT_FAST;
+        found.set(plan, s);
+      } else {
+        if (order) throw NOT_FAST;
+        order = s;
+      }
+      continue;
+    }
+    r.skip(wire);
+    rest.push(bytes.subarray(fieldStart, r.pos));
+  }
+  const blocks = new Map<BlockPlan, AnyBlock>();
+  for (const [plan, [s, e]] of found) blocks.set(plan, readBlock(plan, bytes, s, e));
+  const ord = order ? readOrder(bytes, order[0], order[1]) : undefined;
+  // Everything else, checked as usual; if that fails, the whole record goes
+  // the slow way so the error is the one the record's own bytes give.
+  let slow: EventBatch;
+  try {
+    slow = decodeEventBatch(Buffer.concat(rest));
+  } catch {
+    throw NOT_FAST;
+  }
+  const batch = typedBatch(slow, new Set(p.byField.values())) as unknown as Record<string, unknown>;
+  for (const plan of p.byField.values()) batch[plan.wire.key] = blocks.get(plan) ?? emptyTyped(plan);
+  const typed = batch as unknown as TypedEventBatch;
+  if (ord) typed.order = checkedOrder(ord, typed);
+  return typed;
+}
+
+const empties = new Map<BlockPlan, AnyBlock>();
+
+/**
+ * A block without rows, shared by every batch (most blocks of most batches
+ * are empty): frozen, and its columns have no elements to change.
+ */
+function emptyTyped(plan: BlockPlan): AnyBlock {
+  let empty = empties.get(plan);
+  if (!empty) {
+    empty = deepFreeze(newEmptyTyped(plan));
+    empties.set(plan, empty);
+  }
+  return empty;
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v as object);
+  return Object.freeze(o);
+}
+
+function newEmptyTyped(plan: BlockPlan): AnyBlock {
+  const block: AnyBlock = { rows: 0 };
+  const fill = (layout: ColumnLayout, into: Record<string, unknown>): void => {
+    for (const f of layout.fields) {
+      if (f.kind === 'count') continue;
+      if (f.kind === 'msg') {
+        const inner: Record<string, unknown> = {};
+        fill(f.layout, inner);
+        into[f.name] = inner;
+      } else into[f.name] = typedOf(f.kind, []);
+    }
+  };
+  fill(plan.wire.layout, block);
+  return block;
+}
+
+/**
+ * What decodeEventBatch gives, with every event block's numbers in typed
+ * arrays. Throws WireDecodeError exactly when decodeEventBatch does, with
+ * the same reason.
+ */
+export function decodeEventBatchTyped(bytes: Uint8Array): TypedEventBatch {
+  if (bytes instanceof Uint8Array) {
+    try {
+      return fastDecode(bytes);
+    } catch {
+      // Not for the fast path (or a surprise in it): the reference decoder decides.
+    }
+  }
+  return typedBatch(decodeEventBatch(bytes));
+}
+
+/** Whether the fast path takes these bytes (for the tests: the common record must not fall back). */
+export function takesFastPath(bytes: Uint8Array): boolean {
+  try {
+    fastDecode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
