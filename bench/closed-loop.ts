@@ -246,8 +246,10 @@ async function main(): Promise<void> {
   console.log(`THP everything:  ${(e.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${e.anonHugeKb} kB, RSS ${(e.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`pageloop:        ${(p.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${p.anonHugeKb} kB, RSS ${(p.rssKb / 1024).toFixed(0)} MiB, cold swapped ${(p.coldSwapKb / 1024).toFixed(0)} MiB`);
   console.log(`hot huge, cold resident: ${(res.opsPerSec / 1e6).toFixed(1)} M reads/s, AnonHugePages ${res.anonHugeKb} kB, RSS ${(res.rssKb / 1024).toFixed(0)} MiB`);
-  console.log(`paired per round: pageloop / hot huge, cold resident ${(median(ratios.map((r) => r.pageloopVsResident)) * 100).toFixed(1)}% (the hot loop's cost of the cold region in zram)`);
-  console.log(`paired per round: pageloop / THP everything ${(median(ratios.map((r) => r.pageloopVsEverything)) * 100).toFixed(1)}% (median), THP never / THP everything ${(median(ratios.map((r) => r.neverVsEverything)) * 100).toFixed(1)}%`);
+  // Median with the middle half of the per-round ratios: the spread says how far to trust a 1% difference.
+  const spread = (xs: number[]) => `${(median(xs) * 100).toFixed(1)}% (p25 ${(percentile(xs, 25) * 100).toFixed(1)}%, p75 ${(percentile(xs, 75) * 100).toFixed(1)}%)`;
+  console.log(`paired per round: pageloop / hot huge, cold resident ${spread(ratios.map((r) => r.pageloopVsResident))} (the hot loop's cost of the cold region in zram)`);
+  console.log(`paired per round: pageloop / THP everything ${spread(ratios.map((r) => r.pageloopVsEverything))}; THP never / THP everything ${spread(ratios.map((r) => r.neverVsEverything))}`);
   console.log(`huge pages: pageloop ${((p.anonHugeKb / Math.max(1, e.anonHugeKb)) * 100).toFixed(1)}% of THP everything's; RSS cut by ${((n.rssKb - p.rssKb) / 1024).toFixed(0)} MiB (cold region ${COLD} MiB)`);
   if (latencies.length) {
     console.log(`hint latency (issue -> in the hint map), ${inMap.length} hints: p50 ${percentile(inMap, 50).toFixed(0)} ms, p99 ${percentile(inMap, 99).toFixed(0)} ms`);
