@@ -1,8 +1,8 @@
 /**
  * Overhead benchmark: a fault-heavy workload (mmap, write one byte per 4 KiB
- * page, munmap; repeated until 4 GiB have been touched per arm) with and
- * without the probes attached in the default configuration (every family,
- * aggregated faults, every process).
+ * page, munmap; repeated: 64 segments of 256 MiB, 16 GiB per arm, by
+ * default) with and without the probes attached in the default
+ * configuration (every family, aggregated faults, every process).
  *
  * Why short segments: on these VMs a 4 KiB fault costs ~2 us and its cost
  * drifts by tens of percent over seconds (the host backs guest memory
