@@ -153,7 +153,8 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
   };
   const publish = (a: HintAction): void => {
     outbox.push(a);
-    flush().catch((err: unknown) => log(`${outbox.length} action records not sent yet: ${errorMessage(err)}`));
+    // A flush under way sends this one too; one log line per failed flush, not per record.
+    if (!flushing) flush().catch((err: unknown) => log(`${outbox.length} action records not sent yet: ${errorMessage(err)}`));
   };
 
   const handleRecord = async (key: string, value: Buffer | null, replayed = false): Promise<void> => {
