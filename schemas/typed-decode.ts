@@ -19,6 +19,7 @@
  * paths equal, value for value and error for error.
  */
 import type { NumberKind, ColumnLayout, LayoutField } from './columns.js';
+import { FastReader, NOT_FAST, WIRE_LEN, WIRE_VARINT, packedU64 } from './fast-reader.js';
 import { decodeEventBatch, eventBlocksOnTheWire, type EventBatch, type EventBlockWire, type EventBlocks, type EventOrder, type HeaderColumns, type WireEventType } from './wire.js';
 
 /** A column as the processors read it: typed for numbers. */
@@ -32,14 +33,6 @@ export type TypedEventBlocks = { [K in keyof EventBlocks]: TypedColumns<EventBlo
 /** decodeEventBatch's result with the event blocks' numbers in typed arrays. */
 export type TypedEventBatch = Omit<EventBatch, keyof EventBlocks> & TypedEventBlocks;
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_FIXED32 = 5;
-
-/** Thrown inside the fast path to mean "not for me": decodeEventBatch decides. */
-class NotFast extends Error {}
-const NOT_FAST = new NotFast();
 
 type TypedArray = Uint32Array | Int32Array | Float64Array;
 type ColumnKind = 'u32' | 's32' | 'u64';
@@ -129,119 +122,12 @@ function blockPlans(): NonNullable<typeof plans> {
 // Reading
 // ---------------------------------------------------------------------------
 
-/** A reader over [start, end) of a buffer; anything odd throws NOT_FAST. */
-class Cursor {
-  pos: number;
-  constructor(
-    readonly buf: Uint8Array,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  /** A varint of at most 5 bytes, below 2^32. */
-  u32(): number {
-    const buf = this.buf;
-    let pos = this.pos;
-    let b = buf[pos++]!;
-    let v = b & 127;
-    if (b >= 128) {
-      b = buf[pos++]!;
-      v |= (b & 127) << 7;
-      if (b >= 128) {
-        b = buf[pos++]!;
-        v |= (b & 127) << 14;
-        if (b >= 128) {
-          b = buf[pos++]!;
-          v |= (b & 127) << 21;
-          if (b >= 128) {
-            b = buf[pos++]!;
-            // A sixth byte, or bits past 32: decodeEventBatch truncates; leave that to it.
-            if (b > 15) throw NOT_FAST;
-            v = (v >>> 0) + b * 268435456;
-          }
-        }
-      }
-    }
-    if (pos > this.end) throw NOT_FAST;
-    this.pos = pos;
-    return v >>> 0;
-  }
-
-  /** A length-delimited payload: its [start, end). */
-  span(): [number, number] {
-    const len = this.u32();
-    const start = this.pos;
-    const end = start + len;
-    if (end > this.end) throw NOT_FAST;
-    this.pos = end;
-    return [start, end];
-  }
-
-  skip(wire: number): void {
-    if (wire === WIRE_VARINT) {
-      while (this.pos < this.end && this.buf[this.pos]! >= 128) this.pos++;
-      this.pos++;
-    } else if (wire === WIRE_LEN) this.span();
-    else if (wire === WIRE_FIXED64) this.pos += 8;
-    else if (wire === WIRE_FIXED32) this.pos += 4;
-    else throw NOT_FAST;
-    if (this.pos > this.end) throw NOT_FAST;
-  }
-}
-
-/**
- * Packed u64 varints of at most 7 bytes (49 bits: every address and
- * boot-time ns; exact in a double) into out, which they must fill exactly.
- * Unrolled in 32-bit integer steps (28 low bits, then 21 high ones).
- */
-function packedU64(buf: Uint8Array, start: number, end: number, out: Float64Array): void {
-  const cap = out.length;
-  let n = 0;
-  let pos = start;
-  while (pos < end) {
-    if (n >= cap) throw NOT_FAST;
-    let b = buf[pos++]!;
-    let lo = b & 127;
-    if (b >= 128) {
-      b = buf[pos++]!;
-      lo |= (b & 127) << 7;
-      if (b >= 128) {
-        b = buf[pos++]!;
-        lo |= (b & 127) << 14;
-        if (b >= 128) {
-          b = buf[pos++]!;
-          lo |= (b & 127) << 21;
-          if (b >= 128) {
-            b = buf[pos++]!;
-            let hi = b & 127;
-            if (b >= 128) {
-              b = buf[pos++]!;
-              hi |= (b & 127) << 7;
-              if (b >= 128) {
-                b = buf[pos++]!;
-                hi |= (b & 127) << 14;
-                if (b >= 128) throw NOT_FAST;
-              }
-            }
-            out[n++] = lo + hi * 268435456;
-            continue;
-          }
-        }
-      }
-    }
-    out[n++] = lo;
-  }
-  if (pos !== end || n !== cap) throw NOT_FAST;
-}
-
 /** Packed 32-bit varints into out (zigzag-decoded for s32), which they must fill exactly. */
 function packed32(buf: Uint8Array, start: number, end: number, out: Uint32Array | Int32Array, zigzag: boolean): void {
   const cap = out.length;
   let n = 0;
   let pos = start;
-  const c = new Cursor(buf, start, end);
+  const c = new FastReader(buf, start, end);
   while (pos < end) {
     if (n >= cap) throw NOT_FAST;
     const b = buf[pos]!;
@@ -264,7 +150,9 @@ function newColumn(kind: ColumnKind, rows: number): TypedArray {
 }
 
 function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, out: TypedArray): void {
-  if (kind === 'u64') packedU64(buf, span[0], span[1], out as Float64Array);
+  if (kind === 'u64') {
+    if (packedU64(buf, span[0], span[1], out as Float64Array) !== out.length) throw NOT_FAST;
+  }
   else packed32(buf, span[0], span[1], out as Uint32Array | Int32Array, kind === 's32');
 }
 
@@ -276,7 +164,7 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number)
   let rows = 0;
   let sawRows = false;
   let sawHeader = false;
-  const r = new Cursor(buf, start, end);
+  const r = new FastReader(buf, start, end);
   while (r.pos < end) {
     const key = r.u32();
     const id = key >>> 3;
@@ -290,7 +178,7 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number)
       if (wire !== WIRE_LEN || sawHeader) throw NOT_FAST;
       sawHeader = true;
       const [hs, he] = r.span();
-      const h = new Cursor(buf, hs, he);
+      const h = new FastReader(buf, hs, he);
       while (h.pos < he) {
         const k = h.u32();
         const at = plan.headerIndex.get(k >>> 3);
@@ -330,13 +218,13 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number)
 function readOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
   const type: number[] = [];
   const run: number[] = [];
-  const r = new Cursor(buf, start, end);
+  const r = new FastReader(buf, start, end);
   while (r.pos < end) {
     const key = r.u32();
     const id = key >>> 3;
     if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
     const [s, e] = r.span();
-    const inner = new Cursor(buf, s, e);
+    const inner = new FastReader(buf, s, e);
     const into = id === 1 ? type : run;
     while (inner.pos < e) into.push(inner.u32());
   }
@@ -407,7 +295,7 @@ function typedBatch(b: EventBatch, skip?: ReadonlySet<BlockPlan>): TypedEventBat
 /** The fast path: the fast blocks and the order read here, the rest by decodeEventBatch. */
 function fastDecode(bytes: Uint8Array): TypedEventBatch {
   const p = blockPlans();
-  const r = new Cursor(bytes, 0, bytes.length);
+  const r = new FastReader(bytes, 0, bytes.length);
   const rest: Uint8Array[] = [];
   const found = new Map<BlockPlan, [number, number]>();
   let order: [number, number] | undefined;

@@ -16,6 +16,7 @@
  * is then the answer. fast-decode.test.ts holds the two paths equal.
  */
 import { decodeEventBatch, type EventBatch, type FaultColumns } from '../../schemas/wire.js';
+import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packedU64 } from '../../schemas/fast-reader.js';
 
 /** A fault block's columns, as Float64Arrays (all `rows` long; what the Native writers take). */
 export interface FastFaultColumns {
@@ -35,8 +36,6 @@ export type SinkEventBatch = Omit<EventBatch, 'faults'> & { faults: FaultColumns
 
 const FIELD_ORDER = 7;
 const FIELD_FAULTS = 16;
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
 
 /** EventType numbers (schemas/pageloop.proto) to the batch's block keys. */
 const BLOCK_OF_EVENT_TYPE: Readonly<Record<number, keyof EventBatch>> = {
@@ -53,94 +52,8 @@ const BLOCK_OF_EVENT_TYPE: Readonly<Record<number, keyof EventBatch>> = {
   12: 'faultSummaries',
 };
 
-/** Thrown inside the fast path to mean "not for me": the slow path decides. */
-class NotFast extends Error {}
-const NOT_FAST = new NotFast();
-
-class Reader {
-  pos: number;
-  constructor(
-    readonly buf: Uint8Array,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  /** A varint of at most 5 bytes below 2^32. */
-  u32(): number {
-    const buf = this.buf;
-    let pos = this.pos;
-    let b = buf[pos++]!;
-    let v = b & 127;
-    if (b >= 128) {
-      b = buf[pos++]!;
-      v |= (b & 127) << 7;
-      if (b >= 128) {
-        b = buf[pos++]!;
-        v |= (b & 127) << 14;
-        if (b >= 128) {
-          b = buf[pos++]!;
-          v |= (b & 127) << 21;
-          if (b >= 128) {
-            b = buf[pos++]!;
-            if (b > 15) throw NOT_FAST;
-            v = (v >>> 0) + b * 268435456;
-          }
-        }
-      }
-    }
-    if (pos > this.end) throw NOT_FAST;
-    this.pos = pos;
-    return v >>> 0;
-  }
-
-  /** A length-delimited field: its [start, end). */
-  span(): [number, number] {
-    const len = this.u32();
-    const start = this.pos;
-    const end = start + len;
-    if (end > this.end) throw NOT_FAST;
-    this.pos = end;
-    return [start, end];
-  }
-
-  skip(wire: number): void {
-    if (wire === WIRE_VARINT) {
-      while (this.pos < this.end && this.buf[this.pos]! >= 128) this.pos++;
-      this.pos++;
-    } else if (wire === WIRE_LEN) this.span();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 5) this.pos += 4;
-    else throw NOT_FAST;
-    if (this.pos > this.end) throw NOT_FAST;
-  }
-}
-
-/** Packed u64 varints (at most 7 bytes each: 49 bits, exact in a double) into out; returns the count. */
-function packedU64(buf: Uint8Array, start: number, end: number, out: Float64Array): number {
-  let n = 0;
-  let pos = start;
-  const cap = out.length;
-  while (pos < end) {
-    if (n >= cap) throw NOT_FAST;
-    let b = buf[pos++]!;
-    let v = b & 127;
-    let mul = 128;
-    while (b >= 128) {
-      if (mul > 4398046511104) throw NOT_FAST; // an 8th byte: past 49 bits
-      b = buf[pos++]!;
-      v += (b & 127) * mul;
-      mul *= 128;
-    }
-    out[n++] = v;
-  }
-  if (pos !== end) throw NOT_FAST;
-  return n;
-}
-
 function packedU32(buf: Uint8Array, start: number, end: number, out: Float64Array): number {
-  const r = new Reader(buf, start, end);
+  const r = new FastReader(buf, start, end);
   let n = 0;
   const cap = out.length;
   while (r.pos < end) {
@@ -160,7 +73,7 @@ function scanBlock(buf: Uint8Array, start: number, end: number): ColumnSpans {
   const spans = new Map<number, [number, number]>();
   let rows = 0;
   let sawRows = false;
-  const r = new Reader(buf, start, end);
+  const r = new FastReader(buf, start, end);
   while (r.pos < end) {
     const key = r.u32();
     const id = key >>> 3;
@@ -171,7 +84,7 @@ function scanBlock(buf: Uint8Array, start: number, end: number): ColumnSpans {
     } else if (id === 2 && wire === WIRE_LEN && !spans.has(100)) {
       const [hs, he] = r.span();
       spans.set(100, [hs, he]);
-      const h = new Reader(buf, hs, he);
+      const h = new FastReader(buf, hs, he);
       while (h.pos < he) {
         const k = h.u32();
         const hid = k >>> 3;
@@ -225,13 +138,13 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
 function decodeOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
   const type: number[] = [];
   const run: number[] = [];
-  const r = new Reader(buf, start, end);
+  const r = new FastReader(buf, start, end);
   while (r.pos < end) {
     const key = r.u32();
     const id = key >>> 3;
     if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
     const [s, e] = r.span();
-    const inner = new Reader(buf, s, e);
+    const inner = new FastReader(buf, s, e);
     while (inner.pos < e) (id === 1 ? type : run).push(inner.u32());
   }
   return { type, run };
@@ -276,7 +189,7 @@ export function decodeEventBatchFast(bytes: Uint8Array): SinkEventBatch {
 
 /** The top-level split: the faults payload, the order payload, the rest re-assembled. */
 function split(bytes: Uint8Array): { rest: Uint8Array; faults: [number, number]; order: [number, number] | undefined } | undefined {
-  const r = new Reader(bytes, 0, bytes.length);
+  const r = new FastReader(bytes, 0, bytes.length);
   const rest: Uint8Array[] = [];
   let faults: [number, number] | undefined;
   let order: [number, number] | undefined;
