@@ -4,6 +4,7 @@
  * takes a raw body in any format on both paths (server and embedded).
  */
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { quoteIdentifier, toPageloopError, type PageloopClickHouse } from '../../lib/clickhouse.js';
 import type { NativeBlock } from './native.js';
@@ -30,7 +31,11 @@ export async function insertNativeBlock(ch: Pick<PageloopClickHouse, 'client'>, 
       values: Readable.from(encoded.body, { objectMode: false }),
       clickhouse_settings: { ...INSERT_SETTINGS, insert_deduplication_token: token },
     });
-    r.stream.destroy();
+    // Read the (empty) answer to its end: destroying it unread closed the
+    // keep-alive socket of every insert and, with compressed responses, made
+    // the client log a decompression error each time.
+    r.stream.resume();
+    await finished(r.stream);
   } catch (err) {
     throw toPageloopError(err, `insert ${block.rows} rows into ${block.table}`);
   }
