@@ -122,3 +122,44 @@ export function packedU64(buf: Uint8Array, start: number, end: number, out: Floa
   if (pos !== end) throw NOT_FAST;
   return n;
 }
+
+/** Packed 32-bit varints into out (zigzag-decoded when asked, for s32); returns how many. */
+export function packed32(buf: Uint8Array, start: number, end: number, out: Float64Array | Uint32Array | Int32Array, zigzag: boolean): number {
+  const cap = out.length;
+  let n = 0;
+  let pos = start;
+  const c = new FastReader(buf, start, end);
+  while (pos < end) {
+    if (n >= cap) throw NOT_FAST;
+    const b = buf[pos]!;
+    let z: number;
+    if (b < 128) {
+      z = b;
+      pos++;
+    } else {
+      c.pos = pos;
+      z = c.u32();
+      pos = c.pos;
+    }
+    out[n++] = zigzag ? (z >>> 1) ^ -(z & 1) : z;
+  }
+  if (pos !== end) throw NOT_FAST;
+  return n;
+}
+
+/** EventOrder's payload: packed types (field 1) and runs (field 2), as numbers. */
+export function readOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
+  const type: number[] = [];
+  const run: number[] = [];
+  const r = new FastReader(buf, start, end);
+  while (r.pos < end) {
+    const key = r.u32();
+    const id = key >>> 3;
+    if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
+    const [s, e] = r.span();
+    const inner = new FastReader(buf, s, e);
+    const into = id === 1 ? type : run;
+    while (inner.pos < e) into.push(inner.u32());
+  }
+  return { type, run };
+}

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import protobuf from 'protobufjs';
 import type { ProbeEvent } from '../bpf/events.js';
 import { Kind } from '../bpf/layout.generated.js';
+import { prng } from '../lib/prng.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, scenarioRecords, swapIn, swapOut } from '../processors/synthetic.js';
 import { decodeEventBatchTyped, takesFastPath } from './typed-decode.js';
 import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProbeEvents, wireRoot } from './wire.js';
@@ -11,18 +12,6 @@ import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProb
 const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): object };
 const U32 = 2 ** 32 - 1;
 const META = { host: 'h', bootId: 'b', collectorId: 'c', sequence: 1 };
-
-/** Deterministic PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Typed arrays as plain arrays, to compare with decodeEventBatch's result. */
 function plain(v: unknown): unknown {

@@ -19,7 +19,7 @@
  * paths equal, value for value and error for error.
  */
 import type { NumberKind, ColumnLayout, LayoutField } from './columns.js';
-import { FastReader, NOT_FAST, WIRE_LEN, WIRE_VARINT, packedU64 } from './fast-reader.js';
+import { FastReader, NOT_FAST, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from './fast-reader.js';
 import { decodeEventBatch, eventBlocksOnTheWire, type EventBatch, type EventBlockWire, type EventBlocks, type EventOrder, type HeaderColumns, type WireEventType } from './wire.js';
 
 /** A column as the processors read it: typed for numbers. */
@@ -122,29 +122,6 @@ function blockPlans(): NonNullable<typeof plans> {
 // Reading
 // ---------------------------------------------------------------------------
 
-/** Packed 32-bit varints into out (zigzag-decoded for s32), which they must fill exactly. */
-function packed32(buf: Uint8Array, start: number, end: number, out: Uint32Array | Int32Array, zigzag: boolean): void {
-  const cap = out.length;
-  let n = 0;
-  let pos = start;
-  const c = new FastReader(buf, start, end);
-  while (pos < end) {
-    if (n >= cap) throw NOT_FAST;
-    const b = buf[pos]!;
-    let z: number;
-    if (b < 128) {
-      z = b;
-      pos++;
-    } else {
-      c.pos = pos;
-      z = c.u32();
-      pos = c.pos;
-    }
-    out[n++] = zigzag ? (z >>> 1) ^ -(z & 1) : z;
-  }
-  if (pos !== end || n !== cap) throw NOT_FAST;
-}
-
 function newColumn(kind: ColumnKind, rows: number): TypedArray {
   return kind === 'u64' ? new Float64Array(rows) : kind === 'u32' ? new Uint32Array(rows) : new Int32Array(rows);
 }
@@ -153,7 +130,7 @@ function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, o
   if (kind === 'u64') {
     if (packedU64(buf, span[0], span[1], out as Float64Array) !== out.length) throw NOT_FAST;
   }
-  else packed32(buf, span[0], span[1], out as Uint32Array | Int32Array, kind === 's32');
+  else if (packed32(buf, span[0], span[1], out as Uint32Array | Int32Array, kind === 's32') !== out.length) throw NOT_FAST;
 }
 
 type AnyBlock = Record<string, unknown> & { rows: number };
@@ -212,23 +189,6 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number)
   }
   if (plan.header) block[plan.header.name] = h;
   return block;
-}
-
-/** EventOrder's payload: packed types (field 1) and runs (field 2), as numbers. */
-function readOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
-  const type: number[] = [];
-  const run: number[] = [];
-  const r = new FastReader(buf, start, end);
-  while (r.pos < end) {
-    const key = r.u32();
-    const id = key >>> 3;
-    if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
-    const [s, e] = r.span();
-    const inner = new FastReader(buf, s, e);
-    const into = id === 1 ? type : run;
-    while (inner.pos < e) into.push(inner.u32());
-  }
-  return { type, run };
 }
 
 /** The order by type name, when it passes decodeEventBatch's checks against the blocks; else NOT_FAST. */

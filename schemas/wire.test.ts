@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
+import { prng } from '../lib/prng.js';
 import { FAMILY_OF, decodeBatch, type FaultSummary, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
 import { Kind, layouts, type Header } from '../bpf/layout.generated.js';
 import {
@@ -54,18 +55,6 @@ const S32_MAX = 2 ** 31 - 1;
 const S64_MIN = -Number.MAX_SAFE_INTEGER;
 
 const META: BatchMeta = { host: 'node-7.example', bootId: '5e1f4c0e-8a2b-4f6b-9d55-0c1d2e3f4a5b', collectorId: 'c-01', sequence: 41 };
-
-/** Deterministic PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function header(kind: number, v: 'min' | 'max' | 'mid'): Header {
   if (v === 'min') return { tsNs: 0, startNs: 0, pid: 0, tid: 0, kind, cpu: 0, hint: 0 };

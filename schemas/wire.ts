@@ -1667,7 +1667,8 @@ function compileRecordWriter(spec: EventSpec, struct: StructLayout): RecordBlock
   const shape = blockShape(spec.key);
   const header = layouts.pl_header!;
   const columns: ColumnOut[] = shape.columns.map((c) => {
-    const sink = new Sink(64 * 1024);
+    // Small: writeRun reserves what a run needs; most kinds never see a record.
+    const sink = new Sink(1024);
     const id = layoutFieldId(shape.layout, c.sub, c.name);
     return {
       sink,

@@ -16,7 +16,7 @@
  * is then the answer. fast-decode.test.ts holds the two paths equal.
  */
 import { decodeEventBatch, type EventBatch, type FaultColumns } from '../../schemas/wire.js';
-import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packedU64 } from '../../schemas/fast-reader.js';
+import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from '../../schemas/fast-reader.js';
 
 /** A fault block's columns, as Float64Arrays (all `rows` long; what the Native writers take). */
 export interface FastFaultColumns {
@@ -51,17 +51,6 @@ const BLOCK_OF_EVENT_TYPE: Readonly<Record<number, keyof EventBatch>> = {
   10: 'reclaims',
   12: 'faultSummaries',
 };
-
-function packedU32(buf: Uint8Array, start: number, end: number, out: Float64Array): number {
-  const r = new FastReader(buf, start, end);
-  let n = 0;
-  const cap = out.length;
-  while (r.pos < end) {
-    if (n >= cap) throw NOT_FAST;
-    out[n++] = r.u32();
-  }
-  return n;
-}
 
 interface ColumnSpans {
   rows: number;
@@ -117,7 +106,7 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
     const s = spans.get(id);
     if (s && s[1] > s[0]) {
       present++;
-      if (packedU32(buf, s[0], s[1], out) !== rows) throw NOT_FAST;
+      if (packed32(buf, s[0], s[1], out, false) !== rows) throw NOT_FAST;
     }
     return out;
   };
@@ -132,22 +121,6 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
   // A block with rows keeps a column (decodeEventBatch refuses one without).
   if (rows > 0 && present === 0) throw NOT_FAST;
   return f;
-}
-
-/** EventOrder: packed types (field 1) and runs (field 2). */
-function decodeOrder(buf: Uint8Array, start: number, end: number): { type: number[]; run: number[] } {
-  const type: number[] = [];
-  const run: number[] = [];
-  const r = new FastReader(buf, start, end);
-  while (r.pos < end) {
-    const key = r.u32();
-    const id = key >>> 3;
-    if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
-    const [s, e] = r.span();
-    const inner = new FastReader(buf, s, e);
-    while (inner.pos < e) (id === 1 ? type : run).push(inner.u32());
-  }
-  return { type, run };
 }
 
 /**
@@ -167,7 +140,7 @@ export function decodeEventBatchFast(bytes: Uint8Array): SinkEventBatch {
   let order: { type: number[]; run: number[] } | undefined;
   try {
     faults = decodeFaults(bytes, parts.faults[0], parts.faults[1]);
-    order = parts.order ? decodeOrder(bytes, parts.order[0], parts.order[1]) : undefined;
+    order = parts.order ? readOrder(bytes, parts.order[0], parts.order[1]) : undefined;
   } catch (err) {
     if (err instanceof NotFast) return decodeEventBatch(bytes);
     throw err;

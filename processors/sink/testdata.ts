@@ -5,6 +5,7 @@
  */
 import type { ProbeEvent } from '../../bpf/events.js';
 import { Kind } from '../../bpf/layout.generated.js';
+import { prng } from '../../lib/prng.js';
 import {
   encodeDeadLetter,
   encodeEventBatch,
@@ -59,18 +60,6 @@ export function addTotals(a: EventTotals, b: EventTotals): EventTotals {
   const out = { ...a };
   for (const k of Object.keys(b) as (keyof EventTotals)[]) out[k] += b[k];
   return out;
-}
-
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export const HOSTS = ['node-a', 'node-b', 'node-c'];
