@@ -12,6 +12,11 @@
  * of 10 s: about one RegionScore per 20 events.
  *
  *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka] [--one] [--profile-dir DIR]
+ *   node --expose-gc dist/bench/processors.js --compare "<flags A>" "<flags B>" [--rounds R]
+ *
+ * --compare runs one instance with `pageloop process` flags A, then B, R
+ * times alternating on the same broker and input, and prints each pair's
+ * ratio B/A and their median (paired: the machine's drift hits both alike).
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  */
@@ -144,12 +149,12 @@ async function committed(kafka: Kafka, groupId: string): Promise<number> {
  * partitions, all 12 covered) and stops when the group has committed the
  * whole input; the records committed before the start are not counted.
  */
-async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, records: number, eventsPerRecord: number): Promise<{ eventsPerSec: number; seconds: number }> {
+async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, records: number, eventsPerRecord: number, extraFlags: readonly string[] = []): Promise<{ eventsPerSec: number; seconds: number }> {
   const tag = `bench-${instances}-${Date.now()}`;
   const assigned = new Map<number, number[]>();
   const children = Array.from({ length: instances }, (_, i) => {
     const profile = str('profile-dir');
-    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up'], {
+    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...extraFlags], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.setEncoding('utf8');
@@ -263,6 +268,20 @@ async function main(): Promise<void> {
     console.log(`pre-produced in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const total = already + records.length;
     const perRecord = events / records.length;
+    const compare = args.indexOf('--compare');
+    if (compare >= 0) {
+      const flagsA = (args[compare + 1] ?? '').split(' ').filter((f) => f !== '');
+      const flagsB = (args[compare + 2] ?? '').split(' ').filter((f) => f !== '');
+      const ratios: number[] = [];
+      for (let round = 0; round < opt('rounds', 3); round++) {
+        const a = await kafkaRun(kafka, bootstrap, 1, total, perRecord, flagsA);
+        const b = await kafkaRun(kafka, bootstrap, 1, total, perRecord, flagsB);
+        ratios.push(b.eventsPerSec / a.eventsPerSec);
+        console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s, B ${fmt(b.eventsPerSec)} events/s, B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
+      }
+      console.log(`A = [${flagsA.join(' ')}], B = [${flagsB.join(' ')}]: median B/A ${median(ratios).toFixed(3)} over ${ratios.length} rounds`);
+      return;
+    }
     const one = await kafkaRun(kafka, bootstrap, 1, total, perRecord);
     console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s)`);
     if (args.includes('--one')) return;

@@ -23,6 +23,7 @@
 import { hostname } from 'node:os';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { installFastProduceEncoder } from '../lib/kafka-produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
@@ -184,6 +185,9 @@ function isFencing(err: unknown): boolean {
 export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: RunnerConfig, hooks: ProcessorHooks = {}): Processor {
   validateRunnerConfig(runner);
   const log = hooks.log ?? (() => undefined);
+  // Outputs are many small records: kafkajs's own encoder would cost about as much CPU as computing them.
+  const fastProduce = installFastProduceEncoder();
+  if (!fastProduce.installed) log(`outputs are encoded by kafkajs (slower): ${fastProduce.reason}`);
   const topics = runner.topics;
   const ctx: EngineContext = { config: model, inputTopic: topics.events, log };
   const txPrefix = `${model.name}.${runner.groupId}.${topics.events}`;

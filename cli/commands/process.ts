@@ -18,6 +18,7 @@ export const commonFlags: FlagSpec[] = [
   { name: 'events-topic', kind: 'string', help: 'input topic (default pageloop.events.v1)' },
   { name: 'checkpoint-every', kind: 'number', help: `checkpoint a partition's state every N input records (default ${DEFAULT_RUNNER_CONFIG.checkpointEveryRecords})` },
   { name: 'max-records-per-txn', kind: 'number', help: `input records per transaction at most (default ${DEFAULT_RUNNER_CONFIG.maxRecordsPerTransaction})` },
+  { name: 'partitions-concurrently', kind: 'number', help: `input partitions processed at once: one computes while others wait for their commits (default ${DEFAULT_RUNNER_CONFIG.partitionsConcurrently})` },
   { name: 'engine-worker', kind: 'boolean', help: 'run the partition engines in a worker thread (same outputs; faster when the instance has a spare core)' },
   { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout (default ${DEFAULT_RUNNER_CONFIG.sessionTimeoutMs})` },
   { name: 'json', kind: 'boolean', help: 'print the final stats as one JSON object on stdout' },
@@ -93,6 +94,8 @@ export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
   if (every !== undefined) o.checkpointEveryRecords = every;
   const perTxn = positiveFlag(args, 'max-records-per-txn');
   if (perTxn !== undefined) o.maxRecordsPerTransaction = perTxn;
+  const concurrently = positiveFlag(args, 'partitions-concurrently');
+  if (concurrently !== undefined) o.partitionsConcurrently = concurrently;
   if (flagBoolean(args, 'engine-worker')) o.engineWorker = true;
   const session = positiveFlag(args, 'session-timeout-ms');
   if (session !== undefined) {
