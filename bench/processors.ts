@@ -34,6 +34,7 @@ import { produceRecords } from '../processors/kafka-support.js';
 import { retrying } from '../processors/topics.js';
 import { stateSize } from '../processors/state.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, swapIn, swapOut } from '../processors/synthetic.js';
+import { readProcStat } from '../lib/procfs.js';
 import { machine, median } from './stats.js';
 
 const { Partitioners } = kafkajs;
@@ -149,14 +150,35 @@ async function committed(kafka: Kafka, groupId: string): Promise<number> {
  * partitions, all 12 covered) and stops when the group has committed the
  * whole input; the records committed before the start are not counted.
  */
-async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, records: number, eventsPerRecord: number, extraFlags: readonly string[] = []): Promise<{ eventsPerSec: number; seconds: number }> {
+interface KafkaRunResult {
+  eventsPerSec: number;
+  seconds: number;
+  /** CPU seconds the instances used while timed (user + system), and the broker's. */
+  instanceCpuSeconds: number;
+  brokerCpuSeconds: number;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat times. */
+const USER_HZ = 100;
+const cpuSecondsOf = (pids: readonly (number | undefined)[]): number =>
+  pids.reduce<number>((sum, pid) => {
+    try {
+      return pid === undefined ? sum : sum + readProcStat(pid).cpuTicks / USER_HZ;
+    } catch {
+      return sum; // exited: its last sample stands
+    }
+  }, 0);
+
+async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | undefined, instances: number, records: number, eventsPerRecord: number, extraFlags: readonly string[] = []): Promise<KafkaRunResult> {
   const tag = `bench-${instances}-${Date.now()}`;
   const assigned = new Map<number, number[]>();
+  const pids: (number | undefined)[] = [];
   const children = Array.from({ length: instances }, (_, i) => {
     const profile = str('profile-dir');
     const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...extraFlags], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    pids.push(child.pid);
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
       for (const m of d.matchAll(/assigned partitions \[([0-9, ]*)\]/g)) assigned.set(i, m[1]!.split(',').filter((x) => x.trim() !== '').map(Number));
@@ -184,15 +206,20 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, instances: number, reco
     await new Promise((r) => setTimeout(r, 20));
   }
   const t0 = performance.now();
+  const brokerCpu0 = cpuSecondsOf([brokerPid]);
+  const instanceCpu0 = cpuSecondsOf(pids);
+  let instanceCpu = instanceCpu0;
   const before = await committed(kafka, tag);
   let after = before;
   while (after < records) {
     await new Promise((r) => setTimeout(r, 50));
     after = await committed(kafka, tag);
+    instanceCpu = cpuSecondsOf(pids);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const brokerCpuSeconds = cpuSecondsOf([brokerPid]) - brokerCpu0;
   await Promise.all(children);
-  return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds };
+  return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds, instanceCpuSeconds: instanceCpu - instanceCpu0, brokerCpuSeconds };
 }
 
 function stateBytesPerRegion(): { heapBytes: number; checkpointBytes: number; regions: number } {
@@ -267,6 +294,8 @@ async function main(): Promise<void> {
     await produceRecords(kafka, TOPIC.events, records, { chunk: 40 });
     console.log(`pre-produced in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const total = already + records.length;
+    // The broker's CPU is reported only for the broker started here.
+    const brokerPid = broker ? (await broker.local.status()).pid : undefined;
     const perRecord = events / records.length;
     const compare = args.indexOf('--compare');
     if (compare >= 0) {
@@ -274,19 +303,23 @@ async function main(): Promise<void> {
       const flagsB = (args[compare + 2] ?? '').split(' ').filter((f) => f !== '');
       const ratios: number[] = [];
       for (let round = 0; round < opt('rounds', 3); round++) {
-        const a = await kafkaRun(kafka, bootstrap, 1, total, perRecord, flagsA);
-        const b = await kafkaRun(kafka, bootstrap, 1, total, perRecord, flagsB);
+        const a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
+        const b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
         ratios.push(b.eventsPerSec / a.eventsPerSec);
         console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s, B ${fmt(b.eventsPerSec)} events/s, B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
       }
       console.log(`A = [${flagsA.join(' ')}], B = [${flagsB.join(' ')}]: median B/A ${median(ratios).toFixed(3)} over ${ratios.length} rounds`);
       return;
     }
-    const one = await kafkaRun(kafka, bootstrap, 1, total, perRecord);
-    console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s)`);
+    const cpu = (r: KafkaRunResult): string =>
+      `instance CPU ${r.instanceCpuSeconds.toFixed(1)} s (${fmt(eventsDone(r) / r.instanceCpuSeconds)} events per instance CPU-second)` +
+      (brokerPid === undefined ? '' : `, broker CPU ${r.brokerCpuSeconds.toFixed(1)} s`);
+    const eventsDone = (r: KafkaRunResult): number => r.eventsPerSec * r.seconds;
+    const one = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord);
+    console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s); ${cpu(one)}`);
     if (args.includes('--one')) return;
-    const two = await kafkaRun(kafka, bootstrap, 2, total, perRecord);
-    console.log(`two instances, one group: ${fmt(two.eventsPerSec)} events/s together (${two.seconds.toFixed(1)} s), x${(two.eventsPerSec / one.eventsPerSec).toFixed(2)}`);
+    const two = await kafkaRun(kafka, bootstrap, brokerPid, 2, total, perRecord);
+    console.log(`two instances, one group: ${fmt(two.eventsPerSec)} events/s together (${two.seconds.toFixed(1)} s), x${(two.eventsPerSec / one.eventsPerSec).toFixed(2)}; ${cpu(two)}`);
   } finally {
     await broker?.close();
   }

@@ -11,6 +11,7 @@ test('parseProcStat reads fields after a comm with spaces and parentheses', () =
   assert.equal(s.minflt, 1234);
   assert.equal(s.majflt, 7);
   assert.equal(s.startTicks, 98765);
+  assert.equal(s.cpuTicks, 12);
 });
 
 test('parseProcStat on this process agrees with itself over time (minflt only grows)', () => {

@@ -12,6 +12,8 @@ export interface ProcStat {
   majflt: number;
   /** Start time in clock ticks since boot (field 22). */
   startTicks: number;
+  /** CPU time in user and kernel mode, clock ticks (fields 14 and 15). */
+  cpuTicks: number;
 }
 
 /** Parses /proc/PID/stat; comm may hold spaces and parentheses, so split at the last ')'. */
@@ -29,6 +31,7 @@ export function parseProcStat(text: string): ProcStat {
     minflt: field(10),
     majflt: field(12),
     startTicks: field(22),
+    cpuTicks: field(14) + field(15),
   };
 }
 
