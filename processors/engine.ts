@@ -221,6 +221,8 @@ export class PartitionEngine {
   private wIdx = -1;
   private wLo = 0;
   private wHi = 0;
+  /** Per host, the fault summaries' fast path (see SummaryRows); derived, so not in the checkpoint. */
+  private readonly summaryRows = new WeakMap<HostState, SummaryRows>();
 
   constructor(ctx: EngineContext, partition: number, state?: PartitionState) {
     this.ctx = ctx;
@@ -239,6 +241,8 @@ export class PartitionEngine {
   }
 
   checkpoint(): Buffer {
+    // The accs must hold every sum before they are written out.
+    for (const h of this.state.hosts.values()) this.summaryRows.get(h)?.flush();
     return encodeCheckpoint(this.state, this.fingerprint);
   }
 
@@ -366,6 +370,15 @@ export class PartitionEngine {
     this.aAcc = undefined;
   }
 
+  private summaryRowsOf(h: HostState): SummaryRows {
+    let rows = this.summaryRows.get(h);
+    if (!rows) {
+      rows = new SummaryRows();
+      this.summaryRows.set(h, rows);
+    }
+    return rows;
+  }
+
   private hostAcc(h: HostState, w: number): HostAcc {
     let a = h.acc.get(w);
     if (!a) {
@@ -472,11 +485,23 @@ export class PartitionEngine {
           const writes = s.writeFaults;
           const instrs = s.instrFaults;
           const prots = s.protFaults;
+          const rows = this.summaryRowsOf(h);
           for (let i = from; i < to; i++) {
             const t = lastNs[i]!;
             const w = h === this.wHost && t >= this.wLo && t < this.wHi && t <= h.watermarkNs ? this.wIdx : this.admit(h, t);
             if (w < 0) continue;
-            const r = regionOf(processOf(pids[i]!, starts[i]!), regionStarts[i]!, sizes[i]! || regionBytes, w);
+            const pid = pids[i]!;
+            const startNs = starts[i]!;
+            const regionStart = regionStarts[i]!;
+            const key = regionStart / regionBytes;
+            // The process lookup keeps byPid as the direct path keeps it (it is state, checkpointed).
+            const p = processOf(pid, startNs);
+            const b = rows.find(pid, startNs, key);
+            if (b >= 0 && rows.boundTo(b, w)) {
+              rows.add(b, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
+              continue;
+            }
+            const r = regionOf(p, regionStart, sizes[i]! || regionBytes, w);
             const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
             const f = faults[i]!;
             a.events += f;
@@ -486,6 +511,7 @@ export class PartitionEngine {
             a.protFaults += prots[i]!;
             if (w === r.firstWindow) a.firstTouchFaults += f;
             else a.accessFaults += f;
+            rows.track(pid, startNs, key, r, w, a);
           }
           break;
         }
@@ -775,6 +801,8 @@ export class PartitionEngine {
     const ha = h.acc.get(w);
     h.acc.delete(w);
     this.clearCaches();
+    // The region accs are read below: every pending fault-summary sum goes into them first.
+    this.summaryRows.get(h)?.flush();
     // Paged-out pages as of this window's end (swap-outs and refaults of later windows are not in yet).
     h.pagedOutPages += ha?.pagedDelta ?? 0;
     updateHostCost(h.cost, ha, c.scorer);
@@ -1013,6 +1041,7 @@ export class PartitionEngine {
     if (r.hint) out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });
     if (r.swapped) h.pagedOutPages -= r.swapped.size;
     p.regions.delete(r.key);
+    this.summaryRows.get(h)?.remove(p.pid, p.startNs, r.key);
   }
 
   private forgetProcess(h: HostState, p: ProcessState): void {
@@ -1076,4 +1105,200 @@ const ACTION_RANK: Readonly<Record<string, number>> = { page_out: 0, mark_cold: 
 
 function comparePlans(a: { r: RegionState; d: Desired; score: number }, b: { r: RegionState; d: Desired; score: number }): number {
   return ACTION_RANK[a.d.action]! - ACTION_RANK[b.d.action]! || Math.abs(b.score) - Math.abs(a.score) || a.r.start - b.r.start;
+}
+
+/** Row layout of SummaryRows: the key, then the window the sums belong to, then the sums. */
+const ROW_PID = 0;
+const ROW_START = 1;
+const ROW_KEY = 2;
+const ROW_WINDOW = 3;
+const ROW_FAULTS = 4;
+const ROW_WRITES = 5;
+const ROW_INSTRS = 6;
+const ROW_PROTS = 7;
+/** Eight doubles: a row is one 64-byte cache line. */
+const ROW = 8;
+/** ROW_PID of a bucket never used, and of one whose region was forgotten (probing goes on past it). */
+const EMPTY = -1;
+const DELETED = -2;
+/** ROW_WINDOW of a row with no sums pending. */
+const UNBOUND = -1;
+/** Buckets in a new table (a power of two); it doubles when over half full. */
+const MIN_BUCKETS = 256;
+
+/**
+ * The fault summaries' fast path (most of a real stream's events, and of
+ * the benchmark's): an open-addressing table keyed by (pid, process start,
+ * region key), one 64-byte row per region, where the summaries of the
+ * region's newest window add up. A summary costs one random memory access
+ * there, where the direct path costs four (the process's region Map, its
+ * entry, the RegionState, the RegionAcc: objects spread over the heap, with
+ * ~24k regions a cache miss each).
+ *
+ * The rows are a cache over the host's state, never the truth: a summary
+ * that misses (new region, or a window the row is not bound to) goes the
+ * direct way (processOf/regionOf/accOf) and then binds the row to the
+ * RegionAcc it found. `flush` adds the pending sums into their RegionAccs
+ * and unbinds the rows; the engine flushes before anything reads the accs
+ * (a window closes, a checkpoint is taken). The sums are counts (integers
+ * far below 2^53), so adding them later and in another grouping gives
+ * exactly the numbers of the direct path.
+ */
+class SummaryRows {
+  private rows: Float64Array;
+  /** Per bucket: its region, and the RegionAcc its pending sums belong to (null when unbound). */
+  private regions: (RegionState | undefined)[];
+  private accs: (RegionAcc | null)[];
+  private mask: number;
+  /** Buckets holding a region, and those holding a region or a deletion mark (probes stop only at EMPTY). */
+  private live = 0;
+  private used = 0;
+  /** Buckets bound since the last flush (some may have been unbound since by a removal). */
+  private bound: number[] = [];
+
+  constructor(buckets = MIN_BUCKETS) {
+    this.rows = SummaryRows.emptyRows(buckets);
+    this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
+    this.accs = new Array<RegionAcc | null>(buckets).fill(null);
+    this.mask = buckets - 1;
+  }
+
+  private static emptyRows(buckets: number): Float64Array {
+    const rows = new Float64Array(buckets * ROW);
+    for (let b = 0; b < buckets; b++) {
+      rows[b * ROW + ROW_PID] = EMPTY;
+      rows[b * ROW + ROW_WINDOW] = UNBOUND;
+    }
+    return rows;
+  }
+
+  /** The region's bucket, or -1. */
+  find(pid: number, startNs: number, key: number): number {
+    const rows = this.rows;
+    const mask = this.mask;
+    for (let b = bucketHash(pid, startNs, key) & mask; ; b = (b + 1) & mask) {
+      const o = b * ROW;
+      const p = rows[o + ROW_PID]!;
+      if (p === pid && rows[o + ROW_START] === startNs && rows[o + ROW_KEY] === key) return b;
+      if (p === EMPTY) return -1;
+    }
+  }
+
+  /** Whether the bucket's pending sums are those of window w (so a summary of w adds to them). */
+  boundTo(b: number, w: number): boolean {
+    return this.rows[b * ROW + ROW_WINDOW] === w;
+  }
+
+  /** Adds one fault summary to a bucket bound to its window. */
+  add(b: number, faults: number, writes: number, instrs: number, prots: number): void {
+    const rows = this.rows;
+    const o = b * ROW;
+    rows[o + ROW_FAULTS]! += faults;
+    rows[o + ROW_WRITES]! += writes;
+    rows[o + ROW_INSTRS]! += instrs;
+    rows[o + ROW_PROTS]! += prots;
+  }
+
+  /**
+   * After a summary went the direct way into `acc` (the region's acc of
+   * window w): the region gets a bucket if it had none, and the bucket is
+   * bound to w when w is the newest window it has seen (older open windows
+   * keep going the direct way, as accOf keeps accCur on the newest).
+   */
+  track(pid: number, startNs: number, key: number, r: RegionState, w: number, acc: RegionAcc): void {
+    let b = this.find(pid, startNs, key);
+    if (b < 0) b = this.insert(pid, startNs, key, r);
+    const o = b * ROW;
+    const bound = this.rows[o + ROW_WINDOW]!;
+    if (w < bound) return;
+    if (bound !== UNBOUND) this.flushBucket(b);
+    this.rows[o + ROW_WINDOW] = w;
+    this.accs[b] = acc;
+    this.bound.push(b);
+  }
+
+  /** Forgets a region (evicted): its pending sums, if any, go to its acc first. */
+  remove(pid: number, startNs: number, key: number): void {
+    const b = this.find(pid, startNs, key);
+    if (b < 0) return;
+    this.flushBucket(b);
+    this.rows[b * ROW + ROW_PID] = DELETED;
+    this.regions[b] = undefined;
+    this.live--;
+  }
+
+  /** Every pending sum into its RegionAcc; no bucket stays bound. */
+  flush(): void {
+    for (const b of this.bound) this.flushBucket(b);
+    this.bound.length = 0;
+  }
+
+  private flushBucket(b: number): void {
+    const rows = this.rows;
+    const o = b * ROW;
+    const w = rows[o + ROW_WINDOW]!;
+    if (w === UNBOUND) return;
+    const a = this.accs[b]!;
+    const f = rows[o + ROW_FAULTS]!;
+    a.events += f;
+    a.faults += f;
+    a.writeFaults += rows[o + ROW_WRITES]!;
+    a.instrFaults += rows[o + ROW_INSTRS]!;
+    a.protFaults += rows[o + ROW_PROTS]!;
+    if (w === this.regions[b]!.firstWindow) a.firstTouchFaults += f;
+    else a.accessFaults += f;
+    rows[o + ROW_WINDOW] = UNBOUND;
+    rows[o + ROW_FAULTS] = 0;
+    rows[o + ROW_WRITES] = 0;
+    rows[o + ROW_INSTRS] = 0;
+    rows[o + ROW_PROTS] = 0;
+    this.accs[b] = null;
+  }
+
+  private insert(pid: number, startNs: number, key: number, r: RegionState): number {
+    if ((this.used + 1) * 2 > this.mask + 1) this.rehash();
+    const rows = this.rows;
+    const mask = this.mask;
+    let b = bucketHash(pid, startNs, key) & mask;
+    // The key is known absent: the first free bucket on its probe path (a deleted one is reused).
+    while (rows[b * ROW + ROW_PID]! >= 0) b = (b + 1) & mask;
+    const o = b * ROW;
+    if (rows[o + ROW_PID] === EMPTY) this.used++;
+    rows[o + ROW_PID] = pid;
+    rows[o + ROW_START] = startNs;
+    rows[o + ROW_KEY] = key;
+    this.regions[b] = r;
+    this.live++;
+    return b;
+  }
+
+  /** A new table for the live regions (twice the size when they fill half of it), rows unbound. */
+  private rehash(): void {
+    this.flush();
+    const old = this.rows;
+    const oldRegions = this.regions;
+    const oldBuckets = this.mask + 1;
+    const buckets = this.live * 4 > oldBuckets ? oldBuckets * 2 : oldBuckets;
+    this.rows = SummaryRows.emptyRows(buckets);
+    this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
+    this.accs = new Array<RegionAcc | null>(buckets).fill(null);
+    this.mask = buckets - 1;
+    this.live = 0;
+    this.used = 0;
+    for (let b = 0; b < oldBuckets; b++) {
+      const o = b * ROW;
+      if (old[o + ROW_PID]! >= 0) this.insert(old[o + ROW_PID]!, old[o + ROW_START]!, old[o + ROW_KEY]!, oldRegions[b]!);
+    }
+  }
+}
+
+/** A 32-bit hash of a region's table key (murmur3's finalizer over the three parts, truncated to 32 bits each). */
+function bucketHash(pid: number, startNs: number, key: number): number {
+  let h = Math.imul(pid, 0x9e3779b1) ^ Math.imul(startNs | 0, 0x85ebca6b) ^ Math.imul(key | 0, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
 }
