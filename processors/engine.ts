@@ -458,6 +458,29 @@ export class PartitionEngine {
       return a;
     };
     const regionStartOf = (address: number): number => address - (address % regionBytes);
+    // Faults (summaries and raw ones, most of a stream) add up in the host's rows when the region's row
+    // is bound to the window; else the direct way, after which the row follows the region's newest window.
+    const rows = this.summaryRowsOf(h);
+    const countFaults = (pid: number, startNs: number, regionStart: number, bytes: number, w: number, f: number, writes: number, instrs: number, prots: number): void => {
+      const key = regionStart / regionBytes;
+      // The process lookup keeps byPid as the direct path keeps it (it is state, checkpointed).
+      const p = processOf(pid, startNs);
+      const at = rows.find(pid, startNs, key);
+      if (at >= 0 && rows.boundTo(at, w)) {
+        rows.add(at, f, writes, instrs, prots);
+        return;
+      }
+      const r = regionOf(p, regionStart, bytes, w);
+      const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
+      a.events += f;
+      a.faults += f;
+      a.writeFaults += writes;
+      a.instrFaults += instrs;
+      a.protFaults += prots;
+      if (w === r.firstWindow) a.firstTouchFaults += f;
+      else a.accessFaults += f;
+      rows.track(pid, startNs, key, r, w, a);
+    };
 
     // Runs of the order (hundreds per batch when types interleave), or one run per block; a cursor per type.
     const ordered = b.order.type.length > 0;
@@ -485,33 +508,11 @@ export class PartitionEngine {
           const writes = s.writeFaults;
           const instrs = s.instrFaults;
           const prots = s.protFaults;
-          const rows = this.summaryRowsOf(h);
           for (let i = from; i < to; i++) {
             const t = lastNs[i]!;
             const w = h === this.wHost && t >= this.wLo && t < this.wHi && t <= h.watermarkNs ? this.wIdx : this.admit(h, t);
             if (w < 0) continue;
-            const pid = pids[i]!;
-            const startNs = starts[i]!;
-            const regionStart = regionStarts[i]!;
-            const key = regionStart / regionBytes;
-            // The process lookup keeps byPid as the direct path keeps it (it is state, checkpointed).
-            const p = processOf(pid, startNs);
-            const b = rows.find(pid, startNs, key);
-            if (b >= 0 && rows.boundTo(b, w)) {
-              rows.add(b, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
-              continue;
-            }
-            const r = regionOf(p, regionStart, sizes[i]! || regionBytes, w);
-            const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
-            const f = faults[i]!;
-            a.events += f;
-            a.faults += f;
-            a.writeFaults += writes[i]!;
-            a.instrFaults += instrs[i]!;
-            a.protFaults += prots[i]!;
-            if (w === r.firstWindow) a.firstTouchFaults += f;
-            else a.accessFaults += f;
-            rows.track(pid, startNs, key, r, w, a);
+            countFaults(pids[i]!, starts[i]!, regionStarts[i]!, sizes[i]! || regionBytes, w, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
           }
           break;
         }
@@ -520,16 +521,11 @@ export class PartitionEngine {
           for (let i = from; i < to; i++) {
             const w = this.admit(h, s.h.tsNs[i]!);
             if (w < 0) continue;
-            const r = regionOf(processOf(s.h.pid[i]!, s.h.startNs[i]!), regionStartOf(s.address[i]!), regionBytes, w);
-            const a = accOf(r, w);
             const code = s.errorCode[i]!;
-            a.events++;
-            a.faults++;
-            if (code & PAGE_FAULT_WRITE) a.writeFaults++;
-            if (code & PAGE_FAULT_INSTR) a.instrFaults++;
-            if (code & PAGE_FAULT_PROT) a.protFaults++;
-            if (w === r.firstWindow) a.firstTouchFaults++;
-            else a.accessFaults++;
+            const write = code & PAGE_FAULT_WRITE ? 1 : 0;
+            const instr = code & PAGE_FAULT_INSTR ? 1 : 0;
+            const prot = code & PAGE_FAULT_PROT ? 1 : 0;
+            countFaults(s.h.pid[i]!, s.h.startNs[i]!, regionStartOf(s.address[i]!), regionBytes, w, 1, write, instr, prot);
           }
           break;
         }
@@ -801,8 +797,8 @@ export class PartitionEngine {
     const ha = h.acc.get(w);
     h.acc.delete(w);
     this.clearCaches();
-    // The region accs are read below: every pending fault-summary sum goes into them first.
-    this.summaryRows.get(h)?.flush();
+    // This window's region accs are read below, and forgotten: their pending sums go into them first.
+    this.summaryRows.get(h)?.flush(w);
     // Paged-out pages as of this window's end (swap-outs and refaults of later windows are not in yet).
     h.pagedOutPages += ha?.pagedDelta ?? 0;
     updateHostCost(h.cost, ha, c.scorer);
@@ -1227,10 +1223,17 @@ class SummaryRows {
     this.live--;
   }
 
-  /** Every pending sum into its RegionAcc; no bucket stays bound. */
-  flush(): void {
-    for (const b of this.bound) this.flushBucket(b);
-    this.bound.length = 0;
+  /** The pending sums of windows up to `upTo` (all by default) into their RegionAccs; those buckets are unbound. */
+  flush(upTo = Infinity): void {
+    const rows = this.rows;
+    let kept = 0;
+    for (const b of this.bound) {
+      const w = rows[b * ROW + ROW_WINDOW]!;
+      if (w === UNBOUND) continue;
+      if (w <= upTo) this.flushBucket(b);
+      else this.bound[kept++] = b;
+    }
+    this.bound.length = kept;
   }
 
   private flushBucket(b: number): void {
