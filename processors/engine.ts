@@ -50,7 +50,7 @@ import {
 } from './state.js';
 import { newTunerState, tunerStep } from './tuner.js';
 import { encodeRegionScoreFast } from './score-encoder.js';
-import { decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
+import { ColumnScratch, decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 
 /** The processor's output topics, by role (the runner maps them to real names). */
 export type OutputRole = 'scores' | 'phases' | 'hints' | 'tuner' | 'dlq';
@@ -221,6 +221,8 @@ export class PartitionEngine {
   private wIdx = -1;
   private wLo = 0;
   private wHi = 0;
+  /** Decoded columns live here (a batch is done with before the next is decoded). */
+  private readonly columns = new ColumnScratch();
   /** Per host, the fault summaries' fast path (see SummaryRows); derived, so not in the checkpoint. */
   private readonly summaryRows = new WeakMap<HostState, SummaryRows>();
 
@@ -259,7 +261,7 @@ export class PartitionEngine {
     let batch: TypedEventBatch;
     try {
       if (rec.value === null) throw new Error('null value (a tombstone), not an EventBatch');
-      batch = decodeEventBatchTyped(rec.value);
+      batch = decodeEventBatchTyped(rec.value, this.columns);
       if (batch.host === '') throw new Error('EventBatch.host is empty: events cannot be attributed');
       if (batch.bootId === '') throw new Error('EventBatch.bootId is empty: event times cannot be placed');
     } catch (err) {
@@ -470,7 +472,8 @@ export class PartitionEngine {
         rows.add(at, f, writes, instrs, prots);
         return;
       }
-      const r = regionOf(p, regionStart, bytes, w);
+      // A row bound elsewhere still knows its region (no region Map lookup).
+      const r = at >= 0 ? rows.regionAt(at) : regionOf(p, regionStart, bytes, w);
       const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
       a.events += f;
       a.faults += f;
@@ -479,7 +482,7 @@ export class PartitionEngine {
       a.protFaults += prots;
       if (w === r.firstWindow) a.firstTouchFaults += f;
       else a.accessFaults += f;
-      rows.track(pid, startNs, key, r, w, a);
+      rows.track(at, pid, startNs, key, r, w, a);
     };
 
     // Runs of the order (hundreds per batch when types interleave), or one run per block; a cursor per type.
@@ -1185,6 +1188,11 @@ class SummaryRows {
     return this.rows[b * ROW + ROW_WINDOW] === w;
   }
 
+  /** The region of a bucket that `find` returned. */
+  regionAt(b: number): RegionState {
+    return this.regions[b]!;
+  }
+
   /** Adds one fault summary to a bucket bound to its window. */
   add(b: number, faults: number, writes: number, instrs: number, prots: number): void {
     const rows = this.rows;
@@ -1197,13 +1205,13 @@ class SummaryRows {
 
   /**
    * After a summary went the direct way into `acc` (the region's acc of
-   * window w): the region gets a bucket if it had none, and the bucket is
+   * window w): the region gets a bucket if it had none (`found` is what
+   * `find` returned, -1 for none), and the bucket is
    * bound to w when w is the newest window it has seen (older open windows
    * keep going the direct way, as accOf keeps accCur on the newest).
    */
-  track(pid: number, startNs: number, key: number, r: RegionState, w: number, acc: RegionAcc): void {
-    let b = this.find(pid, startNs, key);
-    if (b < 0) b = this.insert(pid, startNs, key, r);
+  track(found: number, pid: number, startNs: number, key: number, r: RegionState, w: number, acc: RegionAcc): void {
+    const b = found >= 0 ? found : this.insert(pid, startNs, key, r);
     const o = b * ROW;
     const bound = this.rows[o + ROW_WINDOW]!;
     if (w < bound) return;
