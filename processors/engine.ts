@@ -465,10 +465,16 @@ export class PartitionEngine {
     const rows = this.summaryRowsOf(h);
     const countFaults = (pid: number, startNs: number, regionStart: number, bytes: number, w: number, f: number, writes: number, instrs: number, prots: number): void => {
       const key = regionStart / regionBytes;
-      // The process lookup keeps byPid as the direct path keeps it (it is state, checkpointed).
-      const p = processOf(pid, startNs);
       const at = rows.find(pid, startNs, key);
-      if (at >= 0 && rows.boundTo(at, w)) {
+      const bound = at >= 0 && rows.boundTo(at, w);
+      // byPid is state (checkpointed): processOf keeps it pointing at the process of each pid's last
+      // event. When no two live processes share a pid, every pid already points at its only process.
+      if (bound && h.processes.size === h.byPid.size) {
+        rows.add(at, f, writes, instrs, prots);
+        return;
+      }
+      const p = processOf(pid, startNs);
+      if (bound) {
         rows.add(at, f, writes, instrs, prots);
         return;
       }
