@@ -223,8 +223,8 @@ export class PartitionEngine {
   private wHi = 0;
   /** Decoded columns live here (a batch is done with before the next is decoded). */
   private readonly columns = new ColumnScratch();
-  /** Per host, the fault summaries' fast path (see SummaryRows); derived, so not in the checkpoint. */
-  private readonly summaryRows = new WeakMap<HostState, SummaryRows>();
+  /** Per host, the faults' fast path (see FaultRows); derived, so not in the checkpoint. */
+  private readonly faultRows = new WeakMap<HostState, FaultRows>();
 
   constructor(ctx: EngineContext, partition: number, state?: PartitionState) {
     this.ctx = ctx;
@@ -244,7 +244,7 @@ export class PartitionEngine {
 
   checkpoint(): Buffer {
     // The accs must hold every sum before they are written out.
-    for (const h of this.state.hosts.values()) this.summaryRows.get(h)?.flush();
+    for (const h of this.state.hosts.values()) this.faultRows.get(h)?.flush();
     return encodeCheckpoint(this.state, this.fingerprint);
   }
 
@@ -372,11 +372,11 @@ export class PartitionEngine {
     this.aAcc = undefined;
   }
 
-  private summaryRowsOf(h: HostState): SummaryRows {
-    let rows = this.summaryRows.get(h);
+  private faultRowsOf(h: HostState): FaultRows {
+    let rows = this.faultRows.get(h);
     if (!rows) {
-      rows = new SummaryRows();
-      this.summaryRows.set(h, rows);
+      rows = new FaultRows();
+      this.faultRows.set(h, rows);
     }
     return rows;
   }
@@ -462,7 +462,7 @@ export class PartitionEngine {
     const regionStartOf = (address: number): number => address - (address % regionBytes);
     // Faults (summaries and raw ones, most of a stream) add up in the host's rows when the region's row
     // is bound to the window; else the direct way, after which the row follows the region's newest window.
-    const rows = this.summaryRowsOf(h);
+    const rows = this.faultRowsOf(h);
     const countFaults = (pid: number, startNs: number, regionStart: number, bytes: number, w: number, f: number, writes: number, instrs: number, prots: number): void => {
       const key = regionStart / regionBytes;
       const at = rows.find(pid, startNs, key);
@@ -506,7 +506,7 @@ export class PartitionEngine {
       events += to - from;
       switch (type) {
         case 'fault_summary': {
-          // The bulk of a real stream: columns hoisted, lookups inline.
+          // The bulk of a real stream: columns hoisted; countFaults adds them up.
           const s = b.faultSummaries;
           const lastNs = s.lastNs;
           const pids = s.pid;
@@ -807,7 +807,7 @@ export class PartitionEngine {
     h.acc.delete(w);
     this.clearCaches();
     // This window's region accs are read below, and forgotten: their pending sums go into them first.
-    this.summaryRows.get(h)?.flush(w);
+    this.faultRows.get(h)?.flush(w);
     // Paged-out pages as of this window's end (swap-outs and refaults of later windows are not in yet).
     h.pagedOutPages += ha?.pagedDelta ?? 0;
     updateHostCost(h.cost, ha, c.scorer);
@@ -1046,7 +1046,7 @@ export class PartitionEngine {
     if (r.hint) out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });
     if (r.swapped) h.pagedOutPages -= r.swapped.size;
     p.regions.delete(r.key);
-    this.summaryRows.get(h)?.remove(p.pid, p.startNs, r.key);
+    this.faultRows.get(h)?.remove(p.pid, p.startNs, r.key);
   }
 
   private forgetProcess(h: HostState, p: ProcessState): void {
@@ -1112,7 +1112,7 @@ function comparePlans(a: { r: RegionState; d: Desired; score: number }, b: { r: 
   return ACTION_RANK[a.d.action]! - ACTION_RANK[b.d.action]! || Math.abs(b.score) - Math.abs(a.score) || a.r.start - b.r.start;
 }
 
-/** Row layout of SummaryRows: the key, then the window the sums belong to, then the sums. */
+/** Row layout of FaultRows: the key, then the window the sums belong to, then the sums. */
 const ROW_PID = 0;
 const ROW_START = 1;
 const ROW_KEY = 2;
@@ -1132,24 +1132,25 @@ const UNBOUND = -1;
 const MIN_BUCKETS = 256;
 
 /**
- * The fault summaries' fast path (most of a real stream's events, and of
- * the benchmark's): an open-addressing table keyed by (pid, process start,
- * region key), one 64-byte row per region, where the summaries of the
- * region's newest window add up. A summary costs one random memory access
- * there, where the direct path costs four (the process's region Map, its
- * entry, the RegionState, the RegionAcc: objects spread over the heap, with
- * ~24k regions a cache miss each).
+ * The faults' fast path (fault summaries and raw faults: most of a real
+ * stream's events, and of the benchmark's): an open-addressing table keyed
+ * by (pid, process start, region key), one 64-byte row per region, where
+ * the faults of the region's newest window add up. A fault costs one random
+ * memory access there, where the direct path costs four (the process's
+ * region Map, its entry, the RegionState, the RegionAcc: objects spread
+ * over the heap, with ~24k regions a cache miss each).
  *
- * The rows are a cache over the host's state, never the truth: a summary
+ * The rows are a cache over the host's state, never the truth: a fault
  * that misses (new region, or a window the row is not bound to) goes the
  * direct way (processOf/regionOf/accOf) and then binds the row to the
  * RegionAcc it found. `flush` adds the pending sums into their RegionAccs
  * and unbinds the rows; the engine flushes before anything reads the accs
- * (a window closes, a checkpoint is taken). The sums are counts (integers
- * far below 2^53), so adding them later and in another grouping gives
- * exactly the numbers of the direct path.
+ * (a window closes, a checkpoint is taken). The sums are of integer counts:
+ * while a region's window total stays at most 2^53 (9e15 faults; no kernel
+ * comes near, only forged input could), every partial sum is exact in any
+ * grouping, so adding them later gives exactly the direct path's numbers.
  */
-class SummaryRows {
+class FaultRows {
   private rows: Float64Array;
   /** Per bucket: its region, and the RegionAcc its pending sums belong to (null when unbound). */
   private regions: (RegionState | undefined)[];
@@ -1162,7 +1163,7 @@ class SummaryRows {
   private bound: number[] = [];
 
   constructor(buckets = MIN_BUCKETS) {
-    this.rows = SummaryRows.emptyRows(buckets);
+    this.rows = FaultRows.emptyRows(buckets);
     this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
     this.accs = new Array<RegionAcc | null>(buckets).fill(null);
     this.mask = buckets - 1;
@@ -1189,7 +1190,7 @@ class SummaryRows {
     }
   }
 
-  /** Whether the bucket's pending sums are those of window w (so a summary of w adds to them). */
+  /** Whether the bucket's pending sums are those of window w (so faults of w add to them). */
   boundTo(b: number, w: number): boolean {
     return this.rows[b * ROW + ROW_WINDOW] === w;
   }
@@ -1199,7 +1200,7 @@ class SummaryRows {
     return this.regions[b]!;
   }
 
-  /** Adds one fault summary to a bucket bound to its window. */
+  /** Adds faults to a bucket bound to their window. */
   add(b: number, faults: number, writes: number, instrs: number, prots: number): void {
     const rows = this.rows;
     const o = b * ROW;
@@ -1210,7 +1211,7 @@ class SummaryRows {
   }
 
   /**
-   * After a summary went the direct way into `acc` (the region's acc of
+   * After faults went the direct way into `acc` (the region's acc of
    * window w): the region gets a bucket if it had none (`found` is what
    * `find` returned, -1 for none), and the bucket is
    * bound to w when w is the newest window it has seen (older open windows
@@ -1296,7 +1297,7 @@ class SummaryRows {
     const oldRegions = this.regions;
     const oldBuckets = this.mask + 1;
     const buckets = this.live * 4 > oldBuckets ? oldBuckets * 2 : oldBuckets;
-    this.rows = SummaryRows.emptyRows(buckets);
+    this.rows = FaultRows.emptyRows(buckets);
     this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
     this.accs = new Array<RegionAcc | null>(buckets).fill(null);
     this.mask = buckets - 1;
