@@ -50,7 +50,7 @@ import {
 } from './state.js';
 import { newTunerState, tunerStep } from './tuner.js';
 import { encodeRegionScoreFast } from './score-encoder.js';
-import { decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
+import { ColumnScratch, decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 
 /** The processor's output topics, by role (the runner maps them to real names). */
 export type OutputRole = 'scores' | 'phases' | 'hints' | 'tuner' | 'dlq';
@@ -221,6 +221,10 @@ export class PartitionEngine {
   private wIdx = -1;
   private wLo = 0;
   private wHi = 0;
+  /** Decoded columns live here (a batch is done with before the next is decoded). */
+  private readonly columns = new ColumnScratch();
+  /** Per host, the faults' fast path (see FaultRows); derived, so not in the checkpoint. */
+  private readonly faultRows = new WeakMap<HostState, FaultRows>();
 
   constructor(ctx: EngineContext, partition: number, state?: PartitionState) {
     this.ctx = ctx;
@@ -239,6 +243,8 @@ export class PartitionEngine {
   }
 
   checkpoint(): Buffer {
+    // The accs must hold every sum before they are written out.
+    for (const h of this.state.hosts.values()) this.faultRows.get(h)?.flush();
     return encodeCheckpoint(this.state, this.fingerprint);
   }
 
@@ -255,7 +261,7 @@ export class PartitionEngine {
     let batch: TypedEventBatch;
     try {
       if (rec.value === null) throw new Error('null value (a tombstone), not an EventBatch');
-      batch = decodeEventBatchTyped(rec.value);
+      batch = decodeEventBatchTyped(rec.value, this.columns);
       if (batch.host === '') throw new Error('EventBatch.host is empty: events cannot be attributed');
       if (batch.bootId === '') throw new Error('EventBatch.bootId is empty: event times cannot be placed');
     } catch (err) {
@@ -366,6 +372,15 @@ export class PartitionEngine {
     this.aAcc = undefined;
   }
 
+  private faultRowsOf(h: HostState): FaultRows {
+    let rows = this.faultRows.get(h);
+    if (!rows) {
+      rows = new FaultRows();
+      this.faultRows.set(h, rows);
+    }
+    return rows;
+  }
+
   private hostAcc(h: HostState, w: number): HostAcc {
     let a = h.acc.get(w);
     if (!a) {
@@ -445,6 +460,36 @@ export class PartitionEngine {
       return a;
     };
     const regionStartOf = (address: number): number => address - (address % regionBytes);
+    // Faults (summaries and raw ones, most of a stream) add up in the host's rows when the region's row
+    // is bound to the window; else the direct way, after which the row follows the region's newest window.
+    const rows = this.faultRowsOf(h);
+    const countFaults = (pid: number, startNs: number, regionStart: number, bytes: number, w: number, f: number, writes: number, instrs: number, prots: number): void => {
+      const key = regionStart / regionBytes;
+      const at = rows.find(pid, startNs, key);
+      const bound = at >= 0 && rows.boundTo(at, w);
+      // byPid is state (checkpointed): processOf keeps it pointing at the process of each pid's last
+      // event. When no two live processes share a pid, every pid already points at its only process.
+      if (bound && h.processes.size === h.byPid.size) {
+        rows.add(at, f, writes, instrs, prots);
+        return;
+      }
+      const p = processOf(pid, startNs);
+      if (bound) {
+        rows.add(at, f, writes, instrs, prots);
+        return;
+      }
+      // A row bound elsewhere still knows its region (no region Map lookup).
+      const r = at >= 0 ? rows.regionAt(at) : regionOf(p, regionStart, bytes, w);
+      const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
+      a.events += f;
+      a.faults += f;
+      a.writeFaults += writes;
+      a.instrFaults += instrs;
+      a.protFaults += prots;
+      if (w === r.firstWindow) a.firstTouchFaults += f;
+      else a.accessFaults += f;
+      rows.track(at, pid, startNs, key, r, w, a);
+    };
 
     // Runs of the order (hundreds per batch when types interleave), or one run per block; a cursor per type.
     const ordered = b.order.type.length > 0;
@@ -461,7 +506,7 @@ export class PartitionEngine {
       events += to - from;
       switch (type) {
         case 'fault_summary': {
-          // The bulk of a real stream: columns hoisted, lookups inline.
+          // The bulk of a real stream: columns hoisted; countFaults adds them up.
           const s = b.faultSummaries;
           const lastNs = s.lastNs;
           const pids = s.pid;
@@ -476,16 +521,7 @@ export class PartitionEngine {
             const t = lastNs[i]!;
             const w = h === this.wHost && t >= this.wLo && t < this.wHi && t <= h.watermarkNs ? this.wIdx : this.admit(h, t);
             if (w < 0) continue;
-            const r = regionOf(processOf(pids[i]!, starts[i]!), regionStarts[i]!, sizes[i]! || regionBytes, w);
-            const a = r.accW === w && r.accCur !== null ? r.accCur : accOf(r, w);
-            const f = faults[i]!;
-            a.events += f;
-            a.faults += f;
-            a.writeFaults += writes[i]!;
-            a.instrFaults += instrs[i]!;
-            a.protFaults += prots[i]!;
-            if (w === r.firstWindow) a.firstTouchFaults += f;
-            else a.accessFaults += f;
+            countFaults(pids[i]!, starts[i]!, regionStarts[i]!, sizes[i]! || regionBytes, w, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
           }
           break;
         }
@@ -494,16 +530,11 @@ export class PartitionEngine {
           for (let i = from; i < to; i++) {
             const w = this.admit(h, s.h.tsNs[i]!);
             if (w < 0) continue;
-            const r = regionOf(processOf(s.h.pid[i]!, s.h.startNs[i]!), regionStartOf(s.address[i]!), regionBytes, w);
-            const a = accOf(r, w);
             const code = s.errorCode[i]!;
-            a.events++;
-            a.faults++;
-            if (code & PAGE_FAULT_WRITE) a.writeFaults++;
-            if (code & PAGE_FAULT_INSTR) a.instrFaults++;
-            if (code & PAGE_FAULT_PROT) a.protFaults++;
-            if (w === r.firstWindow) a.firstTouchFaults++;
-            else a.accessFaults++;
+            const write = code & PAGE_FAULT_WRITE ? 1 : 0;
+            const instr = code & PAGE_FAULT_INSTR ? 1 : 0;
+            const prot = code & PAGE_FAULT_PROT ? 1 : 0;
+            countFaults(s.h.pid[i]!, s.h.startNs[i]!, regionStartOf(s.address[i]!), regionBytes, w, 1, write, instr, prot);
           }
           break;
         }
@@ -775,6 +806,8 @@ export class PartitionEngine {
     const ha = h.acc.get(w);
     h.acc.delete(w);
     this.clearCaches();
+    // This window's region accs are read below, and forgotten: their pending sums go into them first.
+    this.faultRows.get(h)?.flush(w);
     // Paged-out pages as of this window's end (swap-outs and refaults of later windows are not in yet).
     h.pagedOutPages += ha?.pagedDelta ?? 0;
     updateHostCost(h.cost, ha, c.scorer);
@@ -1013,6 +1046,7 @@ export class PartitionEngine {
     if (r.hint) out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });
     if (r.swapped) h.pagedOutPages -= r.swapped.size;
     p.regions.delete(r.key);
+    this.faultRows.get(h)?.remove(p.pid, p.startNs, r.key);
   }
 
   private forgetProcess(h: HostState, p: ProcessState): void {
@@ -1076,4 +1110,213 @@ const ACTION_RANK: Readonly<Record<string, number>> = { page_out: 0, mark_cold: 
 
 function comparePlans(a: { r: RegionState; d: Desired; score: number }, b: { r: RegionState; d: Desired; score: number }): number {
   return ACTION_RANK[a.d.action]! - ACTION_RANK[b.d.action]! || Math.abs(b.score) - Math.abs(a.score) || a.r.start - b.r.start;
+}
+
+/** Row layout of FaultRows: the key, then the window the sums belong to, then the sums. */
+const ROW_PID = 0;
+const ROW_START = 1;
+const ROW_KEY = 2;
+const ROW_WINDOW = 3;
+const ROW_FAULTS = 4;
+const ROW_WRITES = 5;
+const ROW_INSTRS = 6;
+const ROW_PROTS = 7;
+/** Eight doubles: a row is one 64-byte cache line. */
+const ROW = 8;
+/** ROW_PID of a bucket never used, and of one whose region was forgotten (probing goes on past it). */
+const EMPTY = -1;
+const DELETED = -2;
+/** ROW_WINDOW of a row with no sums pending. */
+const UNBOUND = -1;
+/** Buckets in a new table (a power of two); it doubles when over half full. */
+const MIN_BUCKETS = 256;
+
+/**
+ * The faults' fast path (fault summaries and raw faults: most of a real
+ * stream's events, and of the benchmark's): an open-addressing table keyed
+ * by (pid, process start, region key), one 64-byte row per region, where
+ * the faults of the region's newest window add up. A fault costs one random
+ * memory access there, where the direct path costs four (the process's
+ * region Map, its entry, the RegionState, the RegionAcc: objects spread
+ * over the heap, with ~24k regions a cache miss each).
+ *
+ * The rows are a cache over the host's state, never the truth: a fault
+ * that misses (new region, or a window the row is not bound to) goes the
+ * direct way (processOf/regionOf/accOf) and then binds the row to the
+ * RegionAcc it found. `flush` adds the pending sums into their RegionAccs
+ * and unbinds the rows; the engine flushes before anything reads the accs
+ * (a window closes, a checkpoint is taken). The sums are of integer counts:
+ * while a region's window total stays at most 2^53 (9e15 faults; no kernel
+ * comes near, only forged input could), every partial sum is exact in any
+ * grouping, so adding them later gives exactly the direct path's numbers.
+ */
+class FaultRows {
+  private rows: Float64Array;
+  /** Per bucket: its region, and the RegionAcc its pending sums belong to (null when unbound). */
+  private regions: (RegionState | undefined)[];
+  private accs: (RegionAcc | null)[];
+  private mask: number;
+  /** Buckets holding a region, and those holding a region or a deletion mark (probes stop only at EMPTY). */
+  private live = 0;
+  private used = 0;
+  /** Buckets bound since the last flush (some may have been unbound since by a removal). */
+  private bound: number[] = [];
+
+  constructor(buckets = MIN_BUCKETS) {
+    this.rows = FaultRows.emptyRows(buckets);
+    this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
+    this.accs = new Array<RegionAcc | null>(buckets).fill(null);
+    this.mask = buckets - 1;
+  }
+
+  private static emptyRows(buckets: number): Float64Array {
+    const rows = new Float64Array(buckets * ROW);
+    for (let b = 0; b < buckets; b++) {
+      rows[b * ROW + ROW_PID] = EMPTY;
+      rows[b * ROW + ROW_WINDOW] = UNBOUND;
+    }
+    return rows;
+  }
+
+  /** The region's bucket, or -1. */
+  find(pid: number, startNs: number, key: number): number {
+    const rows = this.rows;
+    const mask = this.mask;
+    for (let b = bucketHash(pid, startNs, key) & mask; ; b = (b + 1) & mask) {
+      const o = b * ROW;
+      const p = rows[o + ROW_PID]!;
+      if (p === pid && rows[o + ROW_START] === startNs && rows[o + ROW_KEY] === key) return b;
+      if (p === EMPTY) return -1;
+    }
+  }
+
+  /** Whether the bucket's pending sums are those of window w (so faults of w add to them). */
+  boundTo(b: number, w: number): boolean {
+    return this.rows[b * ROW + ROW_WINDOW] === w;
+  }
+
+  /** The region of a bucket that `find` returned. */
+  regionAt(b: number): RegionState {
+    return this.regions[b]!;
+  }
+
+  /** Adds faults to a bucket bound to their window. */
+  add(b: number, faults: number, writes: number, instrs: number, prots: number): void {
+    const rows = this.rows;
+    const o = b * ROW;
+    rows[o + ROW_FAULTS]! += faults;
+    rows[o + ROW_WRITES]! += writes;
+    rows[o + ROW_INSTRS]! += instrs;
+    rows[o + ROW_PROTS]! += prots;
+  }
+
+  /**
+   * After faults went the direct way into `acc` (the region's acc of
+   * window w): the region gets a bucket if it had none (`found` is what
+   * `find` returned, -1 for none), and the bucket is
+   * bound to w when w is the newest window it has seen (older open windows
+   * keep going the direct way, as accOf keeps accCur on the newest).
+   */
+  track(found: number, pid: number, startNs: number, key: number, r: RegionState, w: number, acc: RegionAcc): void {
+    const b = found >= 0 ? found : this.insert(pid, startNs, key, r);
+    const o = b * ROW;
+    const bound = this.rows[o + ROW_WINDOW]!;
+    if (w < bound) return;
+    if (bound !== UNBOUND) this.flushBucket(b);
+    this.rows[o + ROW_WINDOW] = w;
+    this.accs[b] = acc;
+    this.bound.push(b);
+  }
+
+  /** Forgets a region (evicted): its pending sums, if any, go to its acc first. */
+  remove(pid: number, startNs: number, key: number): void {
+    const b = this.find(pid, startNs, key);
+    if (b < 0) return;
+    this.flushBucket(b);
+    this.rows[b * ROW + ROW_PID] = DELETED;
+    this.regions[b] = undefined;
+    this.live--;
+  }
+
+  /** The pending sums of windows up to `upTo` (all by default) into their RegionAccs; those buckets are unbound. */
+  flush(upTo = Infinity): void {
+    const rows = this.rows;
+    let kept = 0;
+    for (const b of this.bound) {
+      const w = rows[b * ROW + ROW_WINDOW]!;
+      if (w === UNBOUND) continue;
+      if (w <= upTo) this.flushBucket(b);
+      else this.bound[kept++] = b;
+    }
+    this.bound.length = kept;
+  }
+
+  private flushBucket(b: number): void {
+    const rows = this.rows;
+    const o = b * ROW;
+    const w = rows[o + ROW_WINDOW]!;
+    if (w === UNBOUND) return;
+    const a = this.accs[b]!;
+    const f = rows[o + ROW_FAULTS]!;
+    a.events += f;
+    a.faults += f;
+    a.writeFaults += rows[o + ROW_WRITES]!;
+    a.instrFaults += rows[o + ROW_INSTRS]!;
+    a.protFaults += rows[o + ROW_PROTS]!;
+    if (w === this.regions[b]!.firstWindow) a.firstTouchFaults += f;
+    else a.accessFaults += f;
+    rows[o + ROW_WINDOW] = UNBOUND;
+    rows[o + ROW_FAULTS] = 0;
+    rows[o + ROW_WRITES] = 0;
+    rows[o + ROW_INSTRS] = 0;
+    rows[o + ROW_PROTS] = 0;
+    this.accs[b] = null;
+  }
+
+  private insert(pid: number, startNs: number, key: number, r: RegionState): number {
+    if ((this.used + 1) * 2 > this.mask + 1) this.rehash();
+    const rows = this.rows;
+    const mask = this.mask;
+    let b = bucketHash(pid, startNs, key) & mask;
+    // The key is known absent: the first free bucket on its probe path (a deleted one is reused).
+    while (rows[b * ROW + ROW_PID]! >= 0) b = (b + 1) & mask;
+    const o = b * ROW;
+    if (rows[o + ROW_PID] === EMPTY) this.used++;
+    rows[o + ROW_PID] = pid;
+    rows[o + ROW_START] = startNs;
+    rows[o + ROW_KEY] = key;
+    this.regions[b] = r;
+    this.live++;
+    return b;
+  }
+
+  /** A new table for the live regions (twice the size when they fill half of it), rows unbound. */
+  private rehash(): void {
+    this.flush();
+    const old = this.rows;
+    const oldRegions = this.regions;
+    const oldBuckets = this.mask + 1;
+    const buckets = this.live * 4 > oldBuckets ? oldBuckets * 2 : oldBuckets;
+    this.rows = FaultRows.emptyRows(buckets);
+    this.regions = new Array<RegionState | undefined>(buckets).fill(undefined);
+    this.accs = new Array<RegionAcc | null>(buckets).fill(null);
+    this.mask = buckets - 1;
+    this.live = 0;
+    this.used = 0;
+    for (let b = 0; b < oldBuckets; b++) {
+      const o = b * ROW;
+      if (old[o + ROW_PID]! >= 0) this.insert(old[o + ROW_PID]!, old[o + ROW_START]!, old[o + ROW_KEY]!, oldRegions[b]!);
+    }
+  }
+}
+
+/** A 32-bit hash of a region's table key (murmur3's finalizer over the three parts, truncated to 32 bits each). */
+function bucketHash(pid: number, startNs: number, key: number): number {
+  let h = Math.imul(pid, 0x9e3779b1) ^ Math.imul(startNs | 0, 0x85ebca6b) ^ Math.imul(key | 0, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
 }

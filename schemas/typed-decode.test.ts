@@ -5,7 +5,7 @@ import type { ProbeEvent } from '../bpf/events.js';
 import { Kind } from '../bpf/layout.generated.js';
 import { prng } from '../lib/prng.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, scenarioRecords, swapIn, swapOut } from '../processors/synthetic.js';
-import { decodeEventBatchTyped, takesFastPath } from './typed-decode.js';
+import { ColumnScratch, decodeEventBatchTyped, takesFastPath } from './typed-decode.js';
 import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProbeEvents, wireRoot } from './wire.js';
 
 // protobufjs's Long class (its `long` dependency), for values past 2^53.
@@ -136,4 +136,18 @@ test('bad records fail the same way on both paths', () => {
   }
   // Some corruptions only change values: those must decode the same too.
   assert.ok(decoded > 0);
+});
+
+test('with a ColumnScratch, each batch decodes to what it decodes to alone (reused buffers hold nothing over)', () => {
+  const scratch = new ColumnScratch();
+  // Sizes up and down, and columns that are on the wire in one batch and absent (all zero) in the next.
+  const batches: Uint8Array[] = [];
+  for (let seed = 1; seed <= 12; seed++) batches.push(mixedBatch(seed, seed % 3 === 0 ? 400 : 30 * seed));
+  batches.push(new CollectorStream('h', 'b', 'c').batch([faultSummary(SEC, 1, 2, 0x7f0000000000, 0)]));
+  batches.push(new CollectorStream('h', 'b', 'c').batch([]));
+  for (const r of scenarioRecords({ windows: 4 })) batches.push(r.value);
+  for (const bytes of batches) {
+    assert.ok(takesFastPath(bytes));
+    assert.deepStrictEqual(plain(decodeEventBatchTyped(bytes, scratch)), plain(decodeEventBatchTyped(bytes)));
+  }
 });

@@ -126,6 +126,27 @@ function newColumn(kind: ColumnKind, rows: number): TypedArray {
   return kind === 'u64' ? new Float64Array(rows) : kind === 'u32' ? new Uint32Array(rows) : new Int32Array(rows);
 }
 
+/**
+ * Column buffers a caller reuses from batch to batch: a batch decoded with
+ * it is good until the next one is. Why: a fresh typed array per column per
+ * batch (a dozen columns of thousands of rows) is a new ArrayBuffer each
+ * time, outside the heap, and its allocation and the collections that free
+ * them cost the stream processor more than reading the varints.
+ */
+export class ColumnScratch {
+  private readonly buffers = new Map<ColumnPlan, TypedArray>();
+
+  /** `rows` values for column c, zeroed when `zero` (else the caller overwrites every one). */
+  column(c: ColumnPlan, rows: number, zero: boolean): TypedArray {
+    let buf = this.buffers.get(c);
+    if (!buf || buf.length < rows) {
+      buf = newColumn(c.kind, Math.max(rows, 2 * (buf?.length ?? 0)));
+      this.buffers.set(c, buf);
+    } else if (zero) buf.fill(0, 0, rows);
+    return buf.subarray(0, rows);
+  }
+}
+
 function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, out: TypedArray): void {
   if (kind === 'u64') {
     if (packedU64(buf, span[0], span[1], out as Float64Array) !== out.length) throw NOT_FAST;
@@ -136,7 +157,7 @@ function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, o
 type AnyBlock = Record<string, unknown> & { rows: number };
 
 /** One event block's payload, by its plan; NOT_FAST for anything decodeEventBatch might see otherwise. */
-function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number): AnyBlock {
+function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number, scratch: ColumnScratch | undefined): AnyBlock {
   const spans: ([number, number] | undefined)[] = new Array<[number, number] | undefined>(plan.columns.length);
   let rows = 0;
   let sawRows = false;
@@ -181,9 +202,10 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number)
   const h: Record<string, TypedArray> = {};
   for (let i = 0; i < plan.columns.length; i++) {
     const c = plan.columns[i]!;
-    const col = newColumn(c.kind, rows);
     const s = spans[i];
-    if (s && s[1] > s[0]) fillColumn(buf, s, c.kind, col);
+    const onWire = s !== undefined && s[1] > s[0];
+    const col = scratch ? scratch.column(c, rows, !onWire) : newColumn(c.kind, rows);
+    if (onWire) fillColumn(buf, s, c.kind, col);
     if (c.sub === undefined) block[c.name] = col;
     else h[c.name] = col;
   }
@@ -253,7 +275,7 @@ function typedBatch(b: EventBatch, skip?: ReadonlySet<BlockPlan>): TypedEventBat
 }
 
 /** The fast path: the fast blocks and the order read here, the rest by decodeEventBatch. */
-function fastDecode(bytes: Uint8Array): TypedEventBatch {
+function fastDecode(bytes: Uint8Array, scratch?: ColumnScratch): TypedEventBatch {
   const p = blockPlans();
   const r = new FastReader(bytes, 0, bytes.length);
   const rest: Uint8Array[] = [];
@@ -283,7 +305,7 @@ function fastDecode(bytes: Uint8Array): TypedEventBatch {
     rest.push(bytes.subarray(fieldStart, r.pos));
   }
   const blocks = new Map<BlockPlan, AnyBlock>();
-  for (const [plan, [s, e]] of found) blocks.set(plan, readBlock(plan, bytes, s, e));
+  for (const [plan, [s, e]] of found) blocks.set(plan, readBlock(plan, bytes, s, e, scratch));
   const ord = order ? readOrder(bytes, order[0], order[1]) : undefined;
   // Everything else, checked as usual; if that fails, the whole record goes
   // the slow way so the error is the one the record's own bytes give.
@@ -339,12 +361,13 @@ function newEmptyTyped(plan: BlockPlan): AnyBlock {
 /**
  * What decodeEventBatch gives, with every event block's numbers in typed
  * arrays. Throws WireDecodeError exactly when decodeEventBatch does, with
- * the same reason.
+ * the same reason. With `scratch`, the columns are views of its buffers:
+ * valid until the next decode with the same scratch.
  */
-export function decodeEventBatchTyped(bytes: Uint8Array): TypedEventBatch {
+export function decodeEventBatchTyped(bytes: Uint8Array, scratch?: ColumnScratch): TypedEventBatch {
   if (bytes instanceof Uint8Array) {
     try {
-      return fastDecode(bytes);
+      return fastDecode(bytes, scratch);
     } catch {
       // Not for the fast path (or a surprise in it): the reference decoder decides.
     }
