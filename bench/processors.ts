@@ -19,6 +19,10 @@
  * ratio B/A and their median (paired: the machine's drift hits both alike).
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
+ * Before anything is timed on Kafka, one instance makes an unmeasured pass
+ * over the input (a fresh broker JVM runs slower until its JIT has warmed).
+ * With the broker started here, each run also reports the CPU seconds its
+ * instances and the broker used (/proc/PID/stat).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -160,14 +164,20 @@ interface KafkaRunResult {
 
 /** USER_HZ: the unit of /proc/PID/stat times. */
 const USER_HZ = 100;
-const cpuSecondsOf = (pids: readonly (number | undefined)[]): number =>
-  pids.reduce<number>((sum, pid) => {
+/** CPU seconds of each pid so far; a pid that has exited keeps its last sample. */
+function sampleCpu(pids: readonly (number | undefined)[], last: Map<number, number>): number {
+  let sum = 0;
+  for (const pid of pids) {
+    if (pid === undefined) continue;
     try {
-      return pid === undefined ? sum : sum + readProcStat(pid).cpuTicks / USER_HZ;
+      last.set(pid, readProcStat(pid).cpuTicks / USER_HZ);
     } catch {
-      return sum; // exited: its last sample stands
+      // exited: its last sample stands
     }
-  }, 0);
+    sum += last.get(pid) ?? 0;
+  }
+  return sum;
+}
 
 async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | undefined, instances: number, records: number, eventsPerRecord: number, extraFlags: readonly string[] = []): Promise<KafkaRunResult> {
   const tag = `bench-${instances}-${Date.now()}`;
@@ -206,18 +216,19 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
     await new Promise((r) => setTimeout(r, 20));
   }
   const t0 = performance.now();
-  const brokerCpu0 = cpuSecondsOf([brokerPid]);
-  const instanceCpu0 = cpuSecondsOf(pids);
+  const cpuSamples = new Map<number, number>();
+  const brokerCpu0 = sampleCpu([brokerPid], cpuSamples);
+  const instanceCpu0 = sampleCpu(pids, cpuSamples);
   let instanceCpu = instanceCpu0;
   const before = await committed(kafka, tag);
   let after = before;
   while (after < records) {
     await new Promise((r) => setTimeout(r, 50));
     after = await committed(kafka, tag);
-    instanceCpu = cpuSecondsOf(pids);
+    instanceCpu = sampleCpu(pids, cpuSamples);
   }
   const seconds = (performance.now() - t0) / 1000;
-  const brokerCpuSeconds = cpuSecondsOf([brokerPid]) - brokerCpu0;
+  const brokerCpuSeconds = sampleCpu([brokerPid], cpuSamples) - brokerCpu0;
   await Promise.all(children);
   return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds, instanceCpuSeconds: instanceCpu - instanceCpu0, brokerCpuSeconds };
 }
@@ -297,6 +308,14 @@ async function main(): Promise<void> {
     // The broker's CPU is reported only for the broker started here.
     const brokerPid = broker ? (await broker.local.status()).pid : undefined;
     const perRecord = events / records.length;
+    const eventsDone = (r: KafkaRunResult): number => r.eventsPerSec * r.seconds;
+    const cpu = (r: KafkaRunResult): string =>
+      `instance CPU ${r.instanceCpuSeconds.toFixed(1)} s (${fmt(eventsDone(r) / r.instanceCpuSeconds)} events per instance CPU-second)` +
+      (brokerPid === undefined ? '' : `, broker CPU ${r.brokerCpuSeconds.toFixed(1)} s`);
+    // A fresh broker JVM interprets and compiles its hot paths for its first seconds under load:
+    // one unmeasured pass over the input first, so the runs compare the processors, not the JIT.
+    const warm = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord);
+    console.log(`warm-up pass (not counted): ${fmt(warm.eventsPerSec)} events/s; ${cpu(warm)}`);
     const compare = args.indexOf('--compare');
     if (compare >= 0) {
       const flagsA = (args[compare + 1] ?? '').split(' ').filter((f) => f !== '');
@@ -306,15 +325,11 @@ async function main(): Promise<void> {
         const a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
         const b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
         ratios.push(b.eventsPerSec / a.eventsPerSec);
-        console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s, B ${fmt(b.eventsPerSec)} events/s, B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
+        console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s (${cpu(a)}), B ${fmt(b.eventsPerSec)} events/s (${cpu(b)}), B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
       }
       console.log(`A = [${flagsA.join(' ')}], B = [${flagsB.join(' ')}]: median B/A ${median(ratios).toFixed(3)} over ${ratios.length} rounds`);
       return;
     }
-    const cpu = (r: KafkaRunResult): string =>
-      `instance CPU ${r.instanceCpuSeconds.toFixed(1)} s (${fmt(eventsDone(r) / r.instanceCpuSeconds)} events per instance CPU-second)` +
-      (brokerPid === undefined ? '' : `, broker CPU ${r.brokerCpuSeconds.toFixed(1)} s`);
-    const eventsDone = (r: KafkaRunResult): number => r.eventsPerSec * r.seconds;
     const one = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord);
     console.log(`one instance: ${fmt(one.eventsPerSec)} events/s (${one.seconds.toFixed(1)} s); ${cpu(one)}`);
     if (args.includes('--one')) return;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { TOPIC } from '../schemas/topics.js';
 import { createProcessorConfig } from './config.js';
 import { PartitionEngine, type EngineContext, type OutRecord } from './engine.js';
-import { localEngineHost, packRecords, workerEngineHost, type EngineHost } from './engine-host.js';
+import { localEngineHost, workerEngineHost, type EngineHost } from './engine-host.js';
 import { scenarioRecords } from './synthetic.js';
 
 const ctx: EngineContext = { config: createProcessorConfig(), inputTopic: TOPIC.events };
@@ -44,7 +44,7 @@ async function viaHost(host: EngineHost, ms: ReturnType<typeof messages>, chunk:
   const out: OutRecord[] = [];
   await host.open(3, null, -1);
   for (let i = 0; i < ms.length; i += chunk) {
-    const r = await host.apply(3, packRecords(ms.slice(i, i + chunk)), suppressUntil);
+    const r = await host.apply(3, ms.slice(i, i + chunk), suppressUntil);
     out.push(...r.outs);
     assert.equal(r.nextOffset, Number(ms[Math.min(ms.length, i + chunk) - 1]!.offset) + 1);
   }
@@ -74,18 +74,18 @@ test('a checkpoint taken in the worker restores there and continues as the live 
   try {
     const out: OutRecord[] = [];
     await worker.open(3, null, -1);
-    out.push(...(await worker.apply(3, packRecords(ms.slice(0, 70)), -1)).outs);
+    out.push(...(await worker.apply(3, ms.slice(0, 70), -1)).outs);
     const cp = await worker.checkpoint(3);
     worker.close(3);
     // Past the committed offset: unusable, a fresh engine.
     assert.equal((await worker.open(3, cp, 10)).nextOffset, -1);
     const opened = await worker.open(3, cp, 70);
     assert.equal(opened.nextOffset, 70);
-    const rest = await worker.apply(3, packRecords(ms.slice(60)), -1);
+    const rest = await worker.apply(3, ms.slice(60), -1);
     assert.equal(rest.applied, ms.length - 70, 'records below the next offset are skipped');
     out.push(...rest.outs);
     same(out, ref);
-    await assert.rejects(worker.apply(4, packRecords(ms.slice(0, 1)), -1), /partition 4 has no engine open/);
+    await assert.rejects(worker.apply(4, ms.slice(0, 1), -1), /partition 4 has no engine open/);
   } finally {
     await worker.stop();
   }

@@ -19,7 +19,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../lib/errors.js';
-import { PartitionEngine, type EngineContext, type OutRecord, type OutputRole } from './engine.js';
+import { PartitionEngine, type EngineContext, type InputRecord, type OutRecord, type OutputRole } from './engine.js';
 import { stateSize } from './state.js';
 
 /** What the runner shows per partition (summed over the partition's hosts). */
@@ -33,7 +33,20 @@ export interface EngineStats {
   events: number;
 }
 
-/** Input records of one chunk, packed: record i's key and value are lens[2i], lens[2i+1] bytes (-1: null) of `bytes`, in order. */
+/** An input record as kafkajs hands it over. */
+export interface KafkaMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: string;
+}
+
+/** kafkajs messages as the engine takes them (no copy: the engine only reads them). */
+export function inputRecords(messages: readonly KafkaMessage[]): InputRecord[] {
+  return messages.map((m) => ({ offset: Number(m.offset), key: m.key, value: m.value, timestamp: m.timestamp }));
+}
+
+/** Input records of one chunk, packed to cross to the worker: record i's key and value are lens[2i], lens[2i+1] bytes (-1: null) of `bytes`, in order. */
 export interface PackedRecords {
   offsets: Float64Array;
   timestamps: string[];
@@ -73,7 +86,7 @@ export interface EngineHost {
    */
   open(p: number, checkpoint: Uint8Array | null, committed: number): Promise<OpenResult>;
   /** Applies the records at or past the engine's next offset; outputs of records below suppressUntil are dropped (committed already). */
-  apply(p: number, records: PackedRecords, suppressUntil: number): Promise<ChunkResult>;
+  apply(p: number, messages: readonly KafkaMessage[], suppressUntil: number): Promise<ChunkResult>;
   checkpoint(p: number): Promise<Buffer>;
   /** Forgets partition p's engine. */
   close(p: number): void;
@@ -84,7 +97,7 @@ const ROLES: readonly OutputRole[] = ['scores', 'phases', 'hints', 'tuner', 'dlq
 const ROLE_INDEX: Readonly<Record<OutputRole, number>> = { scores: 0, phases: 1, hints: 2, tuner: 3, dlq: 4 };
 
 /** kafkajs messages -> PackedRecords. */
-export function packRecords(messages: readonly { offset: string; key: Buffer | null; value: Buffer | null; timestamp: string }[]): PackedRecords {
+export function packRecords(messages: readonly KafkaMessage[]): PackedRecords {
   const n = messages.length;
   const offsets = new Float64Array(n);
   const lens = new Int32Array(2 * n);
@@ -153,6 +166,24 @@ function packOutputs(outs: readonly OutRecord[]): PackedOutputs {
   return { roles, keys, keyAt, timestamps, tsAt, valueLens, bytes };
 }
 
+function unpackRecords(r: PackedRecords): InputRecord[] {
+  const buf = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+  let at = 0;
+  const take = (len: number): Buffer | null => {
+    if (len < 0) return null;
+    const b = buf.subarray(at, at + len);
+    at += len;
+    return b;
+  };
+  const out: InputRecord[] = new Array<InputRecord>(r.offsets.length);
+  for (let i = 0; i < r.offsets.length; i++) {
+    const key = take(r.lens[2 * i]!);
+    const value = take(r.lens[2 * i + 1]!);
+    out[i] = { offset: r.offsets[i]!, key, value, timestamp: r.timestamps[i]! };
+  }
+  return out;
+}
+
 function unpackOutputs(p: PackedOutputs): OutRecord[] {
   const n = p.roles.length;
   const outs: OutRecord[] = new Array<OutRecord>(n);
@@ -206,28 +237,17 @@ class Engines {
     return e;
   }
 
-  /** Applies a packed chunk; outputs in `outs`. */
-  apply(p: number, r: PackedRecords, suppressUntil: number, outs: OutRecord[]): Omit<ChunkResult, 'outs'> {
+  /** Applies a chunk of records; outputs in `outs`. */
+  apply(p: number, records: readonly InputRecord[], suppressUntil: number, outs: OutRecord[]): Omit<ChunkResult, 'outs'> {
     const engine = this.engine(p);
-    const buf = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
-    let at = 0;
     let last = -1;
     let applied = 0;
-    const take = (len: number): Buffer | null => {
-      if (len < 0) return null;
-      const b = buf.subarray(at, at + len);
-      at += len;
-      return b;
-    };
-    for (let i = 0; i < r.offsets.length; i++) {
-      const key = take(r.lens[2 * i]!);
-      const value = take(r.lens[2 * i + 1]!);
-      const offset = r.offsets[i]!;
-      if (offset < engine.nextOffset) continue;
+    for (const rec of records) {
+      if (rec.offset < engine.nextOffset) continue;
       const mark = outs.length;
-      engine.process({ offset, key, value, timestamp: r.timestamps[i]! }, outs);
-      if (offset < suppressUntil) outs.length = mark;
-      last = offset;
+      engine.process(rec, outs);
+      if (rec.offset < suppressUntil) outs.length = mark;
+      last = rec.offset;
       applied++;
     }
     return { last, applied, nextOffset: engine.nextOffset, stats: engineStats(engine) };
@@ -247,9 +267,9 @@ export function localEngineHost(ctx: EngineContext): EngineHost {
   const engines = new Engines(ctx);
   return {
     open: async (p, checkpoint, committed) => engines.open(p, checkpoint, committed),
-    apply: async (p, records, suppressUntil) => {
+    apply: async (p, messages, suppressUntil) => {
       const outs: OutRecord[] = [];
-      return { outs, ...engines.apply(p, records, suppressUntil, outs) };
+      return { outs, ...engines.apply(p, inputRecords(messages), suppressUntil, outs) };
     },
     checkpoint: async (p) => engines.checkpoint(p),
     close: (p) => engines.close(p),
@@ -295,7 +315,7 @@ export function serveEngines(setup: WorkerSetup, post: (reply: HostReply, transf
           return;
         case 'apply': {
           const outs: OutRecord[] = [];
-          const res = engines.apply(req.p, req.records, req.suppressUntil, outs);
+          const res = engines.apply(req.p, unpackRecords(req.records), req.suppressUntil, outs);
           const packed = packOutputs(outs);
           post({ id: req.id, ok: true, apply: { ...res, outs: packed } }, [packed.bytes.buffer as ArrayBuffer]);
           return;
@@ -365,7 +385,9 @@ export function workerEngineHost(ctx: EngineContext, onFailure: (err: Error) => 
       if (!('open' in r)) throw new Error('engine worker: unexpected reply to open');
       return r.open;
     },
-    async apply(p, records, suppressUntil) {
+    async apply(p, messages, suppressUntil) {
+      // Packed: one transferred buffer instead of a structured clone per record.
+      const records = packRecords(messages);
       const r = await call({ op: 'apply', p, records, suppressUntil }, [records.bytes.buffer as ArrayBuffer]);
       if (!('apply' in r)) throw new Error('engine worker: unexpected reply to apply');
       return { ...r.apply, outs: unpackOutputs(r.apply.outs) };

@@ -27,7 +27,7 @@ import { installFastProduceEncoder } from '../lib/kafka-produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
-import { localEngineHost, packRecords, workerEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
+import { localEngineHost, workerEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
 import { createMissingTopics, hintPartitioner, retrying, topicOfRole, type ProcessorTopics } from './topics.js';
 
 export interface RunnerConfig {
@@ -380,7 +380,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       for (let i = 0; i < messages.length && isRunning() && !isStale(); ) {
         const end = Math.min(messages.length, i + runner.maxRecordsPerTransaction);
         ahead = true;
-        const { outs, last, applied, nextOffset, stats: engineStats } = await host!.apply(p, packRecords(messages.slice(i, end)), e.suppressUntil);
+        const { outs, last, applied, nextOffset, stats: engineStats } = await host!.apply(p, messages.slice(i, end), e.suppressUntil);
         i = end;
         e.nextOffset = nextOffset;
         e.engineStats = engineStats;
