@@ -5,6 +5,7 @@
  * what it sends: records read back (read_committed) match what was sent.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,7 @@ import kafkajs from 'kafkajs';
 import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
 import { retrying } from '../processors/topics.js';
 import { crc32c } from './crc32c.js';
-import { encodeProduceRequest, fastProduceCounts, installFastProduceEncoder, type ProduceMessage, type ProduceRequestArgs } from './kafka-produce-encoder.js';
+import { encodeProduceRequest, fastProduceCounts, groupMessagesPerPartition, installFastProduceEncoder, type ProduceMessage, type ProduceRequestArgs } from './kafka-produce-encoder.js';
 import { prng } from './prng.js';
 
 const require = createRequire(import.meta.url);
@@ -157,6 +158,40 @@ describe('installFastProduceEncoder', () => {
     const viaKafkajs = await produceDefinitions.protocol({ version: 3 })(gzip).request.encode();
     assert.ok(viaKafkajs.buffer.length > 0);
     assert.equal(fastProduceCounts().byKafkajs, before + 1);
+  });
+});
+
+describe('groupMessagesPerPartition', () => {
+  it('groups as kafkajs does: the same partitions, messages in the same order', () => {
+    // This file loaded kafkajs before any preload: the cache holds kafkajs's own grouping.
+    const kafkajsGrouping = require(join(kafkajsRoot, 'src/producer/groupMessagesPerPartition.js')) as typeof groupMessagesPerPartition;
+    assert.notEqual(kafkajsGrouping, groupMessagesPerPartition);
+    const rnd = prng(11);
+    for (let round = 0; round < 50; round++) {
+      const partitions = Math.floor(rnd() * 13);
+      const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i }));
+      const messages = Array.from({ length: Math.floor(rnd() * 400) }, (_, i) => ({ key: `k${i}`, at: Math.floor(rnd() * 1000) }));
+      const partitioner = ({ message }: { message: unknown }): number => (message as { at: number }).at % Math.max(1, partitions);
+      const args = { topic: 't', partitionMetadata, messages, partitioner };
+      assert.deepEqual(groupMessagesPerPartition(args), kafkajsGrouping(args), `round ${round}`);
+    }
+  });
+
+  it('is what kafkajs loads when lib/kafkajs-preload.js comes first, and says why not when kafkajs came first', () => {
+    const dist = dirname(new URL(import.meta.url).pathname);
+    const check = (first: string, second: string): string =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', `${first}\n${second}`], { cwd: dist, encoding: 'utf8' }).trim();
+    const probe = `
+      import { createRequire } from 'node:module';
+      import { groupMessagesPerPartition, installLinearGrouping } from './kafka-produce-encoder.js';
+      const require = createRequire(import.meta.url);
+      const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
+      console.log(JSON.stringify({ ours: require.cache[path]?.exports === groupMessagesPerPartition, again: installLinearGrouping() }));`;
+    assert.deepEqual(JSON.parse(check(`import './kafkajs-preload.js'; import 'kafkajs';`, probe)), { ours: true, again: { installed: true } });
+    assert.deepEqual(JSON.parse(check(`import 'kafkajs';`, probe)), {
+      ours: false,
+      again: { installed: false, reason: 'kafkajs was loaded before: its producer keeps its own grouping' },
+    });
   });
 });
 

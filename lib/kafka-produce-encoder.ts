@@ -352,3 +352,48 @@ export function installFastProduceEncoder(): InstallResult {
   defs[INSTALLED] = true;
   return { installed: true };
 }
+
+// ---------------------------------------------------------------------------
+// Grouping a request's messages by partition
+// ---------------------------------------------------------------------------
+
+type Partitioner = (args: { topic: string; partitionMetadata: readonly unknown[]; message: unknown }) => number;
+type Grouping = (args: { topic: string; partitionMetadata: readonly unknown[]; messages: readonly unknown[]; partitioner: Partitioner }) => Record<number, unknown[]>;
+
+/**
+ * kafkajs's groupMessagesPerPartition, in linear time: the same partitions,
+ * messages in the same order. kafkajs's copies a partition's whole list for
+ * every message it adds, so a request of k records for one partition (the
+ * processors' scores of a host all go to one) costs k^2/2 copies and as
+ * much garbage.
+ */
+export const groupMessagesPerPartition: Grouping = ({ topic, partitionMetadata, messages, partitioner }) => {
+  const byPartition: Record<number, unknown[]> = {};
+  if (partitionMetadata.length === 0) return byPartition;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (byPartition[partition] ??= []).push(message);
+  }
+  return byPartition;
+};
+
+/**
+ * Puts the linear grouping where kafkajs will load its own. kafkajs binds
+ * the function when its producer module loads, so this works only before
+ * kafkajs is first loaded: entry points import lib/kafkajs-preload.js first.
+ * Afterwards it changes nothing and says so.
+ */
+export function installLinearGrouping(): InstallResult {
+  const require = createRequire(import.meta.url);
+  const root = dirname(require.resolve('kafkajs/package.json'));
+  const { version } = require(join(root, 'package.json')) as { version: string };
+  if (version !== KAFKAJS_VERSION) return { installed: false, reason: `kafkajs ${version} is not ${KAFKAJS_VERSION}` };
+  const groupingPath = join(root, 'src/producer/groupMessagesPerPartition.js');
+  const cache = require.cache;
+  if (cache[groupingPath]?.exports === groupMessagesPerPartition) return { installed: true };
+  if (cache[join(root, 'src/producer/sendMessages.js')]) return { installed: false, reason: 'kafkajs was loaded before: its producer keeps its own grouping' };
+  // Loaded once (a real module record), then its exports replaced: kafkajs's require gets ours.
+  require(groupingPath);
+  cache[groupingPath]!.exports = groupMessagesPerPartition;
+  return { installed: true };
+}

@@ -4,6 +4,8 @@
  * `node dist/processors/run-main.js process|replay [flags]`, the same
  * commands, flags and exit statuses. The SIGKILL tests spawn this.
  */
+// First: it must run before anything loads kafkajs.
+import '../lib/kafkajs-preload.js';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import { processCommand } from '../cli/commands/process.js';
 import { replayCommand } from '../cli/commands/replay.js';
