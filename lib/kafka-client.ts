@@ -109,10 +109,12 @@ function sslFromEnv(env: Env): boolean | undefined {
 /**
  * kafkajs logs every error response at ERROR, including the ones it (or the
  * processor runner) retries as a matter of course: a coordinator that is
- * still loading or moved, and CONCURRENT_TRANSACTIONS right after a commit.
- * Those are left out; everything else goes to stderr as one JSON line.
+ * still loading or moved, CONCURRENT_TRANSACTIONS right after a commit, and
+ * a partition leader not known yet (a topic just created: kafkajs refreshes
+ * its metadata and asks again). Those are left out; everything else goes to
+ * stderr as one JSON line.
  */
-const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading/i;
+const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading|not the leader for that topic-partition/i;
 
 export const quietLogCreator: logCreator = () => (entry: LogEntry) => {
   const { message, ...rest } = entry.log;
