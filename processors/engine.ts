@@ -337,8 +337,15 @@ export class PartitionEngine {
    * window's outputs never see events past its end plus the lateness.
    */
   private admit(h: HostState, t: number): number {
-    // Fast path: the same host and open window as the previous event, watermark not moving.
-    if (h === this.wHost && t >= this.wLo && t < this.wHi && t <= h.watermarkNs) return this.wIdx;
+    // Fast path: the same host and open window as the previous event, and a watermark that
+    // stays or moves without reaching a window's close (events come in time order, so it mostly moves).
+    if (h === this.wHost && t >= this.wLo && t < this.wHi) {
+      if (t <= h.watermarkNs) return this.wIdx;
+      if (t < (h.nextClose + 1) * this.windowNs + this.latenessNs) {
+        h.watermarkNs = t;
+        return this.wIdx;
+      }
+    }
     if (h.nextClose < 0) h.nextClose = windowOf(Math.max(0, t - this.latenessNs), this.windowNs);
     if (t > h.watermarkNs) this.advance(h, t);
     const w = windowOf(t, this.windowNs);
