@@ -323,7 +323,8 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
         list = [];
         byTopic.set(topic, list);
       }
-      const value = o.value === null ? null : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
+      // Most outputs are Buffers already (the score encoder's): no second view per record.
+      const value = o.value === null ? null : Buffer.isBuffer(o.value) ? o.value : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
       list.push({ key: o.key, value, timestamp: o.timestampMs });
       bytes += size;
       count++;
