@@ -213,6 +213,8 @@ describe('pageloop sink', () => {
     await producer.connect();
   });
   after(async () => {
+    // A test that failed mid-way may leave a child running: it would keep this file from ending.
+    for (const child of liveChildren) child.kill('SIGKILL');
     await producer?.disconnect();
     await broker?.close();
   });
@@ -309,21 +311,36 @@ describe('pageloop sink', () => {
 
 interface Child {
   readonly started: Promise<void>;
-  /** Resolves once n more blocks were committed. */
+  /** Resolves once n more blocks were committed; rejects, saying why, when the child exits first or takes over two minutes. */
   commits(n: number): Promise<void>;
   kill(): void;
   stop(): Promise<void>;
 }
 
+const liveChildren = new Set<ChildProcess>();
+
 function startChild(options: object): Child {
   const proc: ChildProcess = spawn(process.execPath, [join(HERE, 'run-main.js'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  liveChildren.add(proc);
+  proc.once('exit', () => liveChildren.delete(proc));
   let commits = 0;
-  const waiters: { at: number; resolve: () => void }[] = [];
+  const waiters: { at: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  // The child's last log lines, for a failure to show what it was doing.
+  const logs: string[] = [];
+  const lastLogs = (): string => (logs.length > 0 ? `; its last log lines: ${logs.join(' | ')}` : '; it logged nothing');
+  let exitCode: number | null | undefined;
   let onStarted: () => void = () => undefined;
   let onFailed: (e: Error) => void = () => undefined;
   const started = new Promise<void>((res, rej) => {
-    onStarted = res;
-    onFailed = rej;
+    const timer = setTimeout(() => rej(new Error(`sink child did not start within 120 s${lastLogs()}`)), 120_000);
+    onStarted = () => {
+      clearTimeout(timer);
+      res();
+    };
+    onFailed = (e) => {
+      clearTimeout(timer);
+      rej(e);
+    };
   });
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -332,6 +349,10 @@ function startChild(options: object): Child {
       msg = JSON.parse(line) as typeof msg;
     } catch {
       return;
+    }
+    if (msg.event === 'log') {
+      logs.push(String((msg as { line?: unknown }).line));
+      if (logs.length > 10) logs.shift();
     }
     if (msg.event === 'started') onStarted();
     if (msg.event === 'failed') onFailed(new Error(`sink child failed: ${msg.error}`));
@@ -343,10 +364,34 @@ function startChild(options: object): Child {
       }
     }
   });
-  void exited.then((code) => onFailed(new Error(`sink child exited (${code}) before it started`)));
+  void exited.then((code) => {
+    exitCode = code;
+    onFailed(new Error(`sink child exited (${code}) before it started${lastLogs()}`));
+    for (const w of waiters.splice(0)) w.reject(new Error(`sink child exited (${code}) after ${commits} commits, before commit ${w.at}${lastLogs()}`));
+  });
+  const COMMITS_TIMEOUT_MS = 120_000;
   return {
     started,
-    commits: (n) => new Promise<void>((resolve) => waiters.push({ at: commits + n, resolve })),
+    commits: (n) =>
+      new Promise<void>((resolve, reject) => {
+        const at = commits + n;
+        if (exitCode !== undefined) {
+          reject(new Error(`sink child exited (${exitCode}) after ${commits} commits, before commit ${at}${lastLogs()}`));
+          return;
+        }
+        const timer = setTimeout(() => reject(new Error(`sink child: ${commits} commits after ${COMMITS_TIMEOUT_MS} ms, waiting for ${at}${lastLogs()}`)), COMMITS_TIMEOUT_MS);
+        waiters.push({
+          at,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+      }),
     kill: () => void proc.kill('SIGKILL'),
     async stop() {
       proc.kill('SIGTERM');
