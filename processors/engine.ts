@@ -526,7 +526,7 @@ export class PartitionEngine {
           const prots = s.protFaults;
           for (let i = from; i < to; i++) {
             const t = lastNs[i]!;
-            const w = h === this.wHost && t >= this.wLo && t < this.wHi && t <= h.watermarkNs ? this.wIdx : this.admit(h, t);
+            const w = this.admit(h, t);
             if (w < 0) continue;
             countFaults(pids[i]!, starts[i]!, regionStarts[i]!, sizes[i]! || regionBytes, w, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
           }
