@@ -68,14 +68,17 @@ const DECIMAL_MS = /^\d{1,15}$/;
 // Per-record scratch, reused across calls (encoding is synchronous).
 let keyLens = new Int32Array(1024);
 let valueLens = new Int32Array(1024);
-let deltas = new Float64Array(1024);
+/** Per record: its timestamp delta, zigzagged, and its body size (the record's length prefix), from the plan. */
+let zigzagDeltas = new Float64Array(1024);
+let bodySizes = new Int32Array(1024);
 
 function reserve(n: number): void {
   if (keyLens.length >= n) return;
   const size = Math.max(n, keyLens.length * 2);
   keyLens = new Int32Array(size);
   valueLens = new Int32Array(size);
-  deltas = new Float64Array(size);
+  zigzagDeltas = new Float64Array(size);
+  bodySizes = new Int32Array(size);
 }
 
 /** Byte length of a key or value, -1 for null; undefined when kafkajs's encoder must handle it. */
@@ -156,16 +159,18 @@ function planBatch(messages: readonly ProduceMessage[], base: number, now: numbe
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
     const delta = (m.timestamp ? Number(m.timestamp) : now) - firstTimestamp;
-    deltas[base + i] = delta;
+    const zDelta = zigzag(delta);
+    zigzagDeltas[base + i] = zDelta;
     const kl = keyLens[base + i]!;
     const vl = valueLens[base + i]!;
     const body =
       1 + // attributes
-      uvarintSize(zigzag(delta)) +
+      uvarintSize(zDelta) +
       uvarintSize(2 * i) +
       (kl < 0 ? 1 : uvarintSize(2 * kl) + kl) +
       (vl < 0 ? 1 : uvarintSize(2 * vl) + vl) +
       1; // no headers
+    bodySizes[base + i] = body;
     recordBytes += uvarintSize(2 * body) + body;
   }
   return { firstTimestamp, maxTimestamp, recordBytes };
@@ -264,11 +269,9 @@ export function encodeProduceRequest(req: ProduceRequestArgs, now = Date.now()):
         const m = p.messages[i]!;
         const kl = keyLens[base + i]!;
         const vl = valueLens[base + i]!;
-        const zDelta = zigzag(deltas[base + i]!);
-        const body = 1 + uvarintSize(zDelta) + uvarintSize(2 * i) + (kl < 0 ? 1 : uvarintSize(2 * kl) + kl) + (vl < 0 ? 1 : uvarintSize(2 * vl) + vl) + 1;
-        writeUvarint(2 * body);
+        writeUvarint(2 * bodySizes[base + i]!);
         buf[pos++] = 0; // record attributes: none are defined
-        writeUvarint(zDelta);
+        writeUvarint(zigzagDeltas[base + i]!);
         writeUvarint(2 * i);
         writeBytes(m.key, kl);
         writeBytes(m.value, vl);

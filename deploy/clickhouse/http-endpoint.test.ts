@@ -116,8 +116,8 @@ describe('the embedded engine over HTTP', () => {
     const ins = await client.insert({ table: 'scores', values: rows, format: 'JSONEachRow' });
     assert.equal(ins.summary?.written_rows, '3');
     const rs = await client.query({
-      query: 'SELECT region, ts, benefit FROM scores WHERE benefit > {min:Float64} AND region != {skip:String} ORDER BY ts',
-      query_params: { min: 0, skip: "anon'quote" },
+      query: 'SELECT region, ts, benefit FROM scores WHERE benefit > {min:Float64} AND region != {excluded:String} ORDER BY ts',
+      query_params: { min: 0, excluded: "anon'quote" },
       format: 'JSONEachRow',
     });
     assert.equal(rs.response_headers['content-encoding'], 'gzip', 'response compressed when the client asks');
