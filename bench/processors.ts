@@ -17,6 +17,7 @@
  * --compare runs one instance with `pageloop process` flags A, then B, R
  * times alternating on the same broker and input, and prints each pair's
  * ratio B/A and their median (paired: the machine's drift hits both alike).
+ * A flag of the form NAME=value is set in the instance's environment instead.
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
@@ -183,10 +184,19 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
   const tag = `bench-${instances}-${Date.now()}`;
   const assigned = new Map<number, number[]>();
   const pids: (number | undefined)[] = [];
+  // NAME=value among the flags is set in the instances' environment instead (e.g. glibc malloc tunables).
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const flags: string[] = [];
+  for (const f of extraFlags) {
+    const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(f);
+    if (assignment) env[assignment[1]!] = assignment[2]!;
+    else flags.push(f);
+  }
   const children = Array.from({ length: instances }, (_, i) => {
     const profile = str('profile-dir');
-    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...extraFlags], {
+    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...flags], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env,
     });
     pids.push(child.pid);
     child.stderr!.setEncoding('utf8');

@@ -24,7 +24,6 @@ import { errorMessage } from '../lib/errors.js';
 import {
   WireDecodeError,
   encodeDeadLetter,
-  encodeHint,
   encodePhaseChange,
   encodeTunerChange,
   samplesFromEventBatch,
@@ -49,7 +48,7 @@ import {
   type RegionState,
 } from './state.js';
 import { newTunerState, tunerStep } from './tuner.js';
-import { encodeRegionScoreFast } from './score-encoder.js';
+import { encodeHintFast, encodeRegionScoreFast } from './score-encoder.js';
 import { ColumnScratch, decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 
 /** The processor's output topics, by role (the runner maps them to real names). */
@@ -225,6 +224,8 @@ export class PartitionEngine {
   private readonly columns = new ColumnScratch();
   /** Per host, the faults' fast path (see FaultRows); derived, so not in the checkpoint. */
   private readonly faultRows = new WeakMap<HostState, FaultRows>();
+  /** Per process, its region keys in order (derived; dropped whenever a region comes or goes). */
+  private readonly sortedKeys = new WeakMap<ProcessState, number[]>();
 
   constructor(ctx: EngineContext, partition: number, state?: PartitionState) {
     this.ctx = ctx;
@@ -444,6 +445,7 @@ export class PartitionEngine {
           refaultDistanceNs: 0,
         };
         p.regions.set(key, r);
+        this.sortedKeys.delete(p);
       }
       this.rProc = p;
       this.rStart = start;
@@ -804,6 +806,16 @@ export class PartitionEngine {
     return s;
   }
 
+  /** The process's region keys, ascending (so region starts ascending). Do not modify. */
+  private regionKeysInOrder(p: ProcessState): readonly number[] {
+    let keys = this.sortedKeys.get(p);
+    if (!keys) {
+      keys = [...p.regions.keys()].sort(byNumber);
+      this.sortedKeys.set(p, keys);
+    }
+    return keys;
+  }
+
   private closeWindow(h: HostState, w: number, ts: string, out: OutRecord[]): void {
     const c = this.c;
     const W = this.windowNs;
@@ -832,7 +844,7 @@ export class PartitionEngine {
       idle.push(idleHere);
       const pid = this.processId(h, p);
       // Region keys sort like region starts.
-      const keys = [...p.regions.keys()].sort(byNumber);
+      const keys = this.regionKeysInOrder(p);
       const hot: number[] = [];
       let hotBytes = 0;
       let faults = 0;
@@ -1032,7 +1044,7 @@ export class PartitionEngine {
     const issuedNs = ws + this.windowNs;
     const expiresNs = issuedNs + this.c.planner.hintTtlMs * 1e6;
     const id = hintId(h.host, h.bootId, p.pid, p.startNs, r.start, ws);
-    const value = encodeHint({
+    const value = encodeHintFast({
       hintId: id,
       process: pid,
       region: this.regionMsg(r),
@@ -1053,6 +1065,7 @@ export class PartitionEngine {
     if (r.hint) out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });
     if (r.swapped) h.pagedOutPages -= r.swapped.size;
     p.regions.delete(r.key);
+    this.sortedKeys.delete(p);
     this.faultRows.get(h)?.remove(p.pid, p.startNs, r.key);
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { PhaseSummary } from '../schemas/wire.js';
 import { DEFAULT_PHASES_CONFIG } from './config.js';
@@ -32,6 +33,21 @@ describe('distances', () => {
     assert.ok(Number.isSafeInteger(h) && h > 0 && h < 2 ** 52);
     assert.equal(h, hotSetHash([1, 2, 3]));
     assert.notEqual(h, hotSetHash([1, 2, 4]));
+  });
+
+  it('hot set hash: the first 52 bits of SHA-256 over the starts in hex, comma separated', () => {
+    // The definition, spelled the slow way; the hash is in outputs and checkpoints, so it must never drift.
+    const byText = (hot: number[]): number => parseInt(createHash('sha256').update(hot.map((r) => r.toString(16)).join(',')).digest('hex').slice(0, 13), 16);
+    let seed = 3;
+    const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0), seed / 2 ** 32);
+    const edges = [0, 1, 15, 16, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 0x7f0000000000, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 2 ** 64 - 2048];
+    assert.equal(hotSetHash(edges), byText(edges));
+    for (let i = 0; i < 500; i++) {
+      const hot = Array.from({ length: 1 + Math.floor(rnd() * 120) }, () => (rnd() < 0.5 ? 0x7f0000000000 + Math.floor(rnd() * 4096) * 2097152 : Math.floor(rnd() * 2 ** 53))).sort((a, b) => a - b);
+      assert.equal(hotSetHash(hot), byText(hot), `set ${i}`);
+    }
+    // Not an address (cannot come from the engine): still the same definition.
+    assert.equal(hotSetHash([-4096, 1.5]), byText([-4096, 1.5]));
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeRegionScore, encodeRegionScore, type RegionScore } from '../schemas/wire.js';
-import { encodeRegionScoreFast } from './score-encoder.js';
+import { HINT_ACTIONS, decodeHint, decodeRegionScore, encodeHint, encodeRegionScore, type Hint, type RegionScore } from '../schemas/wire.js';
+import { encodeHintFast, encodeRegionScoreFast } from './score-encoder.js';
 
 /** A deterministic pseudo-random source (the test must not flake). */
 function rng(seed: number): () => number {
@@ -97,5 +97,46 @@ describe('fast RegionScore encoder', () => {
     const copy = Buffer.from(a);
     encodeRegionScoreFast(randomScore(r));
     assert.ok(Buffer.from(a).equals(copy));
+  });
+});
+
+function randomHint(r: () => number): Hint {
+  const action = HINT_ACTIONS[Math.floor(r() * HINT_ACTIONS.length)]!;
+  const s = randomScore(r);
+  return {
+    hintId: str(r) || 'id',
+    process: s.process,
+    // cgroup-wide hints carry no region
+    ...(action === 'reclaim_cgroup' && r() < 0.5 ? {} : { region: s.region }),
+    action,
+    pageSizeKb: Math.floor(r() * 2 ** 32),
+    score: r() < 0.1 ? -0 : (r() - 0.5) * 1e9,
+    reason: r() < 0.3 ? 'no access for 12 windows (threshold 6); '.repeat(1 + Math.floor(r() * 8)) : str(r),
+    issuedNs: u64(r),
+    expiresNs: u64(r),
+    cgroup: action === 'reclaim_cgroup' ? '/sys/fs/cgroup/app' : str(r),
+    bytes: u64(r),
+  };
+}
+
+describe('fast Hint encoder', () => {
+  it('writes exactly the bytes of schemas/wire.ts encodeHint (3000 random hints, long reasons included)', () => {
+    const r = rng(5);
+    for (let i = 0; i < 3000; i++) {
+      const h = randomHint(r);
+      const fast = Buffer.from(encodeHintFast(h));
+      const ref = Buffer.from(encodeHint(h));
+      assert.ok(fast.equals(ref), `hint ${i} differs:\n${fast.toString('hex')}\n${ref.toString('hex')}`);
+      if (i % 100 === 0) assert.deepEqual(decodeHint(fast), h);
+    }
+  });
+
+  it('leaves the score encoder\'s remembered process and mapping bytes right', () => {
+    // A hint between two scores of one process must not disturb the bytes the score encoder copies.
+    const r = rng(9);
+    const s = randomScore(r);
+    encodeRegionScoreFast(s);
+    encodeHintFast(randomHint(r));
+    assert.ok(Buffer.from(encodeRegionScoreFast(s)).equals(Buffer.from(encodeRegionScore(s))));
   });
 });

@@ -1,18 +1,20 @@
 /**
- * RegionScore to bytes, fast: the same bytes as schemas/wire.ts's
- * encodeRegionScore (score-encoder.test.ts checks them against each other
- * over many random scores), at a few percent of its cost. Scores are the
- * processors' high-volume output (one per active region per window), and
- * the reflective encoder (~30 us each) would cap a scorer far below its
- * event rate. protobufjs writes every present field, zeros included, in
- * field-number order; so does this.
+ * RegionScore and Hint to bytes, fast: the same bytes as schemas/wire.ts's
+ * encodeRegionScore and encodeHint (score-encoder.test.ts checks them
+ * against each other over many random messages), at a few percent of their
+ * cost. Scores are the processors' high-volume output (one per active region
+ * per window) and hints the next; the reflective encoder (~10-30 us each)
+ * would cap a scorer far below its event rate. protobufjs writes every
+ * present field, zeros included, in field-number order; so does this.
  *
- * Contract: the caller passes a RegionScore that encodeRegionScore accepts
+ * Contract: the caller passes a message that the wire.ts encoder accepts
  * (the engine builds them from validated numbers); this does not re-check.
  */
-import type { RegionScore } from '../schemas/wire.js';
+import type { Hint, Region, RegionScore } from '../schemas/wire.js';
 
 const MAPPING_KIND: Readonly<Record<string, number>> = { unspecified: 0, anon: 1, heap: 2, stack: 3, file: 4 };
+/** Hint.Action's numbers (pageloop.proto). */
+const HINT_ACTION: Readonly<Record<string, number>> = { unspecified: 0, promote: 1, keep_base_pages: 2, mark_cold: 3, page_out: 4, reclaim_cgroup: 5 };
 const TWO_32 = 4294967296;
 
 /** UTF-8 bytes of the few distinct strings (host names, boot ids) scores carry. */
@@ -152,18 +154,23 @@ function copyIn(b: Buffer): void {
   w.pos += b.length;
 }
 
+function writeProcess(id: number, p: RegionScore['process']): void {
+  const at = w.begin(id);
+  w.str(1, p.host);
+  w.str(2, p.bootId);
+  w.u32(3, p.pid);
+  w.u64(4, p.startNs);
+  w.end(at);
+}
+
+/** RegionScore.process (field 1), from the last bytes written when it is the same process. */
 function processField(p: RegionScore['process']): void {
   if (p.host === pHost && p.bootId === pBoot && p.pid === pPid && p.startNs === pStart) {
     copyIn(pBytes);
     return;
   }
   const from = w.pos;
-  const at = w.begin(1);
-  w.str(1, p.host);
-  w.str(2, p.bootId);
-  w.u32(3, p.pid);
-  w.u64(4, p.startNs);
-  w.end(at);
+  writeProcess(1, p);
   pBytes = Buffer.from(w.buf.subarray(from, w.pos));
   pHost = p.host;
   pBoot = p.bootId;
@@ -188,15 +195,20 @@ function mappingField(m: RegionScore['region']['mapping']): void {
   mOrdinal = m.ordinal;
 }
 
+function regionField(id: number, r: Region): void {
+  const at = w.begin(id);
+  mappingField(r.mapping);
+  w.u64(2, r.offset);
+  w.u64(3, r.start);
+  w.u64(4, r.length);
+  w.end(at);
+}
+
 export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
   w.pos = 0;
   processField(s.process);
-  let at = w.begin(2);
-  mappingField(s.region.mapping);
-  w.u64(2, s.region.offset);
-  w.u64(3, s.region.start);
-  w.u64(4, s.region.length);
-  w.end(at);
+  regionField(2, s.region);
+  let at: number;
   w.u64(3, s.windowStartNs);
   w.u64(4, s.windowEndNs);
   for (const z of s.sizes) {
@@ -224,5 +236,21 @@ export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
   w.end(at);
   w.str(8, s.executable);
   w.str(9, s.comm);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+export function encodeHintFast(h: Hint): Uint8Array {
+  w.pos = 0;
+  w.str(1, h.hintId);
+  writeProcess(2, h.process);
+  if (h.region) regionField(3, h.region);
+  w.u32(4, HINT_ACTION[h.action] ?? 0);
+  w.u32(5, h.pageSizeKb);
+  w.f64(6, h.score);
+  w.str(7, h.reason);
+  w.u64(8, h.issuedNs);
+  w.u64(9, h.expiresNs);
+  w.str(10, h.cgroup);
+  w.u64(11, h.bytes);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }

@@ -19,6 +19,7 @@ export const commonFlags: FlagSpec[] = [
   { name: 'checkpoint-every', kind: 'number', help: `checkpoint a partition's state every N input records (default ${DEFAULT_RUNNER_CONFIG.checkpointEveryRecords})` },
   { name: 'max-records-per-txn', kind: 'number', help: `input records per transaction at most (default ${DEFAULT_RUNNER_CONFIG.maxRecordsPerTransaction})` },
   { name: 'partitions-concurrently', kind: 'number', help: `input partitions processed at once: one computes while others wait for their commits (default ${DEFAULT_RUNNER_CONFIG.partitionsConcurrently})` },
+  { name: 'max-bytes-per-partition', kind: 'number', help: `bytes fetched per input partition per fetch at most (default ${DEFAULT_RUNNER_CONFIG.maxBytesPerPartition})` },
   { name: 'engine-worker', kind: 'boolean', help: 'run the partition engines in a worker thread (same outputs; faster when the instance has a spare core)' },
   { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout (default ${DEFAULT_RUNNER_CONFIG.sessionTimeoutMs})` },
   { name: 'json', kind: 'boolean', help: 'print the final stats as one JSON object on stdout' },
@@ -96,6 +97,8 @@ export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
   if (perTxn !== undefined) o.maxRecordsPerTransaction = perTxn;
   const concurrently = positiveFlag(args, 'partitions-concurrently');
   if (concurrently !== undefined) o.partitionsConcurrently = concurrently;
+  const fetchBytes = positiveFlag(args, 'max-bytes-per-partition');
+  if (fetchBytes !== undefined) o.maxBytesPerPartition = fetchBytes;
   if (flagBoolean(args, 'engine-worker')) o.engineWorker = true;
   const session = positiveFlag(args, 'session-timeout-ms');
   if (session !== undefined) {
