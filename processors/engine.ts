@@ -435,9 +435,9 @@ export class PartitionEngine {
           lastAccessWindow: w,
           touchedPages: 0,
           swapped: null,
-          acc: new Map(),
           accW: -1,
           accCur: null,
+          olderAccs: null,
           hint: null,
           cand: null,
           streak: 0,
@@ -454,14 +454,20 @@ export class PartitionEngine {
     };
     const accOf = (r: RegionState, w: number): RegionAcc => {
       if (r === this.aRegion && w === this.aWindow && this.aAcc) return this.aAcc;
-      let a = r.accW === w ? r.accCur : r.acc.get(w);
-      if (!a) {
+      let a: RegionAcc | undefined;
+      if (r.accCur !== null && w === r.accW) a = r.accCur;
+      else if (r.accCur === null || w > r.accW) {
+        // A newer window: the newest acc so far joins the older ones.
+        if (r.accCur !== null) (r.olderAccs ??= new Map()).set(r.accW, r.accCur);
         a = newRegionAcc();
-        r.acc.set(w, a);
-      }
-      if (w >= r.accW) {
         r.accW = w;
         r.accCur = a;
+      } else {
+        a = r.olderAccs?.get(w);
+        if (!a) {
+          a = newRegionAcc();
+          (r.olderAccs ??= new Map()).set(w, a);
+        }
       }
       this.aRegion = r;
       this.aWindow = w;
@@ -854,18 +860,21 @@ export class PartitionEngine {
       const plans: Plan[] = [];
       for (const key of keys) {
         const r = p.regions.get(key)!;
-        // The newest open window's acc is at hand (no lookup in r.acc).
-        const a = r.accW === w ? r.accCur : r.acc.get(w);
+        // Mostly the newest open window's acc (no lookup); else an older one's, forgotten here.
+        let a: RegionAcc | null | undefined;
         if (r.accW === w) {
+          a = r.accCur;
           r.accW = -1;
           r.accCur = null;
+        } else if (r.olderAccs !== null) {
+          a = r.olderAccs.get(w);
+          if (r.olderAccs.delete(w) && r.olderAccs.size === 0) r.olderAccs = null;
         }
         let scored = false;
         let bestNet = 0;
         let bestSizeKb = base;
         let heat = 0;
         if (a) {
-          r.acc.delete(w);
           if (w > r.lastEventWindow) r.lastEventWindow = w;
           const damon = a.damonRows > 0 ? a.damonSum / a.damonRows : 0;
           const accessSamples = a.accessFaults + a.majorFaults + damon * c.scorer.damonWeight;
@@ -926,7 +935,7 @@ export class PartitionEngine {
           r.refaultsDecayed = r.refaultsDecayed < 1e-6 ? 0 : r.refaultsDecayed / 2;
         }
         // Nothing below changes its accs or last event window: whether it is idle is known now.
-        if (r.acc.size === 0 && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
+        if (r.accCur === null && r.olderAccs === null && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
 
         // Planner.
         const coldFor = w - r.lastAccessWindow;
@@ -1085,7 +1094,12 @@ export class PartitionEngine {
     if (h.nextClose >= 0) {
       let last = h.nextClose - 1;
       for (const k of h.acc.keys()) last = Math.max(last, k);
-      for (const p of h.processes.values()) for (const r of p.regions.values()) for (const k of r.acc.keys()) last = Math.max(last, k);
+      for (const p of h.processes.values()) {
+        for (const r of p.regions.values()) {
+          last = Math.max(last, r.accW);
+          for (const k of r.olderAccs?.keys() ?? []) last = Math.max(last, k);
+        }
+      }
       for (let w = h.nextClose; w <= last; w++) this.closeWindow(h, w, ts, out);
     }
     for (const p of [...h.processes.values()].sort(compareProcessKeys)) {

@@ -60,11 +60,16 @@ export interface RegionState {
   touchedPages: number;
   /** Swapped-out base page address -> swap-out time (refault detection); null when none. */
   swapped: Map<number, number> | null;
-  /** Window index -> what was seen (open windows only). */
-  acc: Map<number, RegionAcc>;
-  /** The newest open window's acc (also in `acc`): most events land there. -1/null when none. */
+  /** The newest open window that saw the region, and what it saw: most events land there. -1/null when none. */
   accW: number;
   accCur: RegionAcc | null;
+  /**
+   * Older open windows -> what they saw (late events, and a window still
+   * open while the next one fills); null when none, as for most regions
+   * most of the time (a Map per region cost memory and a cache miss or two
+   * per region and window).
+   */
+  olderAccs: Map<number, RegionAcc> | null;
   hint: LiveHint | null;
   cand: Desired | null;
   streak: number;
@@ -152,7 +157,8 @@ export function newPartitionState(partition: number): PartitionState {
 }
 
 const MAGIC = 'pageloop.processor-state';
-const VERSION = 1;
+/** 2: RegionState keeps its newest window's acc apart from the older ones (olderAccs). */
+const VERSION = 2;
 
 interface Envelope {
   magic: string;
