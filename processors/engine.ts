@@ -88,6 +88,8 @@ const PAGE_FAULT_INSTR = 16;
 const COLLAPSE_SUCCEEDED = 1;
 /** How often (records) idle hosts are looked for. */
 const HOST_SWEEP_EVERY = 1024;
+/** curOut between records: windows close only while a record is applied, so nothing is pushed here. */
+const NO_OUTPUTS: OutRecord[] = [];
 
 /** The order of blocks when a batch carries no EventOrder (EventType order). */
 const BLOCK_ORDER: readonly Exclude<ProbeEventType, 'bench'>[] = [
@@ -204,7 +206,7 @@ export class PartitionEngine {
   private readonly pmdOrder: number;
   /** The record being applied: outputs of windows it closes go to `out` with its timestamp. */
   private curTs = '0';
-  private curOut: OutRecord[] = [];
+  private curOut: OutRecord[] = NO_OUTPUTS;
   // Lookup caches for runs of events on one process/region/window; cleared whenever a window closes.
   private cPid = -1;
   private cStart = -1;
@@ -311,6 +313,8 @@ export class PartitionEngine {
       }
     }
     if (st.records % HOST_SWEEP_EVERY === 0) this.evictIdleHosts(rec.offset, ts, out);
+    // The caller's outputs are not ours to keep alive until the next record.
+    this.curOut = NO_OUTPUTS;
   }
 
   private deadLetter(rec: InputRecord, reason: string, out: OutRecord[]): void {
