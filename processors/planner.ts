@@ -19,8 +19,24 @@ import type { PlannerConfig } from './config.js';
 export type PlanAction = Exclude<HintActionKind, 'unspecified' | 'reclaim_cgroup'>;
 
 export interface Desired {
-  action: PlanAction;
-  sizeKb: number;
+  readonly action: PlanAction;
+  readonly sizeKb: number;
+}
+
+/**
+ * One object per distinct desire: every region keeps its candidate, so
+ * sharing them saves an object per region and per window. Few exist (the
+ * actions times the host's page sizes).
+ */
+const desires: Readonly<Record<PlanAction, Map<number, Desired>>> = { promote: new Map(), keep_base_pages: new Map(), mark_cold: new Map(), page_out: new Map() };
+function desire(action: PlanAction, sizeKb: number): Desired {
+  const bySize = desires[action];
+  let d = bySize.get(sizeKb);
+  if (!d) {
+    d = Object.freeze({ action, sizeKb });
+    bySize.set(sizeKb, d);
+  }
+  return d;
 }
 
 export interface PlanInput {
@@ -40,11 +56,11 @@ export interface Thresholds {
 }
 
 export function desiredHint(p: PlanInput, t: Thresholds, c: PlannerConfig, basePageKb: number): Desired | null {
-  if (p.coldFor >= t.coldWindows * c.pageOutFactor) return { action: 'page_out', sizeKb: 0 };
-  if (p.coldFor >= t.coldWindows) return { action: 'mark_cold', sizeKb: 0 };
+  if (p.coldFor >= t.coldWindows * c.pageOutFactor) return desire('page_out', 0);
+  if (p.coldFor >= t.coldWindows) return desire('mark_cold', 0);
   if (!p.scored) return null;
-  if (p.bestNet > t.benefitThresholdNs && p.bestNet > 0) return { action: 'promote', sizeKb: p.bestSizeKb };
-  if (p.heat >= c.keepBaseMinAccesses && p.bestNet <= 0) return { action: 'keep_base_pages', sizeKb: basePageKb };
+  if (p.bestNet > t.benefitThresholdNs && p.bestNet > 0) return desire('promote', p.bestSizeKb);
+  if (p.heat >= c.keepBaseMinAccesses && p.bestNet <= 0) return desire('keep_base_pages', basePageKb);
   return null;
 }
 
