@@ -17,7 +17,9 @@
  * --compare runs one instance with `pageloop process` flags A, then B, R
  * times alternating on the same broker and input, and prints each pair's
  * ratio B/A and their median (paired: the machine's drift hits both alike).
- * A flag of the form NAME=value is set in the instance's environment instead.
+ * A flag of the form NAME=value is set in the instance's environment instead;
+ * PAGELOOP_BENCH_ROOT=DIR runs the processor of the build in DIR (old code
+ * against new: `--compare "PAGELOOP_BENCH_ROOT=/tmp/old" ""`).
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
@@ -26,6 +28,7 @@
  * instances and the broker used (/proc/PID/stat).
  */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { ProbeEvent } from '../bpf/events.js';
@@ -192,9 +195,11 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
     if (assignment) env[assignment[1]!] = assignment[2]!;
     else flags.push(f);
   }
+  // Another build's processor (old code against new, on one broker and input).
+  const runMain = env.PAGELOOP_BENCH_ROOT ? join(env.PAGELOOP_BENCH_ROOT, 'dist/processors/run-main.js') : RUN_MAIN;
   const children = Array.from({ length: instances }, (_, i) => {
     const profile = str('profile-dir');
-    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), RUN_MAIN, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...flags], {
+    const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), runMain, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...flags], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env,
     });
