@@ -22,6 +22,18 @@ export class UsageError extends PageloopError {
   }
 }
 
+/**
+ * An error's message. One that gathers several (AggregateError, kafkajs's
+ * KafkaJSAggregateError, whose message alone is "Topic creation errors")
+ * lists theirs too, each after the topic it names if it names one.
+ */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  const inner = (err as { errors?: unknown }).errors;
+  if (!Array.isArray(inner) || inner.length === 0) return err.message;
+  const each = inner.map((e: unknown) => {
+    const topic = (e as { topic?: unknown } | null)?.topic;
+    return `${typeof topic === 'string' ? `${topic}: ` : ''}${errorMessage(e)}`;
+  });
+  return `${err.message}: ${each.join('; ')}`;
 }

@@ -18,6 +18,7 @@ test('quietLogCreator drops the error responses kafkajs retries as a matter of c
     log(entry('Response ListOffsets(key: 2, version: 3)', 'This server is not the leader for that topic-partition'));
     log(entry('Response AddOffsetsToTxn(key: 25, version: 1)', 'There is a newer producer with the same transactionalId which fences the current one'));
     log(entry('Response FindCoordinator(key: 10, version: 2)', 'The coordinator is loading and hence can\'t process requests'));
+    log(entry('Response CreateTopics(key: 19, version: 3)', 'Topic creation errors'));
   } finally {
     process.stderr.write = realWrite;
   }

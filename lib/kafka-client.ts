@@ -111,10 +111,13 @@ function sslFromEnv(env: Env): boolean | undefined {
  * processor runner) retries as a matter of course: a coordinator that is
  * still loading or moved, CONCURRENT_TRANSACTIONS right after a commit, and
  * a partition leader not known yet (a topic just created: kafkajs refreshes
- * its metadata and asks again). Those are left out; everything else goes to
- * stderr as one JSON line.
+ * its metadata and asks again), and CreateTopics responses (instances
+ * starting together race to create the same topics, and the loser's "Topic
+ * creation errors" say only that; a creation that really fails is reported
+ * by the caller, with the reason). Those are left out; everything else goes
+ * to stderr as one JSON line.
  */
-const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading|not the leader for that topic-partition/i;
+const BENIGN = /coordinator is not available|not the correct coordinator|concurrent operation on the same transaction|coordinator is loading|not the leader for that topic-partition|^Response CreateTopics\(/i;
 
 export const quietLogCreator: logCreator = () => (entry: LogEntry) => {
   const { message, ...rest } = entry.log;
