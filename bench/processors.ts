@@ -13,6 +13,7 @@
  *
  *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka] [--one] [--profile-dir DIR]
  *   node --expose-gc dist/bench/processors.js --compare "<flags A>" "<flags B>" [--rounds R]
+ *   node --expose-gc dist/bench/processors.js --compare-engine <another build's root> [--rounds R]
  *
  * --compare runs one instance with `pageloop process` flags A, then B, R
  * times alternating on the same broker and input, and prints each pair's
@@ -20,6 +21,9 @@
  * A flag of the form NAME=value is set in the instance's environment instead;
  * PAGELOOP_BENCH_ROOT=DIR runs the processor of the build in DIR (old code
  * against new: `--compare "PAGELOOP_BENCH_ROOT=/tmp/old" ""`).
+ *
+ * --compare-engine runs the engine alone (no Kafka) of this build and of
+ * the one in DIR (a checkout with dist/ built) alternately on the workload.
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
@@ -139,6 +143,53 @@ function engineOnly(records: { key: string; value: Uint8Array }[], events: numbe
     outputs = out.length;
   }
   return { eventsPerSec: median(rates), decodePerSec: median(decodes), typedDecodePerSec: median(typedDecodes), outputs };
+}
+
+/** The engine alone, this build's against the one in `root`: alternating passes, paired ratios this/that. */
+async function engineAgainst(root: string, records: { key: string; value: Uint8Array }[], events: number, rounds: number): Promise<void> {
+  interface Build {
+    Engine: typeof PartitionEngine;
+    config: ReturnType<typeof createProcessorConfig>;
+  }
+  const load = async (dir: string): Promise<Build> => {
+    const engineModule = (await import(join(dir, 'dist/processors/engine.js'))) as { PartitionEngine: typeof PartitionEngine };
+    const configModule = (await import(join(dir, 'dist/processors/config.js'))) as { createProcessorConfig: typeof createProcessorConfig };
+    return { Engine: engineModule.PartitionEngine, config: configModule.createProcessorConfig() };
+  };
+  const builds = { that: await load(root), this: { Engine: PartitionEngine, config: createProcessorConfig() } };
+  const bufs = records.map((r) => Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const pass = (b: Build): number => {
+    gc?.();
+    const engine = new b.Engine({ config: b.config, inputTopic: TOPIC.events }, 0);
+    let out: OutRecord[] = [];
+    const t = performance.now();
+    bufs.forEach((value, i) => {
+      engine.process({ offset: i, key: null, value, timestamp: '0' }, out);
+      if (out.length > 20_000) out = [];
+    });
+    return events / ((performance.now() - t) / 1000);
+  };
+  // One unmeasured pass each: both JITs warm before anything counts.
+  pass(builds.that);
+  pass(builds.this);
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Which goes first alternates too: a pass leaves the heap and caches to the next.
+    let that: number;
+    let here: number;
+    if (round % 2 === 0) {
+      that = pass(builds.that);
+      here = pass(builds.this);
+    } else {
+      here = pass(builds.this);
+      that = pass(builds.that);
+    }
+    ratios.push(here / that);
+    console.log(`round ${round + 1}: ${root} ${fmt(that)} events/s, this build ${fmt(here)} events/s, ratio ${(here / that).toFixed(3)}`);
+  }
+  const geomean = Math.exp(ratios.reduce((n, r) => n + Math.log(r), 0) / ratios.length);
+  console.log(`engine alone, this build / ${root}: median ${median(ratios).toFixed(3)}, geomean ${geomean.toFixed(3)} over ${rounds} rounds (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
 }
 
 async function committed(kafka: Kafka, groupId: string): Promise<number> {
@@ -300,6 +351,11 @@ async function main(): Promise<void> {
   const bytes = records.reduce((n, r) => n + r.value.length, 0);
   console.log(`workload: ${fmt(events)} events in ${records.length} EventBatches of ${BATCH}, ${(bytes / 2 ** 20).toFixed(0)} MiB (${(bytes / events).toFixed(1)} B/event)`);
 
+  const compareEngine = str('compare-engine');
+  if (compareEngine) {
+    await engineAgainst(compareEngine, records, events, opt('rounds', 10));
+    return;
+  }
   const e = engineOnly(records, events);
   console.log(`engine alone (decode + process + encode outputs, one partition): ${fmt(e.eventsPerSec)} events/s; ${fmt(e.outputs)} outputs; wire decode alone ${fmt(e.decodePerSec)} events/s (decodeEventBatch), ${fmt(e.typedDecodePerSec)} events/s (the processors' typed decode)`);
   if (args.includes('--skip-kafka')) return;
