@@ -29,9 +29,12 @@
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
  * over the input (a fresh broker JVM runs slower until its JIT has warmed).
  * With the broker started here, each run also reports the CPU seconds its
- * instances and the broker used (/proc/PID/stat).
+ * instances and the broker used (/proc/PID/stat), and those of the
+ * instances' main thread and busiest other thread (/proc/PID/task): the
+ * rate one instance could reach with a core for each.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
@@ -46,7 +49,7 @@ import { produceRecords } from '../processors/kafka-support.js';
 import { retrying } from '../processors/topics.js';
 import { stateSize } from '../processors/state.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, swapIn, swapOut } from '../processors/synthetic.js';
-import { readProcStat } from '../lib/procfs.js';
+import { parseProcStat, readProcStat } from '../lib/procfs.js';
 import { machine, median } from './stats.js';
 
 const { Partitioners } = kafkajs;
@@ -215,10 +218,38 @@ interface KafkaRunResult {
   /** CPU seconds the instances used while timed (user + system), and the broker's. */
   instanceCpuSeconds: number;
   brokerCpuSeconds: number;
+  /**
+   * CPU seconds of the instances' main threads and of their busiest other
+   * thread (the engine worker with --engine-worker, else a GC helper): with
+   * a core per thread, an instance cannot go faster than its events over
+   * the larger of the two.
+   */
+  mainThreadCpuSeconds: number;
+  otherThreadCpuSeconds: number;
 }
 
 /** USER_HZ: the unit of /proc/PID/stat times. */
 const USER_HZ = 100;
+/** CPU seconds of every thread of the pids so far, by pid/tid; threads that have exited keep their last sample. */
+function sampleThreads(pids: readonly (number | undefined)[], last: Map<string, number>): void {
+  for (const pid of pids) {
+    if (pid === undefined) continue;
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // exited
+    }
+    for (const tid of tids) {
+      try {
+        last.set(`${pid}/${tid}`, parseProcStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).cpuTicks / USER_HZ);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  }
+}
+
 /** CPU seconds of each pid so far; a pid that has exited keeps its last sample. */
 function sampleCpu(pids: readonly (number | undefined)[], last: Map<number, number>): number {
   let sum = 0;
@@ -286,17 +317,29 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
   const brokerCpu0 = sampleCpu([brokerPid], cpuSamples);
   const instanceCpu0 = sampleCpu(pids, cpuSamples);
   let instanceCpu = instanceCpu0;
+  const threads0 = new Map<string, number>();
+  sampleThreads(pids, threads0);
+  const threads = new Map(threads0);
   const before = await committed(kafka, tag);
   let after = before;
   while (after < records) {
     await new Promise((r) => setTimeout(r, 50));
     after = await committed(kafka, tag);
     instanceCpu = sampleCpu(pids, cpuSamples);
+    sampleThreads(pids, threads);
+  }
+  let mainThreadCpuSeconds = 0;
+  let otherThreadCpuSeconds = 0;
+  for (const [thread, cpu] of threads) {
+    const used = cpu - (threads0.get(thread) ?? 0);
+    const [pid, tid] = thread.split('/');
+    if (pid === tid) mainThreadCpuSeconds = Math.max(mainThreadCpuSeconds, used);
+    else otherThreadCpuSeconds = Math.max(otherThreadCpuSeconds, used);
   }
   const seconds = (performance.now() - t0) / 1000;
   const brokerCpuSeconds = sampleCpu([brokerPid], cpuSamples) - brokerCpu0;
   await Promise.all(children);
-  return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds, instanceCpuSeconds: instanceCpu - instanceCpu0, brokerCpuSeconds };
+  return { eventsPerSec: ((after - before) * eventsPerRecord) / seconds, seconds, instanceCpuSeconds: instanceCpu - instanceCpu0, brokerCpuSeconds, mainThreadCpuSeconds, otherThreadCpuSeconds };
 }
 
 async function stateBytesPerRegion(): Promise<{ heapBytes: number; checkpointBytes: number; regions: number }> {
@@ -391,7 +434,9 @@ async function main(): Promise<void> {
     const perRecord = events / records.length;
     const eventsDone = (r: KafkaRunResult): number => r.eventsPerSec * r.seconds;
     const cpu = (r: KafkaRunResult): string =>
-      `instance CPU ${r.instanceCpuSeconds.toFixed(1)} s (${fmt(eventsDone(r) / r.instanceCpuSeconds)} events per instance CPU-second)` +
+      `instance CPU ${r.instanceCpuSeconds.toFixed(1)} s (${fmt(eventsDone(r) / r.instanceCpuSeconds)} events per instance CPU-second; ` +
+      `main thread ${r.mainThreadCpuSeconds.toFixed(1)} s, busiest other thread ${r.otherThreadCpuSeconds.toFixed(1)} s: ` +
+      `${fmt(eventsDone(r) / Math.max(r.mainThreadCpuSeconds, r.otherThreadCpuSeconds))} events/s with a core per thread at most)` +
       (brokerPid === undefined ? '' : `, broker CPU ${r.brokerCpuSeconds.toFixed(1)} s`);
     // A fresh broker JVM interprets and compiles its hot paths for its first seconds under load:
     // one unmeasured pass over the input first, so the runs compare the processors, not the JIT.

@@ -131,6 +131,54 @@ function newRegionAcc(): RegionAcc {
   };
 }
 
+/** The region's acc of window w, made if it has none. */
+function regionAccOf(r: RegionState, w: number): RegionAcc {
+  if (r.accCur !== null && w === r.accW) return r.accCur;
+  if (r.accCur === null || w > r.accW) {
+    // A newer window: the newest so far becomes the one before it.
+    if (r.accCur !== null) keepAsPrevious(r, r.accW, r.accCur);
+    r.accW = w;
+    r.accCur = newRegionAcc();
+    return r.accCur;
+  }
+  if (r.prevAcc !== null && w === r.prevW) return r.prevAcc;
+  if (r.prevAcc === null || w > r.prevW) {
+    keepAsPrevious(r, w, newRegionAcc());
+    return r.prevAcc!;
+  }
+  let a = r.olderAccs?.get(w);
+  if (!a) {
+    a = newRegionAcc();
+    (r.olderAccs ??= new Map()).set(w, a);
+  }
+  return a;
+}
+
+/** acc (of window w, older than the newest and newer than the previous) becomes the previous; the previous goes to the older ones. */
+function keepAsPrevious(r: RegionState, w: number, acc: RegionAcc): void {
+  if (r.prevAcc !== null) (r.olderAccs ??= new Map()).set(r.prevW, r.prevAcc);
+  r.prevW = w;
+  r.prevAcc = acc;
+}
+
+/** Takes the region's acc of window w out of it (the window is closing); undefined when it saw nothing then. */
+function takeRegionAcc(r: RegionState, w: number): RegionAcc | undefined {
+  let a: RegionAcc | undefined;
+  if (r.accCur !== null && r.accW === w) {
+    a = r.accCur;
+    r.accCur = null;
+    r.accW = -1;
+  } else if (r.prevAcc !== null && r.prevW === w) {
+    a = r.prevAcc;
+    r.prevAcc = null;
+    r.prevW = -1;
+  } else if (r.olderAccs !== null) {
+    a = r.olderAccs.get(w);
+    if (r.olderAccs.delete(w) && r.olderAccs.size === 0) r.olderAccs = null;
+  }
+  return a;
+}
+
 function newHostAcc(): HostAcc {
   return {
     orders: new Map(),
@@ -441,6 +489,8 @@ export class PartitionEngine {
           swapped: null,
           accW: -1,
           accCur: null,
+          prevW: -1,
+          prevAcc: null,
           olderAccs: null,
           hint: null,
           cand: null,
@@ -458,21 +508,7 @@ export class PartitionEngine {
     };
     const accOf = (r: RegionState, w: number): RegionAcc => {
       if (r === this.aRegion && w === this.aWindow && this.aAcc) return this.aAcc;
-      let a: RegionAcc | undefined;
-      if (r.accCur !== null && w === r.accW) a = r.accCur;
-      else if (r.accCur === null || w > r.accW) {
-        // A newer window: the newest acc so far joins the older ones.
-        if (r.accCur !== null) (r.olderAccs ??= new Map()).set(r.accW, r.accCur);
-        a = newRegionAcc();
-        r.accW = w;
-        r.accCur = a;
-      } else {
-        a = r.olderAccs?.get(w);
-        if (!a) {
-          a = newRegionAcc();
-          (r.olderAccs ??= new Map()).set(w, a);
-        }
-      }
+      const a = regionAccOf(r, w);
       this.aRegion = r;
       this.aWindow = w;
       this.aAcc = a;
@@ -864,16 +900,8 @@ export class PartitionEngine {
       const plans: Plan[] = [];
       for (const key of keys) {
         const r = p.regions.get(key)!;
-        // Mostly the newest open window's acc (no lookup); else an older one's, forgotten here.
-        let a: RegionAcc | null | undefined;
-        if (r.accW === w) {
-          a = r.accCur;
-          r.accW = -1;
-          r.accCur = null;
-        } else if (r.olderAccs !== null) {
-          a = r.olderAccs.get(w);
-          if (r.olderAccs.delete(w) && r.olderAccs.size === 0) r.olderAccs = null;
-        }
+        // Forgotten here: the window is closing.
+        const a = takeRegionAcc(r, w);
         let scored = false;
         let bestNet = 0;
         let bestSizeKb = base;
@@ -939,7 +967,7 @@ export class PartitionEngine {
           r.refaultsDecayed = r.refaultsDecayed < 1e-6 ? 0 : r.refaultsDecayed / 2;
         }
         // Nothing below changes its accs or last event window: whether it is idle is known now.
-        if (r.accCur === null && r.olderAccs === null && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
+        if (r.accCur === null && r.prevAcc === null && r.olderAccs === null && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
 
         // Planner.
         const coldFor = w - r.lastAccessWindow;
@@ -1100,7 +1128,7 @@ export class PartitionEngine {
       for (const k of h.acc.keys()) last = Math.max(last, k);
       for (const p of h.processes.values()) {
         for (const r of p.regions.values()) {
-          last = Math.max(last, r.accW);
+          last = Math.max(last, r.accW, r.prevW);
           for (const k of r.olderAccs?.keys() ?? []) last = Math.max(last, k);
         }
       }

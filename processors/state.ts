@@ -60,15 +60,17 @@ export interface RegionState {
   touchedPages: number;
   /** Swapped-out base page address -> swap-out time (refault detection); null when none. */
   swapped: Map<number, number> | null;
-  /** The newest open window that saw the region, and what it saw: most events land there. -1/null when none. */
+  /**
+   * What the region saw in its open windows: the newest (most events land
+   * there), the one before it (still open while the next fills, for the
+   * allowed lateness), and any older ones in a Map, null when none, as for
+   * most regions all the time (a Map per region cost memory, and a cache
+   * miss or two per region and window). A window index is -1 when its acc is null.
+   */
   accW: number;
   accCur: RegionAcc | null;
-  /**
-   * Older open windows -> what they saw (late events, and a window still
-   * open while the next one fills); null when none, as for most regions
-   * most of the time (a Map per region cost memory and a cache miss or two
-   * per region and window).
-   */
+  prevW: number;
+  prevAcc: RegionAcc | null;
   olderAccs: Map<number, RegionAcc> | null;
   hint: LiveHint | null;
   cand: Desired | null;
@@ -157,8 +159,8 @@ export function newPartitionState(partition: number): PartitionState {
 }
 
 const MAGIC = 'pageloop.processor-state';
-/** 2: RegionState keeps its newest window's acc apart from the older ones (olderAccs). */
-const VERSION = 2;
+/** 3: a RegionState keeps its newest two windows' accs apart from the older ones (olderAccs). */
+const VERSION = 3;
 
 interface Envelope {
   magic: string;
