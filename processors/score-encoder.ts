@@ -17,18 +17,6 @@ const MAPPING_KIND: Readonly<Record<string, number>> = { unspecified: 0, anon: 1
 const HINT_ACTION: Readonly<Record<string, number>> = { unspecified: 0, promote: 1, keep_base_pages: 2, mark_cold: 3, page_out: 4, reclaim_cgroup: 5 };
 const TWO_32 = 4294967296;
 
-/** UTF-8 bytes of the few distinct strings (host names, boot ids) scores carry. */
-const utf8Cache = new Map<string, Buffer>();
-function utf8(s: string): Buffer {
-  let b = utf8Cache.get(s);
-  if (!b) {
-    b = Buffer.from(s, 'utf8');
-    if (utf8Cache.size > 4096) utf8Cache.clear();
-    utf8Cache.set(s, b);
-  }
-  return b;
-}
-
 class Writer {
   buf = Buffer.allocUnsafe(1024);
   pos = 0;
@@ -94,11 +82,12 @@ class Writer {
       this.varint32(0);
       return;
     }
-    const b = utf8(s);
-    this.varint32(b.length);
-    this.ensure(b.length);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
+    // Written in place: hint ids and reasons are all different (the repeated strings, process and
+    // mapping, are copied as whole fields).
+    const len = Buffer.byteLength(s, 'utf8');
+    this.varint32(len);
+    this.ensure(len);
+    this.pos += this.buf.write(s, this.pos, len, 'utf8');
   }
 
   /** Opens a sub-message: its tag and a one-byte length placeholder; returns where its body starts. */
