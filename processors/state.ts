@@ -38,6 +38,80 @@ export interface RegionAcc {
   damonRows: number;
 }
 
+/** What a region saw in one window, before anything. */
+export function newRegionAcc(): RegionAcc {
+  return {
+    events: 0,
+    faults: 0,
+    writeFaults: 0,
+    instrFaults: 0,
+    protFaults: 0,
+    firstTouchFaults: 0,
+    accessFaults: 0,
+    majorFaults: 0,
+    refaults: 0,
+    refaultDistanceNs: 0,
+    promotions: 0,
+    promotionFailures: 0,
+    promotionsBySize: null,
+    swapOuts: 0,
+    swapOutPages: 0,
+    damonSum: 0,
+    damonRows: 0,
+  };
+}
+
+/** The region's acc of window w, made if it has none. */
+export function regionAccOf(r: RegionState, w: number): RegionAcc {
+  if (r.accCur !== null && w === r.accW) return r.accCur;
+  if (r.accCur === null || w > r.accW) {
+    // A newer window: the newest so far becomes the one before it.
+    if (r.accCur !== null) keepAsPrevious(r, r.accW, r.accCur);
+    r.accW = w;
+    r.accCur = newRegionAcc();
+    return r.accCur;
+  }
+  if (r.prevAcc !== null && w === r.prevW) return r.prevAcc;
+  if (r.prevAcc === null || w > r.prevW) {
+    keepAsPrevious(r, w, newRegionAcc());
+    return r.prevAcc!;
+  }
+  let a = r.olderAccs?.get(w);
+  if (!a) {
+    a = newRegionAcc();
+    (r.olderAccs ??= new Map()).set(w, a);
+  }
+  return a;
+}
+
+/** acc (of window w, older than the newest and newer than the previous) becomes the previous; the previous goes to the older ones. */
+function keepAsPrevious(r: RegionState, w: number, acc: RegionAcc): void {
+  if (r.prevAcc !== null) (r.olderAccs ??= new Map()).set(r.prevW, r.prevAcc);
+  r.prevW = w;
+  r.prevAcc = acc;
+}
+
+/**
+ * Takes the region's acc of window w out of it (the window is closing:
+ * windows close oldest first); undefined when it saw nothing then.
+ */
+export function takeRegionAcc(r: RegionState, w: number): RegionAcc | undefined {
+  let a: RegionAcc | undefined;
+  if (r.accCur !== null && r.accW === w) {
+    a = r.accCur;
+    r.accCur = null;
+    r.accW = -1;
+  } else if (r.prevAcc !== null && r.prevW === w) {
+    a = r.prevAcc;
+    r.prevAcc = null;
+    r.prevW = -1;
+  } else if (r.olderAccs !== null) {
+    a = r.olderAccs.get(w);
+    if (r.olderAccs.delete(w) && r.olderAccs.size === 0) r.olderAccs = null;
+  }
+  return a;
+}
+
 export interface LiveHint {
   action: PlanAction;
   sizeKb: number;
