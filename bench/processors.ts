@@ -415,7 +415,9 @@ async function main(): Promise<void> {
     await ensureTopics(admin, declaredTopics());
     await admin.disconnect();
   } else {
-    broker = await startTestBroker();
+    // Kafka's default group.initial.rebalance.delay.ms (the test brokers use 0): instances started
+    // together join one generation, so two instances share the input from its first record.
+    broker = await startTestBroker({ groupInitialRebalanceDelayMs: 3000 });
     kafka = broker.kafka;
     bootstrap = broker.bootstrap;
   }

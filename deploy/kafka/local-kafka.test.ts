@@ -50,6 +50,8 @@ describe('validateLocalKafkaConfig', () => {
     assert.equal(c.controllerPort, 9093);
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.heap, '512m');
+    assert.equal(c.groupInitialRebalanceDelayMs, 0);
+    assert.equal(validateLocalKafkaConfig({ ...valid(), groupInitialRebalanceDelayMs: 3000 }).groupInitialRebalanceDelayMs, 3000);
   });
 
   it('names the bad key', () => {
@@ -70,6 +72,8 @@ describe('validateLocalKafkaConfig', () => {
     rejects({ ...valid(), heap: '64m' }, 'heap');
     rejects({ ...valid(), startTimeoutMs: 0 }, 'startTimeoutMs');
     rejects({ ...valid(), stopTimeoutMs: -5 }, 'stopTimeoutMs');
+    rejects({ ...valid(), groupInitialRebalanceDelayMs: -1 }, 'groupInitialRebalanceDelayMs');
+    rejects({ ...valid(), groupInitialRebalanceDelayMs: 1.5 }, 'groupInitialRebalanceDelayMs');
     rejects({ ...valid(), prot: 9092 }, 'prot');
   });
 

@@ -68,6 +68,13 @@ export interface LocalKafkaConfig {
   readonly heap: string;
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
+  /**
+   * The broker's group.initial.rebalance.delay.ms: how long a new consumer
+   * group waits for more members before its first assignment. 0 locally (one
+   * member per group); Kafka's own default, 3000, when several instances
+   * start together and should share the partitions from the start (benchmarks).
+   */
+  readonly groupInitialRebalanceDelayMs: number;
 }
 
 const CONFIG_KEYS: readonly (keyof LocalKafkaConfig)[] = [
@@ -80,6 +87,7 @@ const CONFIG_KEYS: readonly (keyof LocalKafkaConfig)[] = [
   'heap',
   'startTimeoutMs',
   'stopTimeoutMs',
+  'groupInitialRebalanceDelayMs',
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -113,6 +121,7 @@ export function localKafkaDefaults(env: Env = process.env): Record<keyof LocalKa
     heap: DEFAULT_HEAP,
     startTimeoutMs: DEFAULT_START_TIMEOUT_MS,
     stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
+    groupInitialRebalanceDelayMs: 0,
   };
 }
 
@@ -135,7 +144,7 @@ export function validateLocalKafkaConfig(input: unknown): LocalKafkaConfig {
       problems.push(`${key}: unknown key (known: ${CONFIG_KEYS.join(', ')})`);
     }
   }
-  const { version, cacheDir, dataDir, host, port, controllerPort, heap, startTimeoutMs, stopTimeoutMs } = c;
+  const { version, cacheDir, dataDir, host, port, controllerPort, heap, startTimeoutMs, stopTimeoutMs, groupInitialRebalanceDelayMs } = c;
   // 3.3 is the first release with production KRaft; 4.x logs through log4j2 and drops old protocol versions.
   const vm = typeof version === 'string' ? /^3\.(\d+)\.(\d+)$/.exec(version) : null;
   if (!vm || Number(vm[1]) < 3) problems.push(`version: must be an Apache Kafka 3.x release >= 3.3.0 (e.g. ${KAFKA_VERSION}), got ${JSON.stringify(version)}`);
@@ -156,6 +165,10 @@ export function validateLocalKafkaConfig(input: unknown): LocalKafkaConfig {
   if (heapMiB < 128) problems.push(`heap: must look like 512m or 1g and be at least 128m, got ${JSON.stringify(heap)}`);
   for (const [key, v] of [['startTimeoutMs', startTimeoutMs], ['stopTimeoutMs', stopTimeoutMs]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) problems.push(`${key}: must be a positive integer (milliseconds), got ${JSON.stringify(v)}`);
+  }
+  const delay = groupInitialRebalanceDelayMs;
+  if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0) {
+    problems.push(`groupInitialRebalanceDelayMs: must be an integer >= 0 (milliseconds), got ${JSON.stringify(delay)}`);
   }
   if (problems.length > 0) throw new UsageError(`kafka config: ${problems.join('; ')}`);
   return c as unknown as LocalKafkaConfig;
@@ -371,8 +384,8 @@ function serverProperties(c: LocalKafkaConfig, p: Paths): string {
     'transaction.state.log.min.isr=1',
     'transaction.state.log.num.partitions=8',
     'min.insync.replicas=1',
-    // One member per group locally: no reason to wait 3 s for more to join.
-    'group.initial.rebalance.delay.ms=0',
+    // 0 by default: one member per group locally, no reason to wait 3 s for more to join.
+    `group.initial.rebalance.delay.ms=${c.groupInitialRebalanceDelayMs}`,
     // Two cores: the defaults (3 network, 8 io threads) only add contention.
     'num.network.threads=2',
     'num.io.threads=4',

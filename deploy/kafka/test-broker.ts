@@ -34,12 +34,17 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-export async function startTestBroker(): Promise<TestBroker> {
+export interface TestBrokerOptions {
+  /** See LocalKafkaConfig; 0 unless given. */
+  readonly groupInitialRebalanceDelayMs?: number;
+}
+
+export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pageloop-kafka-'));
   const port = await freePort();
   let controllerPort = await freePort();
   while (controllerPort === port) controllerPort = await freePort();
-  const local = createLocalKafka({ dataDir, port, controllerPort }, { progress: () => undefined });
+  const local = createLocalKafka({ dataDir, port, controllerPort, groupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs }, { progress: () => undefined });
   await local.install();
   await local.start();
   const kafka = new KafkaClient({ clientId: 'pageloop-test', brokers: [local.bootstrap], logLevel: logLevel.NOTHING });
