@@ -40,6 +40,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   newPartitionState,
+  newRegionState,
   regionAccOf,
   takeRegionAcc,
   type HostAcc,
@@ -410,26 +411,7 @@ export class PartitionEngine {
       const key = start / regionBytes;
       let r = p.regions.get(key);
       if (!r) {
-        r = {
-          key,
-          start,
-          bytes,
-          firstWindow: w,
-          lastEventWindow: w,
-          lastAccessWindow: w,
-          touchedPages: 0,
-          swapped: null,
-          accW: -1,
-          accCur: null,
-          prevW: -1,
-          prevAcc: null,
-          olderAccs: null,
-          hint: null,
-          cand: null,
-          streak: 0,
-          refaultsDecayed: 0,
-          refaultDistanceNs: 0,
-        };
+        r = newRegionState(key, start, bytes, w);
         p.regions.set(key, r);
         this.sortedKeys.delete(p);
       }

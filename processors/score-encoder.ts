@@ -197,11 +197,10 @@ export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
   w.pos = 0;
   processField(s.process);
   regionField(2, s.region);
-  let at: number;
   w.u64(3, s.windowStartNs);
   w.u64(4, s.windowEndNs);
   for (const z of s.sizes) {
-    at = w.begin(5);
+    const at = w.begin(5);
     w.u32(1, z.sizeKb);
     w.f64(2, z.benefit);
     w.f64(3, z.cost);
@@ -210,7 +209,7 @@ export function encodeRegionScoreFast(s: RegionScore): Uint8Array {
   }
   w.u32(6, s.preferredSizeKb);
   const a = s.access;
-  at = w.begin(7);
+  const at = w.begin(7);
   w.u64(1, a.faults);
   w.u64(2, a.writeFaults);
   w.u64(3, a.instrFaults);

@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { regionAccOf, takeRegionAcc, type RegionAcc, type RegionState } from './state.js';
+import { newRegionState, regionAccOf, takeRegionAcc, type RegionAcc, type RegionState } from './state.js';
 
 function region(): RegionState {
-  return {
-    key: 0,
-    start: 0,
-    bytes: 2097152,
-    firstWindow: 0,
-    lastEventWindow: 0,
-    lastAccessWindow: 0,
-    touchedPages: 0,
-    swapped: null,
-    accW: -1,
-    accCur: null,
-    prevW: -1,
-    prevAcc: null,
-    olderAccs: null,
-    hint: null,
-    cand: null,
-    streak: 0,
-    refaultsDecayed: 0,
-    refaultDistanceNs: 0,
-  };
+  return newRegionState(0, 0, 2097152, 0);
 }
 
 /** The windows a region has accs for, in whichever of its three places. */

@@ -61,6 +61,30 @@ export function newRegionAcc(): RegionAcc {
   };
 }
 
+/** A region first seen in window w; key = start / the configured region size. */
+export function newRegionState(key: number, start: number, bytes: number, w: number): RegionState {
+  return {
+    key,
+    start,
+    bytes,
+    firstWindow: w,
+    lastEventWindow: w,
+    lastAccessWindow: w,
+    touchedPages: 0,
+    swapped: null,
+    accW: -1,
+    accCur: null,
+    prevW: -1,
+    prevAcc: null,
+    olderAccs: null,
+    hint: null,
+    cand: null,
+    streak: 0,
+    refaultsDecayed: 0,
+    refaultDistanceNs: 0,
+  };
+}
+
 /** The region's acc of window w, made if it has none. */
 export function regionAccOf(r: RegionState, w: number): RegionAcc {
   if (r.accCur !== null && w === r.accW) return r.accCur;
