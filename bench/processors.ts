@@ -220,7 +220,7 @@ interface KafkaRunResult {
   brokerCpuSeconds: number;
   /**
    * CPU seconds of the instances' main threads and of their busiest other
-   * thread (the engine worker with --engine-worker, else a GC helper): with
+   * thread (the busiest engine worker with --engine-workers, else a GC helper): with
    * a core per thread, an instance cannot go faster than its events over
    * the larger of the two.
    */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { TOPIC } from '../schemas/topics.js';
 import { createProcessorConfig } from './config.js';
 import { PartitionEngine, type EngineContext, type OutRecord } from './engine.js';
-import { localEngineHost, workerEngineHost, type EngineHost } from './engine-host.js';
+import { leastLoaded, localEngineHost, workerEngineHost, workerPoolEngineHost, type EngineHost } from './engine-host.js';
 import { scenarioRecords } from './synthetic.js';
 
 const ctx: EngineContext = { config: createProcessorConfig(), inputTopic: TOPIC.events };
@@ -29,8 +29,8 @@ function same(a: readonly OutRecord[], b: readonly OutRecord[]): void {
 }
 
 /** What the engine alone outputs for the messages (suppressing those below `suppressUntil`). */
-function reference(ms: ReturnType<typeof messages>, suppressUntil = -1): OutRecord[] {
-  const engine = new PartitionEngine(ctx, 3);
+function reference(ms: ReturnType<typeof messages>, suppressUntil = -1, partition = 3): OutRecord[] {
+  const engine = new PartitionEngine(ctx, partition);
   const out: OutRecord[] = [];
   for (const m of ms) {
     const mark = out.length;
@@ -89,4 +89,42 @@ test('a checkpoint taken in the worker restores there and continues as the live 
   } finally {
     await worker.stop();
   }
+});
+
+test('a partition goes to the worker with the fewest open partitions, the first of those on a tie', () => {
+  assert.equal(leastLoaded([0]), 0);
+  assert.equal(leastLoaded([0, 0, 0]), 0);
+  assert.equal(leastLoaded([1, 0, 0]), 1);
+  assert.equal(leastLoaded([2, 2, 1]), 2);
+  assert.equal(leastLoaded([1, 3, 1]), 0);
+});
+
+test('a pool of workers: each partition keeps to one worker and outputs what the engine alone does', async () => {
+  const ms = messages();
+  const pool = workerPoolEngineHost(ctx, 2, (err) => assert.fail(err));
+  try {
+    // Partitions 0, 2, 4 (all even, as after a rebalance) spread over both workers.
+    for (const p of [0, 2, 4]) await pool.open(p, null, -1);
+    assert.deepEqual([0, 2, 4].map((p) => pool.workerOf(p)), [0, 1, 0]);
+    // Chunks of the three partitions interleaved, concurrently, as the runner applies them.
+    const outs = new Map<number, OutRecord[]>([0, 2, 4].map((p) => [p, []]));
+    for (let i = 0; i < ms.length; i += 23) {
+      const chunk = ms.slice(i, i + 23);
+      const done = await Promise.all([0, 2, 4].map((p) => pool.apply(p, chunk, -1)));
+      done.forEach((r, k) => outs.get([0, 2, 4][k]!)!.push(...r.outs));
+    }
+    for (const p of [0, 2, 4]) same(outs.get(p)!, reference(ms, -1, p));
+    // A checkpoint comes from the partition's own worker and restores anywhere.
+    const cp = await pool.checkpoint(2);
+    pool.close(2);
+    assert.equal(pool.workerOf(2), undefined);
+    await pool.open(6, null, -1);
+    assert.equal(pool.workerOf(6), 1, 'the freed worker takes the next partition');
+    assert.equal((await pool.open(2, cp, ms.length)).nextOffset, ms.length);
+    assert.equal(pool.workerOf(2), 1);
+    await assert.rejects(pool.apply(8, ms.slice(0, 1), -1), /partition 8 has no engine open/);
+  } finally {
+    await pool.stop();
+  }
+  assert.throws(() => workerPoolEngineHost(ctx, 0, () => undefined), /engine workers: want a positive integer, got 0/);
 });

@@ -1,17 +1,19 @@
 /**
  * Where the runner's partition engines live: in the runner's own thread
- * (the default) or in a worker thread (runner.engineWorker,
- * --engine-worker). Either way the runner sees the same asynchronous
+ * (the default) or in worker threads (runner.engineWorkers,
+ * --engine-workers N). Either way the runner sees the same asynchronous
  * operations per input partition: open (fresh or from a checkpoint), apply
  * a chunk of input records, checkpoint, close.
  *
- * Why a worker: one instance spends its main thread on kafkajs (decoding
+ * Why workers: one instance spends its main thread on kafkajs (decoding
  * fetches, encoding every output record into produce requests) about as
- * long as on the engines. With the engines in a worker, a partition's chunk
- * is computed while the main thread produces and commits other partitions'
- * transactions, on another core. What is computed is unchanged: each
- * partition's engine sees the same records in the same order and is called
- * one operation at a time, so its outputs are the same bytes.
+ * long as on the engines. With the engines in workers, partitions' chunks
+ * are computed while the main thread produces and commits other partitions'
+ * transactions, on other cores; with several workers, one instance's
+ * engines use several cores. What is computed is unchanged: each
+ * partition's engine lives in one worker, sees the same records in the
+ * same order and is called one operation at a time, so its outputs are the
+ * same bytes.
  *
  * Records and outputs cross the thread boundary packed: keys and values in
  * one transferred buffer each way, strings in small deduplicated tables, so
@@ -403,6 +405,59 @@ export function workerEngineHost(ctx: EngineContext, onFailure: (err: Error) => 
     async stop() {
       stopping = true;
       await worker.terminate();
+    },
+  };
+}
+
+/**
+ * The worker (of `loads`, open partitions per worker) a newly opened
+ * partition goes to: the least loaded, the first of those on a tie. Not
+ * `p mod N`: after a rebalance an instance may own only even partitions.
+ */
+export function leastLoaded(loads: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]!) best = i;
+  return best;
+}
+
+/**
+ * The engines in `workers` worker threads. A partition's engine stays in
+ * the worker it was opened in until it is closed (its state is there); an
+ * opened partition goes to the worker with the fewest. `onFailure` as for
+ * workerEngineHost: any worker's death stops the processor.
+ */
+export function workerPoolEngineHost(ctx: EngineContext, workers: number, onFailure: (err: Error) => void): EngineHost & { workerOf(p: number): number | undefined } {
+  if (!Number.isSafeInteger(workers) || workers < 1) throw new RangeError(`engine workers: want a positive integer, got ${workers}`);
+  const pool = Array.from({ length: workers }, () => workerEngineHost(ctx, onFailure));
+  const loads = new Array<number>(workers).fill(0);
+  const home = new Map<number, number>();
+  const of = (p: number): EngineHost => {
+    const w = home.get(p);
+    // An operation on a partition never opened fails in a worker, as it would with one.
+    return pool[w ?? 0]!;
+  };
+  return {
+    workerOf: (p) => home.get(p),
+    async open(p, checkpoint, committed) {
+      let w = home.get(p);
+      if (w === undefined) {
+        w = leastLoaded(loads);
+        home.set(p, w);
+        loads[w]!++;
+      }
+      return pool[w]!.open(p, checkpoint, committed);
+    },
+    apply: (p, messages, suppressUntil) => of(p).apply(p, messages, suppressUntil),
+    checkpoint: (p) => of(p).checkpoint(p),
+    close(p) {
+      const w = home.get(p);
+      if (w === undefined) return;
+      home.delete(p);
+      loads[w]!--;
+      pool[w]!.close(p);
+    },
+    async stop() {
+      await Promise.all(pool.map((h) => h.stop()));
     },
   };
 }

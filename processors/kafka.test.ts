@@ -205,7 +205,7 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     await produceRecords(broker.kafka, events, recs);
     const topics = processorTopics('big', events);
     // With the engines in a worker thread: large outputs cross back to the producing thread intact.
-    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorker: true });
+    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1 });
     const waiter = broker.kafka.admin();
     await waiter.connect();
     try {
@@ -219,6 +219,16 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     assert.equal(scores.length, regions);
     // All of them come out of the one record that closes the window: one transaction.
     assert.ok(scores.reduce((n, r) => n + r.value!.length, 0) > 1024 * 1024);
+  });
+
+  it('one instance with its engines in three worker threads produces what the engines in its main thread do', async () => {
+    const stats = await runGroup('pool', 'pool', 1, { engineWorkers: 3, partitionsConcurrently: 6 });
+    assert.equal(stats[0]!.records, input.length);
+    const pool = await outputs(processorTopics('pool'));
+    for (const role of ROLES) {
+      assert.equal(pool[role].length, live[role].length, role);
+      assert.equal(diffByKey(pool[role], live[role]), '', role);
+    }
   });
 
   it('two instances in one consumer group share the partitions and produce what one instance does', async () => {

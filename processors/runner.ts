@@ -27,7 +27,7 @@ import { installFastProduceEncoder } from '../lib/kafka-produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
-import { localEngineHost, workerEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
+import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
 import { createMissingTopics, hintPartitioner, retrying, topicOfRole, type ProcessorTopics } from './topics.js';
 
 export interface RunnerConfig {
@@ -55,15 +55,19 @@ export interface RunnerConfig {
   /** Create missing output/state topics (with the declared configs) at start. */
   readonly createTopics: boolean;
   /**
-   * Run the partition engines in a worker thread (processors/engine-host.ts),
-   * so computing overlaps producing and committing on another core. Outputs
-   * are the same either way. Off by default: it pays only with a spare core
-   * (measured on 2 cores shared with the broker: one instance +7%, two
-   * instances -16%; BENCHMARKS.md).
+   * Worker threads for the partition engines (processors/engine-host.ts);
+   * 0: the engines run in the main thread. With workers, computing overlaps
+   * producing and committing, and one instance's engines use several cores.
+   * Outputs are the same either way. 0 by default: workers pay only with
+   * spare cores (measured on 2 cores shared with the broker, one worker
+   * loses: median 0.82; BENCHMARKS.md).
    */
-  readonly engineWorker: boolean;
+  readonly engineWorkers: number;
   readonly replicationFactor: number;
 }
+
+/** More engine workers than this is a typo: an instance has far fewer cores. */
+export const MAX_ENGINE_WORKERS = 64;
 
 export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' | 'topics'> = Object.freeze({
   checkpointEveryRecords: 500,
@@ -76,7 +80,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   restoreTimeoutMs: 60_000,
   transactionTimeoutMs: 60_000,
   createTopics: true,
-  engineWorker: false,
+  engineWorkers: 0,
   replicationFactor: 1,
 });
 
@@ -96,6 +100,9 @@ export function validateRunnerConfig(r: RunnerConfig): void {
   pos('restoreTimeoutMs', r.restoreTimeoutMs);
   pos('transactionTimeoutMs', r.transactionTimeoutMs);
   pos('replicationFactor', r.replicationFactor);
+  if (!Number.isSafeInteger(r.engineWorkers) || r.engineWorkers < 0 || r.engineWorkers > MAX_ENGINE_WORKERS) {
+    throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
+  }
   if (r.heartbeatIntervalMs >= r.sessionTimeoutMs) throw new UsageError('runner.heartbeatIntervalMs: must be below sessionTimeoutMs');
 }
 
@@ -418,7 +425,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
   return {
     failed,
     async start() {
-      host = runner.engineWorker ? workerEngineHost(ctx, (err) => fail(err)) : localEngineHost(ctx);
+      host = runner.engineWorkers > 0 ? workerPoolEngineHost(ctx, runner.engineWorkers, (err) => fail(err)) : localEngineHost(ctx);
       admin = kafka.admin();
       await admin.connect();
       if (runner.createTopics) {

@@ -12,8 +12,17 @@ describe('process/replay runner flags', () => {
     assert.deepEqual(overrides('--partitions-concurrently', '6', '--max-bytes-per-partition', '16777216', '--engine-worker'), {
       partitionsConcurrently: 6,
       maxBytesPerPartition: 16777216,
-      engineWorker: true,
+      engineWorkers: 1,
     });
+    assert.deepEqual(overrides('--engine-workers', '3'), { engineWorkers: 3 });
+    assert.deepEqual(overrides('--engine-workers', '0'), { engineWorkers: 0 });
+    assert.deepEqual(overrides('--engine-workers', '1', '--engine-worker'), { engineWorkers: 1 });
+  });
+
+  it('refuse an engine worker count out of range, or one --engine-worker contradicts', () => {
+    assert.throws(() => overrides('--engine-workers', '-1'), (e: unknown) => e instanceof UsageError && /--engine-workers: wants an integer from 0 to 64, got -1/.test(e.message));
+    assert.throws(() => overrides('--engine-workers', '65'), (e: unknown) => e instanceof UsageError && /--engine-workers: .* got 65/.test(e.message));
+    assert.throws(() => overrides('--engine-workers', '2', '--engine-worker'), (e: unknown) => e instanceof UsageError && /--engine-worker means --engine-workers 1; it contradicts --engine-workers 2/.test(e.message));
   });
 
   it('refuse a count that is not a positive integer, naming the flag', () => {

@@ -7,7 +7,7 @@ import { UsageError, errorMessage } from '../../lib/errors.js';
 import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson, type ProcessorConfig, type ProcessorConfigInput } from '../../processors/config.js';
-import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
+import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
 import { processorTopics } from '../../processors/topics.js';
 
 /** Flags shared by `process` and `replay`. */
@@ -20,7 +20,8 @@ export const commonFlags: FlagSpec[] = [
   { name: 'max-records-per-txn', kind: 'number', help: `input records per transaction at most (default ${DEFAULT_RUNNER_CONFIG.maxRecordsPerTransaction})` },
   { name: 'partitions-concurrently', kind: 'number', help: `input partitions processed at once: one computes while others wait for their commits (default ${DEFAULT_RUNNER_CONFIG.partitionsConcurrently})` },
   { name: 'max-bytes-per-partition', kind: 'number', help: `bytes fetched per input partition per fetch at most (default ${DEFAULT_RUNNER_CONFIG.maxBytesPerPartition})` },
-  { name: 'engine-worker', kind: 'boolean', help: 'run the partition engines in a worker thread (same outputs; faster when the instance has a spare core)' },
+  { name: 'engine-workers', kind: 'number', help: `worker threads for the partition engines, 0 for none (same outputs; faster when the instance has spare cores; default ${DEFAULT_RUNNER_CONFIG.engineWorkers})` },
+  { name: 'engine-worker', kind: 'boolean', help: 'the same as --engine-workers 1' },
   { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout (default ${DEFAULT_RUNNER_CONFIG.sessionTimeoutMs})` },
   { name: 'json', kind: 'boolean', help: 'print the final stats as one JSON object on stdout' },
   { name: 'quiet', kind: 'boolean', help: 'no progress lines on stderr' },
@@ -99,7 +100,12 @@ export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
   if (concurrently !== undefined) o.partitionsConcurrently = concurrently;
   const fetchBytes = positiveFlag(args, 'max-bytes-per-partition');
   if (fetchBytes !== undefined) o.maxBytesPerPartition = fetchBytes;
-  if (flagBoolean(args, 'engine-worker')) o.engineWorker = true;
+  const workers = flagNumber(args, 'engine-workers');
+  if (workers !== undefined) {
+    if (!Number.isSafeInteger(workers) || workers < 0 || workers > MAX_ENGINE_WORKERS) throw new UsageError(`--engine-workers: wants an integer from 0 to ${MAX_ENGINE_WORKERS}, got ${workers}`);
+    if (flagBoolean(args, 'engine-worker') && workers !== 1) throw new UsageError(`--engine-worker means --engine-workers 1; it contradicts --engine-workers ${workers}`);
+    o.engineWorkers = workers;
+  } else if (flagBoolean(args, 'engine-worker')) o.engineWorkers = 1;
   const session = positiveFlag(args, 'session-timeout-ms');
   if (session !== undefined) {
     o.sessionTimeoutMs = session;
