@@ -207,8 +207,8 @@ export class PartitionEngine {
   private readonly columns = new ColumnScratch();
   /** Per host, the faults' fast path (see FaultRows); derived, so not in the checkpoint. */
   private readonly faultRows = new WeakMap<HostState, FaultRows>();
-  /** Per process, its region keys in order (derived; dropped whenever a region comes or goes). */
-  private readonly sortedKeys = new WeakMap<ProcessState, number[]>();
+  /** Per process, its regions in key order (derived; dropped whenever a region comes or goes). */
+  private readonly sortedRegions = new WeakMap<ProcessState, RegionState[]>();
 
   constructor(ctx: EngineContext, partition: number, state?: PartitionState) {
     this.ctx = ctx;
@@ -413,7 +413,7 @@ export class PartitionEngine {
       if (!r) {
         r = newRegionState(key, start, bytes, w);
         p.regions.set(key, r);
-        this.sortedKeys.delete(p);
+        this.sortedRegions.delete(p);
       }
       this.rProc = p;
       this.rStart = start;
@@ -766,14 +766,14 @@ export class PartitionEngine {
     return s;
   }
 
-  /** The process's region keys, ascending (so region starts ascending). Do not modify. */
-  private regionKeysInOrder(p: ProcessState): readonly number[] {
-    let keys = this.sortedKeys.get(p);
-    if (!keys) {
-      keys = [...p.regions.keys()].sort(byNumber);
-      this.sortedKeys.set(p, keys);
+  /** The process's regions by key, ascending (so by start). Do not modify. */
+  private regionsInOrder(p: ProcessState): readonly RegionState[] {
+    let regions = this.sortedRegions.get(p);
+    if (!regions) {
+      regions = [...p.regions.values()].sort((a, b) => a.key - b.key);
+      this.sortedRegions.set(p, regions);
     }
-    return keys;
+    return regions;
   }
 
   private closeWindow(h: HostState, w: number, ts: string, out: OutRecord[]): void {
@@ -804,7 +804,7 @@ export class PartitionEngine {
       idle.push(idleHere);
       const pid = this.processId(h, p);
       // Region keys sort like region starts.
-      const keys = this.regionKeysInOrder(p);
+      const regions = this.regionsInOrder(p);
       const hot: number[] = [];
       let hotBytes = 0;
       let faults = 0;
@@ -812,8 +812,7 @@ export class PartitionEngine {
       let promotions = 0;
       let swapOuts = 0;
       const plans: Plan[] = [];
-      for (const key of keys) {
-        const r = p.regions.get(key)!;
+      for (const r of regions) {
         // Forgotten here: the window is closing.
         const a = takeRegionAcc(r, w);
         let scored = false;
@@ -1020,7 +1019,7 @@ export class PartitionEngine {
     if (r.hint) out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });
     if (r.swapped) h.pagedOutPages -= r.swapped.size;
     p.regions.delete(r.key);
-    this.sortedKeys.delete(p);
+    this.sortedRegions.delete(p);
     this.faultRows.get(h)?.remove(p.pid, p.startNs, r.key);
   }
 
