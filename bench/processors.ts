@@ -14,6 +14,7 @@
  *   node --expose-gc dist/bench/processors.js [--events N] [--batch B] [--brokers host:port] [--skip-kafka] [--one] [--profile-dir DIR]
  *   node --expose-gc dist/bench/processors.js --compare "<flags A>" "<flags B>" [--rounds R]
  *   node --expose-gc dist/bench/processors.js --compare-engine <another build's root> [--rounds R]
+ *   node --expose-gc dist/bench/processors.js --engine-pool [--rounds R]
  *
  * --compare runs one instance with `pageloop process` flags A, then B, R
  * times alternating on the same broker and input, and prints each pair's
@@ -24,6 +25,11 @@
  *
  * --compare-engine runs the engine alone (no Kafka) of this build and of
  * the one in DIR (a checkout with dist/ built) alternately on the workload.
+ *
+ * --engine-pool runs the 12 partitions' engines (no Kafka) in this thread,
+ * in one worker and in two (processors/engine-host.ts) alternately: does one
+ * instance's engine work spread over cores? The full run prints one pass of
+ * each.
  *
  * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
@@ -45,6 +51,7 @@ import { decodeEventBatchTyped } from '../schemas/typed-decode.js';
 import { TOPIC, declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createProcessorConfig } from '../processors/config.js';
 import { PartitionEngine, type OutRecord } from '../processors/engine.js';
+import { localEngineHost, workerPoolEngineHost, type EngineHost, type KafkaMessage } from '../processors/engine-host.js';
 import { produceRecords } from '../processors/kafka-support.js';
 import { retrying } from '../processors/topics.js';
 import { stateSize } from '../processors/state.js';
@@ -193,6 +200,69 @@ async function engineAgainst(root: string, records: { key: string; value: Uint8A
   }
   const geomean = Math.exp(ratios.reduce((n, r) => n + Math.log(r), 0) / ratios.length);
   console.log(`engine alone, this build / ${root}: median ${median(ratios).toFixed(3)}, geomean ${geomean.toFixed(3)} over ${rounds} rounds (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+}
+
+/** Records of one partition per host (as on the events topic), as kafkajs hands them over. */
+function byPartition(records: { key: string; value: Uint8Array }[]): KafkaMessage[][] {
+  const hosts = [...new Set(records.map((r) => r.key))];
+  const parts = hosts.map((): KafkaMessage[] => []);
+  for (const r of records) {
+    const ms = parts[hosts.indexOf(r.key)]!;
+    ms.push({ offset: String(ms.length), key: Buffer.from(r.key), value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength), timestamp: '0' });
+  }
+  return parts;
+}
+
+/** Records per partition per round: about what one 32 MiB fetch over 12 partitions brings. */
+const POOL_CHUNK = 21;
+
+/**
+ * Events per second through an engine host: fresh engines for every
+ * partition, then rounds of one chunk per partition, all applied at once and
+ * awaited together (as the runner does a fetch's batches).
+ */
+async function throughHost(host: EngineHost, parts: readonly KafkaMessage[][], events: number): Promise<number> {
+  (globalThis as { gc?: () => void }).gc?.();
+  for (let p = 0; p < parts.length; p++) await host.open(p, null, -1);
+  const longest = Math.max(...parts.map((ms) => ms.length));
+  const t = performance.now();
+  for (let i = 0; i < longest; i += POOL_CHUNK) {
+    await Promise.all(parts.map((ms, p) => (i < ms.length ? host.apply(p, ms.slice(i, i + POOL_CHUNK), -1) : undefined)));
+  }
+  const rate = events / ((performance.now() - t) / 1000);
+  for (let p = 0; p < parts.length; p++) host.close(p);
+  return rate;
+}
+
+/** The engines in this thread, in one worker and in two: `rounds` alternating passes after one unmeasured pass each. */
+async function enginePool(records: { key: string; value: Uint8Array }[], events: number, rounds: number, verbose: boolean): Promise<void> {
+  const ctx = { config: createProcessorConfig(), inputTopic: TOPIC.events };
+  const parts = byPartition(records);
+  const fail = (err: Error): void => {
+    throw err;
+  };
+  const hosts: [string, EngineHost][] = [
+    ['this thread', localEngineHost(ctx)],
+    ['1 worker', workerPoolEngineHost(ctx, 1, fail)],
+    ['2 workers', workerPoolEngineHost(ctx, 2, fail)],
+  ];
+  try {
+    for (const [, host] of hosts) await throughHost(host, parts, events);
+    const rates = hosts.map((): number[] => []);
+    for (let round = 0; round < rounds; round++) {
+      // The order turns each round: a pass leaves the machine warm or hot for the next.
+      const order = hosts.map((_, i) => (i + round) % hosts.length);
+      for (const i of order) rates[i]!.push(await throughHost(hosts[i]![1], parts, events));
+      if (verbose) console.log(`round ${round + 1}: ${hosts.map(([name], i) => `${name} ${fmt(rates[i]![round]!)}`).join(', ')} events/s`);
+    }
+    const ratios = (i: number): number[] => rates[i]!.map((r, k) => r / rates[0]![k]!);
+    console.log(
+      `engines of ${parts.length} partitions (no Kafka), median of ${rounds}: ` +
+        hosts.map(([name], i) => `${name} ${fmt(median(rates[i]!))} events/s${i > 0 ? ` (x${median(ratios(i)).toFixed(2)})` : ''}`).join(', '),
+    );
+  } finally {
+    for (const [, host] of hosts) await host.stop();
+  }
 }
 
 async function committed(kafka: Kafka, groupId: string): Promise<number> {
@@ -400,8 +470,13 @@ async function main(): Promise<void> {
     await engineAgainst(compareEngine, records, events, opt('rounds', 10));
     return;
   }
+  if (args.includes('--engine-pool')) {
+    await enginePool(records, events, opt('rounds', 6), true);
+    return;
+  }
   const e = engineOnly(records, events);
   console.log(`engine alone (decode + process + encode outputs, one partition): ${fmt(e.eventsPerSec)} events/s; ${fmt(e.outputs)} outputs; wire decode alone ${fmt(e.decodePerSec)} events/s (decodeEventBatch), ${fmt(e.typedDecodePerSec)} events/s (the processors' typed decode)`);
+  await enginePool(records, events, 1, false);
   if (args.includes('--skip-kafka')) return;
 
   let broker: TestBroker | undefined;
