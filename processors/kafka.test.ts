@@ -204,8 +204,9 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     ];
     await produceRecords(broker.kafka, events, recs);
     const topics = processorTopics('big', events);
-    // With the engines in a worker thread: large outputs cross back to the producing thread intact.
-    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1 });
+    // With the engines in a worker thread: large outputs cross back to the producing thread intact
+    // (and without read-ahead: that path is covered on a real broker too).
+    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1, readAhead: false });
     const waiter = broker.kafka.admin();
     await waiter.connect();
     try {
@@ -229,6 +230,52 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
       assert.equal(pool[role].length, live[role].length, role);
       assert.equal(diffByKey(pool[role], live[role]), '', role);
     }
+  });
+
+  it('a partition whose producer is fenced mid-stream reads again from its last commit and ends with the same outputs', async () => {
+    // Another producer takes a partition's transactional id just before its third commit: that
+    // transaction fails, and with read-ahead kafkajs is past the batch already, so the partition
+    // must seek back to its commit and restore, or that batch's outputs would be lost.
+    const topics = processorTopics('fenced');
+    const lines: string[] = [];
+    const commits = new Map<number, number>();
+    let fenced = -1;
+    const fence = async (partition: number): Promise<void> => {
+      const intruder = broker.kafka.producer({ transactionalId: `pageloop-processor.fenced.${TOPIC.events}.${partition}`, idempotent: true, maxInFlightRequests: 1 });
+      await intruder.connect();
+      const t = await intruder.transaction();
+      await t.abort();
+      await intruder.disconnect();
+    };
+    const proc = createProcessor(
+      broker.kafka,
+      createProcessorConfig(),
+      { ...DEFAULT_RUNNER_CONFIG, groupId: 'fenced', instanceId: 'fenced-0', topics, maxRecordsPerTransaction: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
+      {
+        log: (line) => lines.push(line),
+        beforeCommit: async (partition) => {
+          const n = (commits.get(partition) ?? 0) + 1;
+          commits.set(partition, n);
+          if (fenced >= 0 || n < 3) return;
+          fenced = partition;
+          await fence(partition);
+        },
+      },
+    );
+    const admin = broker.kafka.admin();
+    await admin.connect();
+    try {
+      await proc.start();
+      await waitForCommitted(admin, 'fenced', TOPIC.events, await endOffsets(admin, TOPIC.events), { timeoutMs: 120_000, failed: proc.failed });
+    } finally {
+      await admin.disconnect();
+      await proc.stop();
+    }
+    assert.ok(fenced >= 0, 'a partition had a third transaction to fence');
+    assert.ok(lines.some((l) => l.includes(`partition ${fenced}: fenced by another owner`)), lines.join('\n'));
+    assert.ok(proc.stats().restores >= 1, 'the partition was restored');
+    const out = await outputs(topics);
+    for (const role of ROLES) assert.equal(diffByKey(out[role], live[role]), '', role);
   });
 
   it('two instances in one consumer group share the partitions and produce what one instance does', async () => {

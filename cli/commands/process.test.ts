@@ -17,6 +17,7 @@ describe('process/replay runner flags', () => {
     assert.deepEqual(overrides('--engine-workers', '3'), { engineWorkers: 3 });
     assert.deepEqual(overrides('--engine-workers', '0'), { engineWorkers: 0 });
     assert.deepEqual(overrides('--engine-workers', '1', '--engine-worker'), { engineWorkers: 1 });
+    assert.deepEqual(overrides('--no-read-ahead'), { readAhead: false });
   });
 
   it('refuse an engine worker count out of range, or one --engine-worker contradicts', () => {

@@ -22,6 +22,7 @@ export const commonFlags: FlagSpec[] = [
   { name: 'max-bytes-per-partition', kind: 'number', help: `bytes fetched per input partition per fetch at most (default ${DEFAULT_RUNNER_CONFIG.maxBytesPerPartition})` },
   { name: 'engine-workers', kind: 'number', help: `worker threads for the partition engines, 0 for none (same outputs; faster when the instance has spare cores; default ${DEFAULT_RUNNER_CONFIG.engineWorkers})` },
   { name: 'engine-worker', kind: 'boolean', help: 'the same as --engine-workers 1' },
+  { name: 'no-read-ahead', kind: 'boolean', help: 'fetch a partition\'s next batch only once its current one is committed (same outputs; slower)' },
   { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout (default ${DEFAULT_RUNNER_CONFIG.sessionTimeoutMs})` },
   { name: 'json', kind: 'boolean', help: 'print the final stats as one JSON object on stdout' },
   { name: 'quiet', kind: 'boolean', help: 'no progress lines on stderr' },
@@ -106,6 +107,7 @@ export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
     if (flagBoolean(args, 'engine-worker') && workers !== 1) throw new UsageError(`--engine-worker means --engine-workers 1; it contradicts --engine-workers ${workers}`);
     o.engineWorkers = workers;
   } else if (flagBoolean(args, 'engine-worker')) o.engineWorkers = 1;
+  if (flagBoolean(args, 'no-read-ahead')) o.readAhead = false;
   const session = positiveFlag(args, 'session-timeout-ms');
   if (session !== undefined) {
     o.sessionTimeoutMs = session;
