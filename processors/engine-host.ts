@@ -1,7 +1,7 @@
 /**
- * Where the runner's partition engines live: in the runner's own thread
- * (the default) or in worker threads (runner.engineWorkers,
- * --engine-workers N). Either way the runner sees the same asynchronous
+ * Where the runner's partition engines live: in worker threads
+ * (runner.engineWorkers, --engine-workers N; two by default) or in the
+ * runner's own thread (0). Either way the runner sees the same asynchronous
  * operations per input partition: open (fresh or from a checkpoint), apply
  * a chunk of input records, checkpoint, close.
  *

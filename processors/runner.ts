@@ -58,10 +58,11 @@ export interface RunnerConfig {
   /**
    * Worker threads for the partition engines (processors/engine-host.ts);
    * 0: the engines run in the main thread. With workers, computing overlaps
-   * producing and committing, and one instance's engines use several cores.
-   * Outputs are the same either way. 0 by default: workers pay only with
-   * spare cores (measured on 2 cores shared with the broker, one worker
-   * loses: median 0.82; BENCHMARKS.md).
+   * Kafka's work (fetching, producing, committing) in the main thread, and
+   * one instance's engines use several cores. Outputs are the same either
+   * way. Two by default: a warm instance on 2 cores shared with the broker
+   * did x1.13 with two against none, and never worse than with one
+   * (BENCHMARKS.md); 0 suits a host with a single core.
    */
   readonly engineWorkers: number;
   /**
@@ -89,7 +90,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   restoreTimeoutMs: 60_000,
   transactionTimeoutMs: 60_000,
   createTopics: true,
-  engineWorkers: 0,
+  engineWorkers: 2,
   readAhead: true,
   replicationFactor: 1,
 });
