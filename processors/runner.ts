@@ -70,7 +70,8 @@ export interface RunnerConfig {
    * processed (kafkajs fetches only after every batch of its last fetch is
    * done). A partition's batches are still processed one at a time, in
    * order, and committed in transactions as without it, so outputs are the
-   * same. On by default (measured: x1.10 for one warm instance; BENCHMARKS.md).
+   * same. On by default: x1.09 for one warm instance with two engine
+   * workers, x1.00 with none (BENCHMARKS.md).
    */
   readonly readAhead: boolean;
   readonly replicationFactor: number;
@@ -478,8 +479,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
    * What kafkajs would have done with a batch's error, had it waited for the
    * batch: a final error stops the processor; after any other, the partition
    * is read again from its last commit (kafkajs is past the batch already),
-   * and its next batch restores the state (own). A rebalance resets every
-   * position from the commits by itself.
+   * and its next batch restores the state (own).
    */
   async function afterReadAheadFailure(p: number, err: unknown, batchGeneration: number): Promise<void> {
     if (stopping) return;
@@ -487,7 +487,8 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       fail(err);
       return;
     }
-    if (batchGeneration !== generation || !assignment.includes(p)) return;
+    // A rejoin gives every partition its position from the commits: nothing to seek.
+    if (isRebalance(err) || batchGeneration !== generation || !assignment.includes(p)) return;
     try {
       const committed = await committedOffset(p);
       consumer!.seek({ topic: topics.events, partition: p, offset: String(committed >= 0 ? committed : await lowOffset(p)) });
