@@ -413,6 +413,10 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
   sampleThreads(pids, threads0);
   const threads = new Map(threads0);
   const before = await committed(kafka, tag);
+  if (before >= records) {
+    await Promise.all(children);
+    throw new Error(`the whole input (${records} records) was processed during the warm-up share (${WARM_SHARE}): nothing left to time; give more --events or a smaller --warm-share`);
+  }
   let after = before;
   while (after < records) {
     await new Promise((r) => setTimeout(r, 50));
