@@ -16,9 +16,10 @@
  *   node --expose-gc dist/bench/processors.js --compare-engine <another build's root> [--rounds R]
  *   node --expose-gc dist/bench/processors.js --engine-pool [--rounds R]
  *
- * --compare runs one instance with `pageloop process` flags A, then B, R
- * times alternating on the same broker and input, and prints each pair's
- * ratio B/A and their median (paired: the machine's drift hits both alike).
+ * --compare runs one instance with `pageloop process` flags A and B, R
+ * rounds on the same broker and input, which goes first alternating, and
+ * prints each pair's ratio B/A and their median (paired: the machine's
+ * drift hits both alike).
  * A flag of the form NAME=value is set in the instance's environment instead;
  * PAGELOOP_BENCH_ROOT=DIR runs the processor of the build in DIR (old code
  * against new: `--compare "PAGELOOP_BENCH_ROOT=/tmp/old" ""`), and
@@ -552,8 +553,17 @@ async function main(): Promise<void> {
       const flagsB = (args[compare + 2] ?? '').split(' ').filter((f) => f !== '');
       const ratios: number[] = [];
       for (let round = 0; round < opt('rounds', 3); round++) {
-        const a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
-        const b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
+        // Which goes first alternates: a run right after another is slower (an A/A comparison
+        // with A always first gave 0.85-0.92), so a fixed order would favour A.
+        let a: KafkaRunResult;
+        let b: KafkaRunResult;
+        if (round % 2 === 0) {
+          a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
+          b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
+        } else {
+          b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
+          a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
+        }
         ratios.push(b.eventsPerSec / a.eventsPerSec);
         console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s (${cpu(a)}), B ${fmt(b.eventsPerSec)} events/s (${cpu(b)}), B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
       }
