@@ -44,7 +44,8 @@ export interface RunnerConfig {
   /**
    * Input partitions processed at once: while one waits for its transaction
    * to commit, another computes (each partition has its own producer and
-   * state, so this never changes what is output).
+   * state, so this never changes what is output). Six by default: with two
+   * engine workers and read-ahead, six did x1.11 against three (BENCHMARKS.md).
    */
   readonly partitionsConcurrently: number;
   readonly sessionTimeoutMs: number;
@@ -84,7 +85,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   checkpointEveryRecords: 500,
   checkpointIntervalMs: 10_000,
   maxRecordsPerTransaction: 2000,
-  partitionsConcurrently: 3,
+  partitionsConcurrently: 6,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   maxBytesPerPartition: 8 * 1024 * 1024,
