@@ -168,6 +168,20 @@ function engineOnly(records: { key: string; value: Uint8Array }[], events: numbe
   return { eventsPerSec: median(rates), decodePerSec: median(decodes), typedDecodePerSec: median(typedDecodes), outputs };
 }
 
+/**
+ * One round of a paired comparison: `a` and `b` in turn, which goes first
+ * alternating with the round (a run leaves the heap, caches and broker to
+ * the next, so a fixed order would favour one side).
+ */
+async function pairInTurn<T>(round: number, a: () => T | Promise<T>, b: () => T | Promise<T>): Promise<[T, T]> {
+  if (round % 2 === 0) {
+    const first = await a();
+    return [first, await b()];
+  }
+  const first = await b();
+  return [await a(), first];
+}
+
 /** The engine alone, this build's against the one in `root`: alternating passes, paired ratios this/that. */
 async function engineAgainst(root: string, records: { key: string; value: Uint8Array }[], events: number, rounds: number): Promise<void> {
   interface Build {
@@ -198,16 +212,7 @@ async function engineAgainst(root: string, records: { key: string; value: Uint8A
   pass(builds.this);
   const ratios: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    // Which goes first alternates too: a pass leaves the heap and caches to the next.
-    let that: number;
-    let here: number;
-    if (round % 2 === 0) {
-      that = pass(builds.that);
-      here = pass(builds.this);
-    } else {
-      here = pass(builds.this);
-      that = pass(builds.that);
-    }
+    const [that, here] = await pairInTurn(round, () => pass(builds.that), () => pass(builds.this));
     ratios.push(here / that);
     console.log(`round ${round + 1}: ${root} ${fmt(that)} events/s, this build ${fmt(here)} events/s, ratio ${(here / that).toFixed(3)}`);
   }
@@ -363,10 +368,10 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
   }
   // Another build's processor (old code against new, on one broker and input).
   const runMain = env.PAGELOOP_BENCH_ROOT ? join(env.PAGELOOP_BENCH_ROOT, 'dist/processors/run-main.js') : RUN_MAIN;
+  const profile = str('profile-dir');
+  // Node/V8 flags that NODE_OPTIONS refuses (e.g. --single-threaded-gc), space-separated.
+  const nodeArgs = (env.PAGELOOP_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const children = Array.from({ length: instances }, (_, i) => {
-    const profile = str('profile-dir');
-    // Node/V8 flags that NODE_OPTIONS refuses (e.g. --single-threaded-gc), space-separated.
-    const nodeArgs = (env.PAGELOOP_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const child = spawn(process.execPath, [...nodeArgs, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []), runMain, 'process', '--brokers', bootstrap, '--group', tag, '--instance', `${tag}-${i}`, '--output-prefix', tag, '--until-caught-up', ...flags], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env,
@@ -553,17 +558,12 @@ async function main(): Promise<void> {
       const flagsB = (args[compare + 2] ?? '').split(' ').filter((f) => f !== '');
       const ratios: number[] = [];
       for (let round = 0; round < opt('rounds', 3); round++) {
-        // Which goes first alternates: a run right after another is slower (an A/A comparison
-        // with A always first gave 0.85-0.92), so a fixed order would favour A.
-        let a: KafkaRunResult;
-        let b: KafkaRunResult;
-        if (round % 2 === 0) {
-          a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
-          b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
-        } else {
-          b = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB);
-          a = await kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA);
-        }
+        // A run right after another is slower: an A/A comparison with A always first gave 0.85-0.92.
+        const [a, b] = await pairInTurn(
+          round,
+          () => kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsA),
+          () => kafkaRun(kafka, bootstrap, brokerPid, 1, total, perRecord, flagsB),
+        );
         ratios.push(b.eventsPerSec / a.eventsPerSec);
         console.log(`round ${round + 1}: A ${fmt(a.eventsPerSec)} events/s (${cpu(a)}), B ${fmt(b.eventsPerSec)} events/s (${cpu(b)}), B/A ${(b.eventsPerSec / a.eventsPerSec).toFixed(3)}`);
       }

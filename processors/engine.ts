@@ -39,7 +39,9 @@ import { desiredHint, hintId, hintKey, isColdAction, sameDesire, type Desired } 
 import {
   decodeCheckpoint,
   encodeCheckpoint,
+  hasOpenAccs,
   newPartitionState,
+  newestOpenWindow,
   newRegionState,
   regionAccOf,
   takeRegionAcc,
@@ -880,7 +882,7 @@ export class PartitionEngine {
           r.refaultsDecayed = r.refaultsDecayed < 1e-6 ? 0 : r.refaultsDecayed / 2;
         }
         // Nothing below changes its accs or last event window: whether it is idle is known now.
-        if (r.accCur === null && r.prevAcc === null && r.olderAccs === null && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
+        if (!hasOpenAccs(r) && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
 
         // Planner.
         const coldFor = w - r.lastAccessWindow;
@@ -1039,12 +1041,7 @@ export class PartitionEngine {
     if (h.nextClose >= 0) {
       let last = h.nextClose - 1;
       for (const k of h.acc.keys()) last = Math.max(last, k);
-      for (const p of h.processes.values()) {
-        for (const r of p.regions.values()) {
-          last = Math.max(last, r.accW, r.prevW);
-          for (const k of r.olderAccs?.keys() ?? []) last = Math.max(last, k);
-        }
-      }
+      for (const p of h.processes.values()) for (const r of p.regions.values()) last = Math.max(last, newestOpenWindow(r));
       for (let w = h.nextClose; w <= last; w++) this.closeWindow(h, w, ts, out);
     }
     for (const p of [...h.processes.values()].sort(compareProcessKeys)) {

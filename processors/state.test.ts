@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newRegionState, regionAccOf, takeRegionAcc, type RegionAcc, type RegionState } from './state.js';
+import { hasOpenAccs, newRegionState, newestOpenWindow, regionAccOf, takeRegionAcc, type RegionAcc, type RegionState } from './state.js';
 
 function region(): RegionState {
   return newRegionState(0, 0, 2097152, 0);
@@ -42,6 +42,8 @@ describe("a region's accs per open window", () => {
           a.events++;
         }
         assert.deepEqual(openWindows(r), [...model.keys()].sort((x, y) => x - y));
+        assert.equal(hasOpenAccs(r), model.size > 0);
+        assert.equal(newestOpenWindow(r), Math.max(-1, ...model.keys()));
         if (r.accCur !== null) assert.ok(openWindows(r).every((w) => w <= r.accW), 'the newest is the newest');
         if (r.prevAcc !== null) assert.ok([...(r.olderAccs?.keys() ?? [])].every((w) => w < r.prevW), 'the previous is newer than the older ones');
         if (r.olderAccs !== null) assert.ok(r.olderAccs.size > 0, 'no empty Map is kept');

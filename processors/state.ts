@@ -136,6 +136,18 @@ export function takeRegionAcc(r: RegionState, w: number): RegionAcc | undefined 
   return a;
 }
 
+/** Whether the region has an acc of any window still open. */
+export function hasOpenAccs(r: RegionState): boolean {
+  return r.accCur !== null || r.prevAcc !== null || r.olderAccs !== null;
+}
+
+/** The newest window the region has an acc of, or -1 when none. */
+export function newestOpenWindow(r: RegionState): number {
+  let last = Math.max(r.accCur === null ? -1 : r.accW, r.prevAcc === null ? -1 : r.prevW);
+  for (const k of r.olderAccs?.keys() ?? []) last = Math.max(last, k);
+  return last;
+}
+
 export interface LiveHint {
   action: PlanAction;
   sizeKb: number;
