@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   const ROUNDS = opt('rounds', 6);
   const LOOP_MS = opt('loop-ms', 5000);
   const SETTLE_S = opt('settle-s', 120);
-  const { startTestBroker } = await import('../deploy/kafka/test-broker.js');
+  const { startTestBroker } = await import('../test/broker.js');
   const { ensureZramSwap } = await import('../deploy/zram.js');
   const NUMA = '/proc/sys/kernel/numa_balancing';
   const numaBefore = readFileSync(NUMA, 'utf8').trim();
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     // Latency: from the end of the window that tipped the score (the hint's
     // issue time, event time) to the hint in the map, and to the madvise done.
     const issued = new Map<string, number>();
-    const { readTopic } = await import('../deploy/kafka/test-broker.js');
+    const { readTopic } = await import('../test/broker.js');
     const { decodeHint } = await import('../schemas/wire.js');
     const { TOPIC } = await import('../schemas/topics.js');
     const applied = loop.actions.filter((a) => a.outcome === 'applied');

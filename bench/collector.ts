@@ -14,7 +14,7 @@
  *   node dist/bench/collector.js [--records N] [--rounds R] [--compression gzip|none] [--max-events N] [--compare]
  */
 import { readFileSync } from 'node:fs';
-import { startTestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker } from '../test/broker.js';
 import { createProbes } from '../bpf/probes.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf } from '../collectors/collector.js';
 import { createKafkaEventsProducer, type Compression } from '../collectors/kafka-producer.js';

@@ -37,7 +37,7 @@
  * (0.25) of the input (16 M events by default): the rate is a warm
  * instance's, not that of a process still compiling its hot paths.
  *
- * Without --brokers it starts its own broker (deploy/kafka/test-broker.ts).
+ * Without --brokers it starts its own broker (test/broker.ts).
  * Before anything is timed on Kafka, one instance makes an unmeasured pass
  * over the input (a fresh broker JVM runs slower until its JIT has warmed).
  * With the broker started here, each run also reports the CPU seconds its
@@ -46,19 +46,19 @@
  * rate one instance could reach with a core for each.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { ProbeEvent } from '../bpf/events.js';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { decodeEventBatch } from '../schemas/wire.js';
 import { decodeEventBatchTyped } from '../schemas/typed-decode.js';
 import { TOPIC, declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createProcessorConfig } from '../processors/config.js';
 import { PartitionEngine, type OutRecord } from '../processors/engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type KafkaMessage } from '../processors/engine-host.js';
-import { produceRecords } from '../processors/kafka-support.js';
+import { produceRecords } from '../test/kafka-records.js';
 import { retrying } from '../processors/topics.js';
 import { stateSize } from '../processors/state.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, swapIn, swapOut } from '../processors/synthetic.js';
@@ -87,7 +87,7 @@ const BATCH = opt('batch', 4096);
 const PROCS = 20;
 const REGIONS = 100;
 const MB2 = 2 * 1024 * 1024;
-const RUN_MAIN = fileURLToPath(new URL('../processors/run-main.js', import.meta.url));
+const PAGELOOP_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** Host names that the default partitioner spreads one per partition. */
 function spreadHosts(partitions: number): string[] {
@@ -295,7 +295,7 @@ async function committed(kafka: Kafka, groupId: string): Promise<number> {
 }
 
 /**
- * `instances` processes of `pageloop process` (run-main.js) in one group.
+ * `instances` processes of `pageloop process` in one group.
  * The clock starts once the group has settled (every instance holds
  * partitions, all 12 covered) and has committed WARM_SHARE of the input,
  * and stops when it has committed the whole input; the records committed
@@ -367,7 +367,10 @@ async function kafkaRun(kafka: Kafka, bootstrap: string, brokerPid: number | und
     else flags.push(f);
   }
   // Another build's processor (old code against new, on one broker and input).
-  const runMain = env.PAGELOOP_BENCH_ROOT ? join(env.PAGELOOP_BENCH_ROOT, 'dist/processors/run-main.js') : RUN_MAIN;
+  // Builds before the layout change had their entry point at dist/processors/run-main.js.
+  const otherRoot = env.PAGELOOP_BENCH_ROOT;
+  const otherMain = otherRoot && existsSync(join(otherRoot, 'dist/processors/run-main.js')) ? join(otherRoot, 'dist/processors/run-main.js') : otherRoot && join(otherRoot, 'dist/cli/main.js');
+  const runMain = otherMain || PAGELOOP_MAIN;
   const profile = str('profile-dir');
   // Node/V8 flags that NODE_OPTIONS refuses (e.g. --single-threaded-gc), space-separated.
   const nodeArgs = (env.PAGELOOP_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');

@@ -18,14 +18,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestBroker } from '../deploy/kafka/test-broker.js';
-import { applyMigrations } from '../deploy/clickhouse/migrations.js';
-import { createClickHouseClient } from '../lib/clickhouse.js';
+import { startTestBroker } from '../test/broker.js';
+import { applyMigrations } from '../clickhouse/migrations.js';
+import { createClickHouseClient } from '../clickhouse/client.js';
 import { TOPIC } from '../schemas/topics.js';
-import type { SinkRecord } from '../processors/sink/rows.js';
-import { DATABASE, MIGRATIONS } from '../processors/sink/schema.js';
-import { DEFAULT_SINK_CONFIG, buildBlocks, buildBlocksYielding, createSink, insertBlock, pipelineBlocks } from '../processors/sink/sink.js';
-import { HOSTS, eventRecord } from '../processors/sink/testdata.js';
+import type { SinkRecord } from '../sink/rows.js';
+import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_SINK_CONFIG, buildBlocks, buildBlocksYielding, createSink, insertBlock, pipelineBlocks } from '../sink/sink.js';
+import { HOSTS, eventRecord } from '../test/sink-records.js';
 import { machine, median } from './stats.js';
 
 const args = process.argv.slice(2);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // First: it must run before anything loads kafkajs.
-import '../lib/kafkajs-preload.js';
+import '../kafka/preload.js';
 import type { Command } from './command.js';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 

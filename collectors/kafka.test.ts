@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestBroker, readTopic, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, readTopic, type TestBroker } from '../test/broker.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, type Collector, type CollectorStats } from './collector.js';
 import { createKafkaEventsProducer } from './kafka-producer.js';
 import { encodeCollectorBatch } from './encode.js';

@@ -1,5 +1,5 @@
 /** Template variables and annotations that several dashboards share. */
-import { TABLE } from '../processors/sink/schema.js';
+import { TABLE } from '../schemas/clickhouse-tables.js';
 import { processKey, sql, table, where, type AnnotationSpec, type VariableSpec } from './spec.js';
 
 /** Hosts that sent collector batches in the time range. */

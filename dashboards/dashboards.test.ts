@@ -9,13 +9,13 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClickHouseClient, type PageloopClickHouse } from '../lib/clickhouse.js';
-import { applyMigrations } from '../deploy/clickhouse/migrations.js';
-import { DATABASE, MIGRATIONS } from '../processors/sink/schema.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { applyMigrations } from '../clickhouse/migrations.js';
+import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
 import { DASHBOARDS, buildDashboards, panelRegistry, queryRegistry, writeDashboards, type QueryEntry } from './build.js';
 import { ALL_VALUE, expandMacros, type TemplateVariable } from './macros.js';
 import { validateDashboardJson, variableReferences } from './schema.js';
-import { loadSyntheticData, type LoadedData } from './test-data.js';
+import { loadSyntheticData, type LoadedData } from '../test/dashboard-rows.js';
 
 /**
  * Fills the tables the dashboards read and says which time range the rows

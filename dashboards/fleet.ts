@@ -1,5 +1,5 @@
 /** Fleet overview: is every collector reporting, and is anything lost on the way? */
-import { TABLE } from '../processors/sink/schema.js';
+import { TABLE } from '../schemas/clickhouse-tables.js';
 import { HOST_VARIABLE, phaseAnnotation, TUNER_ANNOTATION } from './common.js';
 import { counterIncreases, sql, table, where, type DashboardSpec } from './spec.js';
 

@@ -1,5 +1,5 @@
 /** Host detail: faults, promotions and fallbacks, compaction, swap and refaults, pressure. */
-import { TABLE } from '../processors/sink/schema.js';
+import { TABLE } from '../schemas/clickhouse-tables.js';
 import { HOST_VARIABLE, phaseAnnotation, PROCESS_VARIABLE, TUNER_ANNOTATION } from './common.js';
 import { pageSizeFromOrder, sql, table, where, type DashboardSpec, type PanelSpec } from './spec.js';
 

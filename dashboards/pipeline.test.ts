@@ -14,12 +14,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createClickHouseClient, type PageloopClickHouse } from '../lib/clickhouse.js';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { ensureZramSwap, type SwapDevice } from '../deploy/zram.js';
 import { startClosedLoop } from '../bench/closed-loop.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
-import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../processors/sink/sink.js';
+import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../sink/sink.js';
 import { queryRegistry, type QueryEntry } from './build.js';
 import { expandMacros, ALL_VALUE, type TemplateVariable } from './macros.js';
 

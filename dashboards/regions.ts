@@ -1,5 +1,5 @@
 /** Regions: where in the address space faults and accesses land, and what the scorer makes of it. */
-import { ROLLUP_REGION_SHIFT, TABLE } from '../processors/sink/schema.js';
+import { ROLLUP_REGION_SHIFT, TABLE } from '../schemas/clickhouse-tables.js';
 import { HOST_VARIABLE, phaseAnnotation, PROCESS_VARIABLE } from './common.js';
 import { regionLabel, sql, table, where, type DashboardSpec } from './spec.js';
 

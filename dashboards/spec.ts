@@ -5,7 +5,7 @@
  * ClickHouse engine (dashboards.test.ts), so this is also the registry of
  * "panel title -> sql, expected columns".
  */
-import { DATABASE, type TableName } from '../processors/sink/schema.js';
+import { DATABASE, type TableName } from '../schemas/clickhouse-tables.js';
 import type { QueryFormat } from './clickhouse.js';
 
 export type PanelKind = 'timeseries' | 'heatmap' | 'table' | 'stat' | 'barchart';

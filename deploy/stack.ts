@@ -9,19 +9,20 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { createLocalKafka, defaultDataDir } from './kafka/local-kafka.js';
+import { createLocalKafka } from './kafka/local-kafka.js';
+import { defaultDataDir } from '../kafka/local-state.js';
 import { declaredTopics, ensureTopics } from '../schemas/topics.js';
-import { createClickHouseClient, type PageloopClickHouse } from '../lib/clickhouse.js';
-import { quietLogCreator } from '../lib/kafka-client.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { quietLogCreator } from '../kafka/client.js';
 import { startClickHouseHttpEndpoint, type ClickHouseHttpEndpoint } from './clickhouse/http-endpoint.js';
 import { createProbes } from '../bpf/probes.js';
 import { createFeedbackAgent, type FeedbackAgent } from '../feedback/agent.js';
 import type { FeedbackConfig } from '../feedback/config.js';
-import { startCollecting, type CollectSettings, type RunningCollector } from '../cli/commands/collect.js';
+import { startCollecting, type CollectSettings, type RunningCollector } from './collector.js';
 import { createProcessor, DEFAULT_RUNNER_CONFIG, type Processor } from '../processors/runner.js';
 import { createProcessorConfig } from '../processors/config.js';
 import { processorTopics } from '../processors/topics.js';
-import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../processors/sink/sink.js';
+import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../sink/sink.js';
 import { totalOf } from '../collectors/collector.js';
 import { errorMessage } from '../lib/errors.js';
 

@@ -11,14 +11,14 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
 import { HINT_MAP_ACTION, openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { ensureZramSwap } from '../deploy/zram.js';
 import { createFeedbackAgent, type FeedbackAgent } from './agent.js';
 import { hintKeyOf } from './policy.js';
-import { actionsOf, identityOf, makeHint, recordOf, sendHints, waitFor } from './testing.js';
+import { actionsOf, identityOf, makeHint, recordOf, sendHints, waitFor } from '../test/feedback.js';
 
 const MiB = 1024 * 1024;
 const PIN = `/sys/fs/bpf/pageloop-test-agent-${process.pid}/pl_hints`;
@@ -137,7 +137,7 @@ test('PAGE_OUT: a cold region goes to zram swap, applied with its bytes', async 
 
 test('`pageloop feedback` runs the agent from the command line until SIGTERM', async () => {
   const host = `cli-${process.pid}`;
-  const runner = join(dirname(fileURLToPath(import.meta.url)), 'run-main.js');
+  const runner = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
   const child = spawn(
     process.execPath,
     [runner, 'feedback', '--brokers', broker.bootstrap, '--host', host, '--allow-comm', 'memtouch', '--hint-map', PIN, '--per-process-per-minute', '100'],

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { startTestBroker, readTopic, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, readTopic, type TestBroker } from '../test/broker.js';
 import { ensureZramSwap, type SwapDevice } from '../deploy/zram.js';
 import { startClosedLoop } from '../bench/closed-loop.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';

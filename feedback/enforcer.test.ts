@@ -13,7 +13,7 @@ import { HINT_MAP_ACTION, openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
 import { createEnforcer } from './enforcer.js';
 import { feedbackConfig } from './config.js';
-import { identityOf, makeHint } from './testing.js';
+import { identityOf, makeHint } from '../test/feedback.js';
 
 const PIN = `/sys/fs/bpf/pageloop-test-enforcer-${process.pid}/pl_hints`;
 const HOST = `enforcer-${process.pid}`;

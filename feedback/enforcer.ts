@@ -23,7 +23,7 @@
  */
 import { errorMessage } from '../lib/errors.js';
 import { readBootId } from '../lib/procfs.js';
-import { formatMappingName, nameMappings, nameOf, readMaps, type Vma } from '../lib/mappings.js';
+import { formatMappingName, nameMappings, nameOf, readMaps, type Vma } from './mappings.js';
 import type { HintMap } from '../bpf/hint-map.js';
 import { errnoOf, loadAddon } from '../bpf/native.js';
 import type { Hint, HintAction, HintOutcome, ProcessId } from '../schemas/wire.js';

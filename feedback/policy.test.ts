@@ -27,7 +27,7 @@ import { feedbackConfig, feedbackSettingsFromFile } from './config.js';
 import { findCgroup2Root, reclaimCgroup, reclaimFile } from './cgroup.js';
 import { parseCgroupFile, statFlags } from './process.js';
 import { chooseAction, profileHints } from './profile.js';
-import { nameMappings, parseMaps } from '../lib/mappings.js';
+import { nameMappings, parseMaps } from './mappings.js';
 import type { Hint } from '../schemas/wire.js';
 
 const BOOT = '8a7f7e4e-0000-4000-8000-000000000001';

@@ -6,7 +6,7 @@
  */
 import type { Hint, HintActionKind, ProcessId } from '../schemas/wire.js';
 import { HINT_MAP_ACTION } from '../bpf/hint-map.js';
-import { mappingContaining, type Vma } from '../lib/mappings.js';
+import { mappingContaining, type Vma } from './mappings.js';
 import type { AllowList } from './config.js';
 
 export type Verdict = { ok: true } | { ok: false; reason: string };

@@ -14,14 +14,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
-import { nameMappings, nameOf, readMaps } from '../lib/mappings.js';
+import { nameMappings, nameOf, readMaps } from './mappings.js';
 import { HINT_MAP_ACTION, openHintMap } from '../bpf/hint-map.js';
 import { memtouchPath } from '../bench/workloads/memtouch.js';
 import type { ShownEntry } from '../cli/commands/profile.js';
 
 const MiB = 1024 * 1024;
 const PIN = `/sys/fs/bpf/pageloop-test-profile-${process.pid}/pl_hints`;
-const RUNNER = join(dirname(fileURLToPath(import.meta.url)), 'run-main.js');
+const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'pageloop-profile-'));
 let w: Memtouch;
 let hot: number;

@@ -4,7 +4,7 @@
  * which the enforcer then treats like any hint from Kafka.
  */
 import { basename } from 'node:path';
-import { formatMappingName, resolveRegion, type NamedVma } from '../lib/mappings.js';
+import { formatMappingName, resolveRegion, type NamedVma } from './mappings.js';
 import type { Hint, MappingName, ProcessId } from '../schemas/wire.js';
 import type { Profile, ProfileRegion } from '../schemas/validate.js';
 import { hex } from './policy.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
 import { openHintMap } from '../bpf/hint-map.js';
@@ -17,7 +17,7 @@ import { encodeHint, type HintAction } from '../schemas/wire.js';
 import { createFeedbackAgent, type FeedbackAgent } from './agent.js';
 import type { FeedbackConfig } from './config.js';
 import { hintKeyOf } from './policy.js';
-import { actionsOf, identityOf, makeHint, recordOf, sendHints } from './testing.js';
+import { actionsOf, identityOf, makeHint, recordOf, sendHints } from '../test/feedback.js';
 
 const MiB = 1024 * 1024;
 const PIN = `/sys/fs/bpf/pageloop-test-safety-${process.pid}/pl_hints`;

@@ -8,14 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { UsageError } from '../lib/errors.js';
 import { decodeDeadLetter, decodeHint, decodePhaseChange, decodeRegionScore, decodeTunerChange } from '../schemas/wire.js';
 import { TOPIC } from '../schemas/topics.js';
 import { replayCommand } from '../cli/commands/replay.js';
 import { createProcessorConfig } from './config.js';
 import { PartitionEngine, type OutRecord, type OutputRole } from './engine.js';
-import { diffByKey, produceRecords, readAll, type TopicRecord } from './kafka-support.js';
+import { diffByKey, produceRecords, readAll, type TopicRecord } from '../test/kafka-records.js';
 import { hostOfHintKey } from './planner.js';
 import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type Processor, type ProcessorStats, type RunnerConfig } from './runner.js';
 import { CollectorStream, SCENARIO, SEC, T0, WINDOW, faultSummary, kcompactdWake, scenarioRecords, windowStart, type StreamRecord } from './synthetic.js';

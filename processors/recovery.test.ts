@@ -1,6 +1,6 @@
 /**
  * Exactly once across crashes, on a real broker: `pageloop process` (here
- * processors/run-main.js, the same command) killed with SIGKILL mid-stream,
+ * cli/main.js, the pageloop command) killed with SIGKILL mid-stream,
  * twice, then restarted, yields the same outputs (read_committed) as an
  * uninterrupted run: the same records per key, in the same order, nothing
  * lost or doubled; and a restart restores from a checkpoint rather than
@@ -10,16 +10,16 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { TOPIC } from '../schemas/topics.js';
 import { createProcessorConfig } from './config.js';
 import type { OutputRole } from './engine.js';
-import { diffByKey, produceRecords, readAll } from './kafka-support.js';
+import { diffByKey, produceRecords, readAll } from '../test/kafka-records.js';
 import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted } from './runner.js';
 import { scenarioRecords } from './synthetic.js';
 import { processorTopics } from './topics.js';
 
-const RUN_MAIN = fileURLToPath(new URL('./run-main.js', import.meta.url));
+const RUN_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ROLES: readonly OutputRole[] = ['scores', 'phases', 'hints', 'tuner', 'dlq'];
 const CHECKPOINT_EVERY = 5;
 const PER_TXN = 2;

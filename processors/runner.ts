@@ -24,7 +24,7 @@ import { hostname } from 'node:os';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
-import { installFastProduceEncoder } from '../lib/kafka-produce-encoder.js';
+import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
@@ -188,7 +188,7 @@ const RECORD_OVERHEAD = 32;
 /**
  * Records per produce request. kafkajs's own grouping of a request's
  * records by partition is quadratic (pageloop's entry points load a linear
- * one: lib/kafkajs-preload.js), which this bounds where that did not
+ * one: kafka/preload.js), which this bounds where that did not
  * happen; with the linear one, 1000 and 2400 measured the same.
  */
 const SEND_MAX_RECORDS = 1000;

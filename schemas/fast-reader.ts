@@ -1,6 +1,6 @@
 /**
  * The pieces the fast EventBatch decoders share (schemas/typed-decode.ts for
- * the processors, processors/sink/fast-decode.ts for the sink): a bounds-
+ * the processors, sink/fast-decode.ts for the sink): a bounds-
  * checked reader and packed-varint loops that take only the common shapes
  * and throw NOT_FAST at anything else, so that the caller hands the bytes
  * to decodeEventBatch, whose answer (or error) is then the one given.

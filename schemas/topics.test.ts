@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import type { Admin } from 'kafkajs';
 import { UsageError } from '../lib/errors.js';
-import { kafkaConfigFromSettings } from '../lib/kafka-client.js';
+import { kafkaConfigFromSettings } from '../kafka/client.js';
 import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
 import { TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, topicSpec, type TopicSpec } from './topics.js';
 

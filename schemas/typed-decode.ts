@@ -9,7 +9,7 @@
  * only read the columns. Preallocated typed arrays are written in place,
  * and an absent column is a zeroed typed array for free.
  *
- * Same answers, by construction (as processors/sink/fast-decode.ts does for
+ * Same answers, by construction (as sink/fast-decode.ts does for
  * the sink): the fast path takes only what it fully understands (blocks of
  * u32, s32 and u64 columns in their packed form, each field at most once,
  * varints of at most 7 bytes for u64 and 5 for 32-bit values, columns empty

@@ -21,10 +21,11 @@ stamp=node_modules/.pageloop-lock-stamp
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing npm packages"
-  # npm install, not npm ci: chdb lists platform packages for other systems
-  # that the registry does not serve, so the lock file cannot name them and
-  # npm ci refuses it as out of sync.
-  npm install --no-audit --no-fund --loglevel=error
+  # npm ci, from the lock file exactly. chdb's platform packages for other
+  # systems are not served by every registry, so their lock entries are
+  # written by hand (os/cpu/optional only: npm ci never fetches them here);
+  # test/lockfile.test.ts keeps the lock file in sync with package.json.
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 

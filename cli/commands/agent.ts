@@ -1,13 +1,14 @@
 import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { untilStopped } from '../../lib/run-until.js';
-import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { untilStopped } from '../run-until.js';
+import { kafkaConfigFromSettings } from '../../kafka/client.js';
 import { createProbes } from '../../bpf/probes.js';
 import { createFeedbackAgent } from '../../feedback/agent.js';
 import { feedbackConfig } from '../../feedback/config.js';
-import { COLLECTOR_FLAGS, collectSettingsFromArgs, formatStats, startCollecting } from './collect.js';
+import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
+import { formatStats, startCollecting } from '../../deploy/collector.js';
 import { POLICY_FLAGS, policyFromArgs } from './feedback.js';
 
 const flags: FlagSpec[] = [

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
-import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
+import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { buildDashboards, queryRegistry, writeDashboards } from '../../dashboards/build.js';
 import { validateDashboardJson } from '../../dashboards/schema.js';

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { exitStatus, formatReport } from './doctor.js';
-import type { Check, HostReport } from '../../lib/host/capabilities.js';
+import type { Check, HostReport } from '../doctor/capabilities.js';
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
-import { flagBoolean, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { probeHost, type Check, type HostReport } from '../../lib/host/capabilities.js';
+import { probeHost, type Check, type HostReport } from '../doctor/capabilities.js';
 
 const flags: FlagSpec[] = [
   { name: 'json', kind: 'boolean', help: 'print one JSON document: {ok, checks, host}' },

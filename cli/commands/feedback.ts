@@ -1,9 +1,9 @@
 import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { untilStopped } from '../../lib/run-until.js';
-import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { untilStopped } from '../run-until.js';
+import { kafkaConfigFromSettings } from '../../kafka/client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
 import { createFeedbackAgent } from '../../feedback/agent.js';

@@ -1,8 +1,8 @@
 import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../../lib/args.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
+import { kafkaConfigFromSettings } from '../../kafka/client.js';
 import { createLocalKafka, type LocalKafkaConfig } from '../../deploy/kafka/local-kafka.js';
 import { declaredTopics, ensureTopics, formatEnsureReport, type EnsureTopicsReport } from '../../schemas/topics.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseArgs } from '../../lib/args.js';
+import { parseArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { commonFlags, runnerOverrides } from './process.js';
 

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { formatMappingName, nameMappings, nameOf, readMaps, type NamedVma } from '../../lib/mappings.js';
+import { formatMappingName, nameMappings, nameOf, readMaps, type NamedVma } from '../../feedback/mappings.js';
 import { loadJsonFile, validateProfile } from '../../schemas/validate.js';
 import type { HintAction } from '../../schemas/wire.js';
 import { DEFAULT_HINT_MAP_PIN, HINT_MAP_ACTION, openHintMap, type HintMapEntry } from '../../bpf/hint-map.js';

@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type RunnerConfig } from '../../processors/runner.js';
 import { outputTopicSpecs, processorTopics, retrying } from '../../processors/topics.js';

@@ -1,19 +1,19 @@
 /**
- * `pageloop sink`: every pageloop topic into ClickHouse (processors/sink).
+ * `pageloop sink`: every pageloop topic into ClickHouse (sink/).
  * The embedded engine by default; a server with --clickhouse-url or
  * PAGELOOP_CLICKHOUSE_URL. Schema migrations are applied on start.
  */
 import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { createClickHouseClient } from '../../lib/clickhouse.js';
-import { kafkaConfigFromSettings } from '../../lib/kafka-client.js';
-import { untilStopped } from '../../lib/run-until.js';
+import { createClickHouseClient } from '../../clickhouse/client.js';
+import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { untilStopped } from '../run-until.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
-import { DATABASE } from '../../processors/sink/schema.js';
-import { SINK_TOPICS } from '../../processors/sink/rows.js';
-import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig, type SinkStats } from '../../processors/sink/sink.js';
+import { DATABASE } from '../../schemas/clickhouse-tables.js';
+import { SINK_TOPICS } from '../../sink/rows.js';
+import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig, type SinkStats } from '../../sink/sink.js';
 
 const flags: FlagSpec[] = [
   { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { untilStopped } from '../../lib/run-until.js';
+import { untilStopped } from '../run-until.js';
 import { parseFamilies, parsePids } from '../targets-flags.js';
 import { createProbes, type LossReport } from '../../bpf/probes.js';
 import { FAMILIES, FAMILY_OF, eventToJson, type FamilyName, type ProbeEvent } from '../../bpf/events.js';

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
-import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../../lib/args.js';
+import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { untilStopped } from '../../lib/run-until.js';
+import { untilStopped } from '../run-until.js';
 import { feedbackConfig } from '../../feedback/config.js';
 import { defaultStatusFile, formatStatusLine, readStackStatus, startStack } from '../../deploy/stack.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';

@@ -41,9 +41,9 @@ import {
   isHttpOnlyParam,
   type EmbeddedClickHouseEngine,
   type EngineRequest,
-} from '../../lib/clickhouse.js';
+} from '../../clickhouse/client.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
-import { NativeFormatError, nativeForClientRevision } from './native.js';
+import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
 export const DEFAULT_HTTP_PORT = 8123;

@@ -17,7 +17,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../clickhouse/http-endpoint.js';
 import { DATASOURCE_TYPE, DATASOURCE_UID } from '../../dashboards/clickhouse.js';
-import { DATABASE } from '../../processors/sink/schema.js';
+import { DATABASE } from '../../schemas/clickhouse-tables.js';
 import { UsageError } from '../../lib/errors.js';
 
 export interface GrafanaProvisioningSettings {

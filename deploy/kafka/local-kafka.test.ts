@@ -15,16 +15,16 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { PageloopError, UsageError } from '../../lib/errors.js';
-import { kafkaConfigFromSettings, resolveBrokers } from '../../lib/kafka-client.js';
+import { kafkaConfigFromSettings, resolveBrokers } from '../../kafka/client.js';
 import { declaredTopics, TOPIC } from '../../schemas/topics.js';
 import {
   KAFKA_VERSION,
   createLocalKafka,
   localKafkaDefaults,
-  readLocalKafkaState,
   validateLocalKafkaConfig,
   type LocalKafka,
 } from './local-kafka.js';
+import { readLocalKafkaState } from '../../kafka/local-state.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 

@@ -25,8 +25,8 @@ import {
   toPageloopError,
   topLevelKeywords,
   type PageloopClickHouse,
-} from './clickhouse.js';
-import { PageloopError, UsageError } from './errors.js';
+} from './client.js';
+import { PageloopError, UsageError } from '../lib/errors.js';
 
 describe('SQL helpers', () => {
   test('string literals and identifiers survive quotes and backslashes', () => {

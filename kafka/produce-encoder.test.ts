@@ -10,11 +10,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
-import { startTestBroker, type TestBroker } from '../deploy/kafka/test-broker.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { retrying } from '../processors/topics.js';
 import { crc32c } from './crc32c.js';
-import { encodeProduceRequest, fastProduceCounts, groupMessagesPerPartition, installFastProduceEncoder, type ProduceMessage, type ProduceRequestArgs } from './kafka-produce-encoder.js';
-import { prng } from './prng.js';
+import { encodeProduceRequest, fastProduceCounts, groupMessagesPerPartition, installFastProduceEncoder, type ProduceMessage, type ProduceRequestArgs } from './produce-encoder.js';
+import { prng } from '../lib/prng.js';
 
 const require = createRequire(import.meta.url);
 const kafkajsRoot = dirname(require.resolve('kafkajs/package.json'));
@@ -177,17 +177,17 @@ describe('groupMessagesPerPartition', () => {
     }
   });
 
-  it('is what kafkajs loads when lib/kafkajs-preload.js comes first, and says why not when kafkajs came first', () => {
+  it('is what kafkajs loads when kafka/preload.js comes first, and says why not when kafkajs came first', () => {
     const dist = dirname(new URL(import.meta.url).pathname);
     const check = (first: string, second: string): string =>
       execFileSync(process.execPath, ['--input-type=module', '-e', `${first}\n${second}`], { cwd: dist, encoding: 'utf8' }).trim();
     const probe = `
       import { createRequire } from 'node:module';
-      import { groupMessagesPerPartition, installLinearGrouping } from './kafka-produce-encoder.js';
+      import { groupMessagesPerPartition, installLinearGrouping } from './produce-encoder.js';
       const require = createRequire(import.meta.url);
       const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
       console.log(JSON.stringify({ ours: require.cache[path]?.exports === groupMessagesPerPartition, again: installLinearGrouping() }));`;
-    assert.deepEqual(JSON.parse(check(`import './kafkajs-preload.js'; import 'kafkajs';`, probe)), { ours: true, again: { installed: true } });
+    assert.deepEqual(JSON.parse(check(`import './preload.js'; import 'kafkajs';`, probe)), { ours: true, again: { installed: true } });
     assert.deepEqual(JSON.parse(check(`import 'kafkajs';`, probe)), {
       ours: false,
       again: { installed: false, reason: 'kafkajs was loaded before: its producer keeps its own grouping' },

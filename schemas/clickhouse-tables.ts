@@ -1,6 +1,6 @@
 /**
  * The ClickHouse tables of pageloop (database `pageloop`), as versioned
- * migrations for deploy/clickhouse/migrations.ts. `pageloop sink` applies
+ * migrations for clickhouse/migrations.ts. `pageloop sink` applies
  * them; Grafana panels (dashboards/) read them. This list is the schema of
  * the whole database: a later change is a new migration appended here,
  * never an edit of an applied one (the checksum would refuse it).
@@ -37,7 +37,16 @@
  * when parts merge, not at insert, so always query them with sum() and
  * GROUP BY (never read a rollup row as final).
  */
-import type { Migration } from '../../deploy/clickhouse/migrations.js';
+
+/** A numbered step of the table contract; clickhouse/migrations.ts applies them in order. */
+export interface Migration {
+  /** 1, 2, 3, ...: the order they apply in, never reused. */
+  readonly version: number;
+  /** Short description, recorded with the version. */
+  readonly name: string;
+  /** One statement each (the HTTP interface runs one per request). */
+  readonly statements: readonly string[];
+}
 
 export const DATABASE = 'pageloop';
 
@@ -526,7 +535,7 @@ const V1: readonly string[] = [
   // The sink's own ledger, not for panels: the offset range of every block
   // it cut, written before the block's rows. A restart or a replay cuts the
   // same ranges again, so each block comes back with the same rows and the
-  // same deduplication token (see processors/sink/blocks.ts).
+  // same deduplication token (see sink/blocks.ts).
   `CREATE TABLE IF NOT EXISTS sink_blocks (
     topic LowCardinality(String),
     partition UInt32,

@@ -18,13 +18,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Kafka, Producer } from 'kafkajs';
-import { startTestBroker, type TestBroker } from '../../deploy/kafka/test-broker.js';
-import { createClickHouseClient, type PageloopClickHouse } from '../../lib/clickhouse.js';
-import { TOPIC } from '../../schemas/topics.js';
+import { startTestBroker, type TestBroker } from '../test/broker.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { TOPIC } from '../schemas/topics.js';
 import { TUNER_TOPIC } from './rows.js';
-import { DATABASE } from './schema.js';
+import { DATABASE } from '../schemas/clickhouse-tables.js';
 import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig } from './sink.js';
-import { HOSTS, ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue, type EventTotals } from './testdata.js';
+import { HOSTS, ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue, type EventTotals } from '../test/sink-records.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ALL_TOPICS = [TOPIC.events, TOPIC.scores, TOPIC.phases, TOPIC.hints, TOPIC.actions, TUNER_TOPIC, TOPIC.dlq];
@@ -320,7 +320,7 @@ interface Child {
 const liveChildren = new Set<ChildProcess>();
 
 function startChild(options: object): Child {
-  const proc: ChildProcess = spawn(process.execPath, [join(HERE, 'run-main.js'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc: ChildProcess = spawn(process.execPath, [join(HERE, '../test/sink-child.js'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
   liveChildren.add(proc);
   proc.once('exit', () => liveChildren.delete(proc));
   let commits = 0;

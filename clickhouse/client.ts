@@ -46,7 +46,7 @@ import {
 // for the pinned 1.x.
 import { formatQueryParams } from '@clickhouse/client/dist/common/index.js';
 import { Session, drainPending } from 'chdb';
-import { PageloopError, UsageError, errorMessage } from './errors.js';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

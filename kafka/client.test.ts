@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import kafkajs from 'kafkajs';
-import { quietLogCreator } from './kafka-client.js';
+import { quietLogCreator } from './client.js';
 
 test('quietLogCreator drops the error responses kafkajs retries as a matter of course, and writes the rest as JSON lines', () => {
   const lines: string[] = [];

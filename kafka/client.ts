@@ -5,7 +5,7 @@
  *      repoint every command without touching its config files;
  *   2. settings.brokers, from a config file or a --brokers flag;
  *   3. the local broker started by `pageloop kafka start`, read from its
- *      state file (deploy/kafka/local-kafka.ts).
+ *      state file (kafka/local-state.ts).
  * TLS and SASL settings pass through to kafkajs unchanged. When settings
  * give none, env PAGELOOP_KAFKA_SSL=1 and PAGELOOP_KAFKA_SASL_MECHANISM
  * (plain, scram-sha-256, scram-sha-512) with PAGELOOP_KAFKA_SASL_USERNAME and
@@ -14,8 +14,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { KafkaConfig, LogEntry, SASLOptions, logCreator } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { defaultDataDir, readLocalKafkaState, stateFilePath } from '../deploy/kafka/local-kafka.js';
-import { PageloopError, UsageError } from './errors.js';
+import { defaultDataDir, readLocalKafkaState, stateFilePath } from './local-state.js';
+import { PageloopError, UsageError } from '../lib/errors.js';
 
 const { logLevel } = kafkajs;
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createClickHouseClient, type PageloopClickHouse } from '../../lib/clickhouse.js';
-import { applyMigrations, validateMigrations } from '../../deploy/clickhouse/migrations.js';
-import { DATABASE, DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from './schema.js';
-import { applyRawTtl } from './sink.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { applyMigrations, validateMigrations } from '../clickhouse/migrations.js';
+import { DATABASE, DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from './clickhouse-tables.js';
+import { applyRawTtl } from '../sink/sink.js';
 
 describe('sink schema on the embedded engine', () => {
   let dir: string;

@@ -15,8 +15,8 @@
  * else, valid or not, to decodeEventBatch, whose result or WireDecodeError
  * is then the answer. fast-decode.test.ts holds the two paths equal.
  */
-import { decodeEventBatch, type EventBatch, type FaultColumns } from '../../schemas/wire.js';
-import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from '../../schemas/fast-reader.js';
+import { decodeEventBatch, type EventBatch, type FaultColumns } from '../schemas/wire.js';
+import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from '../schemas/fast-reader.js';
 
 /** A fault block's columns, as Float64Arrays (all `rows` long; what the Native writers take). */
 export interface FastFaultColumns {

@@ -5,11 +5,11 @@
  */
 import type { Kafka } from 'kafkajs';
 import { readProcStat, readBootId } from '../lib/procfs.js';
-import { readTopic } from '../deploy/kafka/test-broker.js';
+import { readTopic } from './broker.js';
 import { TOPIC } from '../schemas/topics.js';
 import { decodeHintAction, encodeHint, type Hint, type HintAction, type ProcessId } from '../schemas/wire.js';
 import { loadAddon } from '../bpf/native.js';
-import { hintKeyOf, USER_HZ } from './policy.js';
+import { hintKeyOf, USER_HZ } from '../feedback/policy.js';
 
 /** (host, boot id, pid, start time) of a live process, as the probes report it. */
 export function identityOf(host: string, pid: number): ProcessId {

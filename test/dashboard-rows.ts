@@ -4,8 +4,8 @@
  * dashboard tests. A real pipeline run can take its place: anything that
  * fills the tables and returns the time range it covers will do.
  */
-import type { PageloopClickHouse } from '../lib/clickhouse.js';
-import { TABLE } from '../processors/sink/schema.js';
+import type { PageloopClickHouse } from '../clickhouse/client.js';
+import { TABLE } from '../schemas/clickhouse-tables.js';
 
 export interface LoadedData {
   /** The wall-clock range (epoch ms) the rows cover. */

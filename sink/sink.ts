@@ -29,16 +29,16 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
-import type { PageloopClickHouse } from '../../lib/clickhouse.js';
-import { applyMigrations, type MigrationReport } from '../../deploy/clickhouse/migrations.js';
-import { WireDecodeError, encodeDeadLetter } from '../../schemas/wire.js';
-import { TOPIC } from '../../schemas/topics.js';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import type { PageloopClickHouse } from '../clickhouse/client.js';
+import { applyMigrations, type MigrationReport } from '../clickhouse/migrations.js';
+import { WireDecodeError, encodeDeadLetter } from '../schemas/wire.js';
+import { TOPIC } from '../schemas/topics.js';
 import { KnownRanges, cutBlocks, dedupToken, type Cut, type OffsetRange } from './blocks.js';
 import { insertNativeBlock } from './insert.js';
-import { NativeBlock } from './native.js';
+import { NativeBlock } from '../clickhouse/native-block.js';
 import { DECODERS, SINK_TOPICS, TableBlocks, type Appender, type SinkRecord } from './rows.js';
-import { DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from './schema.js';
+import { DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
 
 export interface SinkConfig {
   /** Consumer group; a new group starts at the beginning of every topic. */

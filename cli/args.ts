@@ -1,4 +1,4 @@
-import { UsageError } from './errors.js';
+import { UsageError } from '../lib/errors.js';
 
 /** A command-line flag: `--name value`, `--name=value`, or a boolean `--name`. */
 export interface FlagSpec {

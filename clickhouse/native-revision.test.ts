@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../lib/clickhouse.js';
-import { NativeFormatError, nativeColumnEnd, nativeForClientRevision, parseNativeType } from './native.js';
+import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from './client.js';
+import { NativeFormatError, nativeColumnEnd, nativeForClientRevision, parseNativeType } from './native-revision.js';
 
 describe('Native type shapes', () => {
   test('sizes and structure of the types dashboards return', () => {

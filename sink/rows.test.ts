@@ -9,15 +9,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createClickHouseClient, type PageloopClickHouse } from '../../lib/clickhouse.js';
-import { startClickHouseHttpEndpoint } from '../../deploy/clickhouse/http-endpoint.js';
-import { applyMigrations } from '../../deploy/clickhouse/migrations.js';
-import { TOPIC } from '../../schemas/topics.js';
-import { NativeBlock, varintBytes } from './native.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
+import { startClickHouseHttpEndpoint } from '../deploy/clickhouse/http-endpoint.js';
+import { applyMigrations } from '../clickhouse/migrations.js';
+import { TOPIC } from '../schemas/topics.js';
+import { NativeBlock, varintBytes } from '../clickhouse/native-block.js';
 import { TUNER_TOPIC, eventWallMs, type SinkRecord } from './rows.js';
-import { DATABASE, MIGRATIONS } from './schema.js';
+import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
 import { buildBlocks, insertBlock } from './sink.js';
-import { ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from './testdata.js';
+import { ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from '../test/sink-records.js';
 
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Kind } from '../../bpf/layout.generated.js';
-import type { ProbeEvent } from '../../bpf/events.js';
-import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProbeEvents } from '../../schemas/wire.js';
+import { Kind } from '../bpf/layout.generated.js';
+import type { ProbeEvent } from '../bpf/events.js';
+import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProbeEvents } from '../schemas/wire.js';
 import { decodeEventBatchFast, type SinkEventBatch } from './fast-decode.js';
-import { prng } from '../../lib/prng.js';
-import { eventRecord } from './testdata.js';
+import { prng } from '../lib/prng.js';
+import { eventRecord } from '../test/sink-records.js';
 
 /** The fast result with typed arrays as plain arrays, to compare with decodeEventBatch. */
 function plain(b: SinkEventBatch): unknown {

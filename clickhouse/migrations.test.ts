@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createClickHouseClient, type PageloopClickHouse } from '../../lib/clickhouse.js';
-import { PageloopError, UsageError } from '../../lib/errors.js';
+import { createClickHouseClient, type PageloopClickHouse } from './client.js';
+import { PageloopError, UsageError } from '../lib/errors.js';
 import {
   MIGRATIONS_TABLE,
   applyMigrations,
@@ -12,8 +12,8 @@ import {
   planMigrations,
   readAppliedMigrations,
   validateMigrations,
-  type Migration,
 } from './migrations.js';
+import type { Migration } from '../schemas/clickhouse-tables.js';
 
 const v1: Migration = {
   version: 1,

@@ -16,19 +16,11 @@
  * DROP ... IF EXISTS). There is no lock: run migrations from one process.
  */
 import { createHash } from 'node:crypto';
-import { PageloopError, UsageError } from '../../lib/errors.js';
-import type { PageloopClickHouse } from '../../lib/clickhouse.js';
+import { PageloopError, UsageError } from '../lib/errors.js';
+import type { PageloopClickHouse } from './client.js';
+import type { Migration } from '../schemas/clickhouse-tables.js';
 
 export const MIGRATIONS_TABLE = 'pageloop_schema_migrations';
-
-export interface Migration {
-  /** 1, 2, 3, ...: the order they apply in, never reused. */
-  readonly version: number;
-  /** Short description, recorded with the version. */
-  readonly name: string;
-  /** One statement each (the HTTP interface runs one per request). */
-  readonly statements: readonly string[];
-}
 
 export interface AppliedMigration {
   readonly version: number;

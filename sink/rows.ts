@@ -1,13 +1,13 @@
 /**
  * Kafka records to table rows: per topic, how a record's value decodes and
- * which rows of which tables (processors/sink/schema.ts) it becomes. Rows
+ * which rows of which tables (schemas/clickhouse-tables.ts) it becomes. Rows
  * go straight into NativeBlock columns; nothing per row is an object.
  *
  * Every value is a pure function of the record (its bytes, key, timestamp,
  * partition and offset), so a replayed record makes the same rows: the
  * condition for insert deduplication to recognise a replayed block.
  */
-import { FAMILY_OF, type FamilyName } from '../../bpf/events.js';
+import { FAMILY_OF, type FamilyName } from '../bpf/events.js';
 import {
   decodeDeadLetter,
   decodeHint,
@@ -18,10 +18,10 @@ import {
   type HeaderColumns,
   type Region,
   type WireEventType,
-} from '../../schemas/wire.js';
+} from '../schemas/wire.js';
 import { decodeEventBatchFast, type SinkEventBatch } from './fast-decode.js';
-import { NativeBlock, type NativeColumnSpec, type NativeColumnType } from './native.js';
-import { TABLE, type TableName } from './schema.js';
+import { NativeBlock, type NativeColumnSpec, type NativeColumnType } from '../clickhouse/native-block.js';
+import { TABLE, type TableName } from '../schemas/clickhouse-tables.js';
 
 /** One Kafka record, as the sink sees it. Offsets are below 2^53. */
 export interface SinkRecord {

@@ -5,7 +5,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { retrying } from './topics.js';
+import { retrying } from '../processors/topics.js';
 
 const { Partitioners } = kafkajs;
 

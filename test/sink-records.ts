@@ -3,9 +3,9 @@
  * event type, and the totals each record must produce in ClickHouse.
  * Deterministic (seeded), so a record built twice is the same bytes.
  */
-import type { ProbeEvent } from '../../bpf/events.js';
-import { Kind } from '../../bpf/layout.generated.js';
-import { prng } from '../../lib/prng.js';
+import type { ProbeEvent } from '../bpf/events.js';
+import { Kind } from '../bpf/layout.generated.js';
+import { prng } from '../lib/prng.js';
 import {
   encodeDeadLetter,
   encodeEventBatch,
@@ -17,7 +17,7 @@ import {
   eventBatchFromProbeEvents,
   type ProcessId,
   type Region,
-} from '../../schemas/wire.js';
+} from '../schemas/wire.js';
 
 /** What one events record must turn into. */
 export interface EventTotals {

@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { createLocalKafka, type LocalKafka } from './local-kafka.js';
-import { declaredTopics, ensureTopics } from '../../schemas/topics.js';
+import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
+import { declaredTopics, ensureTopics } from '../schemas/topics.js';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
 

@@ -5,7 +5,7 @@
  * chain of small Encoder objects, BigInt-backed Longs and buffer copies:
  * about 8.5 us per record on our VM, so publishing the processors' outputs
  * (one small record per region score) cost about as much CPU as computing
- * them. This writes the same bytes (lib/kafka-produce-encoder.test.ts
+ * them. This writes the same bytes (kafka/produce-encoder.test.ts
  * compares them with kafkajs's own encoder) in a small fraction of that.
  *
  * Scope: Produce v3 and later (record batches, magic 2), no compression, no
@@ -383,7 +383,7 @@ export const groupMessagesPerPartition: Grouping = ({ topic, partitionMetadata, 
 /**
  * Puts the linear grouping where kafkajs will load its own. kafkajs binds
  * the function when its producer module loads, so this works only before
- * kafkajs is first loaded: entry points import lib/kafkajs-preload.js first.
+ * kafkajs is first loaded: entry points import kafka/preload.js first.
  * Afterwards it changes nothing and says so.
  */
 export function installLinearGrouping(): InstallResult {

@@ -6,8 +6,8 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseSettings } from '@clickhouse/client';
-import { quoteIdentifier, toPageloopError, type PageloopClickHouse } from '../../lib/clickhouse.js';
-import type { NativeBlock } from './native.js';
+import { quoteIdentifier, toPageloopError, type PageloopClickHouse } from '../clickhouse/client.js';
+import type { NativeBlock } from '../clickhouse/native-block.js';
 
 /**
  * Settings of every sink insert. deduplicate_blocks_in_dependent_materialized_views:

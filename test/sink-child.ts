@@ -4,13 +4,13 @@
  * stdout: started, one per committed block, stopped (with stats).
  * SIGTERM/SIGINT stop it cleanly.
  *
- *   node dist/processors/sink/run-main.js '{"brokers":["127.0.0.1:9092"],"dataDir":"/tmp/x","sink":{"groupId":"g"}}'
+ *   node dist/test/sink-child.js '{"brokers":["127.0.0.1:9092"],"dataDir":"/tmp/x","sink":{"groupId":"g"}}'
  */
 import kafkajs from 'kafkajs';
-import { createClickHouseClient } from '../../lib/clickhouse.js';
-import { UsageError, errorMessage } from '../../lib/errors.js';
-import { DATABASE } from './schema.js';
-import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig } from './sink.js';
+import { createClickHouseClient } from '../clickhouse/client.js';
+import { UsageError, errorMessage } from '../lib/errors.js';
+import { DATABASE } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig } from '../sink/sink.js';
 
 interface RunOptions {
   readonly brokers: string[];
@@ -19,10 +19,10 @@ interface RunOptions {
 }
 
 function parseOptions(text: string | undefined): RunOptions {
-  if (text === undefined) throw new UsageError('run-main: pass the options as one JSON argument');
+  if (text === undefined) throw new UsageError('sink-child: pass the options as one JSON argument');
   const o = JSON.parse(text) as Partial<RunOptions>;
-  if (!Array.isArray(o.brokers) || o.brokers.length === 0) throw new UsageError('run-main: brokers: must list host:port');
-  if (typeof o.dataDir !== 'string') throw new UsageError('run-main: dataDir: must be a path');
+  if (!Array.isArray(o.brokers) || o.brokers.length === 0) throw new UsageError('sink-child: brokers: must list host:port');
+  if (typeof o.dataDir !== 'string') throw new UsageError('sink-child: dataDir: must be a path');
   return { brokers: o.brokers, dataDir: o.dataDir, ...(o.sink ? { sink: o.sink } : {}) };
 }
 

@@ -1,0 +1,115 @@
+/**
+ * The host collector as every command starts it: settings merged from the
+ * defaults, a config file, the environment and flags, then the collector on
+ * loaded probes with its samplers, Kafka producer and metrics endpoint.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { readBootId } from '../lib/procfs.js';
+import type { PageloopConfig } from '../schemas/validate.js';
+import type { Probes, ProbesConfig } from '../bpf/probes.js';
+import { FAMILIES, type FamilyName } from '../bpf/events.js';
+import { loadAddon } from '../bpf/native.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats } from '../collectors/collector.js';
+import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../collectors/samplers.js';
+import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
+import { createCollectorMetrics } from '../collectors/metrics.js';
+import { encodeCollectorBatch } from '../collectors/encode.js';
+
+export interface CollectSettings {
+  kafka: { brokers: string[]; clientId: string; ssl?: NonNullable<PageloopConfig['kafka']>['ssl']; sasl?: NonNullable<PageloopConfig['kafka']>['sasl'] };
+  probes: Partial<ProbesConfig>;
+  collector: CollectorConfig;
+  compression: 'none' | 'gzip';
+  metrics: { host: string; port: number } | null;
+  samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
+}
+
+/** Defaults, then the config file, then the environment, then flags. */
+export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number }, env = process.env): CollectSettings {
+  const host = env.PAGELOOP_HOST || file.host || hostname();
+  const c = file.collector ?? {};
+  const p = file.probes ?? {};
+  const targets = cli.pids.length || cli.cgroups.length ? { pids: cli.pids, cgroups: cli.cgroups } : { pids: p.targets?.pids ?? [], cgroups: p.targets?.cgroups ?? [] };
+  const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
+  const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
+  return {
+    kafka: {
+      brokers: cli.brokers.length ? cli.brokers : file.kafka?.brokers ?? [],
+      clientId: file.kafka?.clientId ?? `pageloop-collector-${host}`,
+      ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
+      ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
+    },
+    probes,
+    collector: {
+      ...DEFAULT_COLLECTOR_CONFIG,
+      host,
+      bootId: readBootId(),
+      instance: randomUUID(),
+      batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, ...c.batch },
+      queue: { ...DEFAULT_COLLECTOR_CONFIG.queue, ...c.queue },
+    },
+    compression: c.compression ?? 'gzip',
+    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port },
+    samplers: {
+      vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
+      psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
+    },
+  };
+}
+
+export function formatStats(s: CollectorStats): string {
+  const fam = (c: Record<string, number>) => FAMILIES.map((f) => `${f}=${c[f]}`).join(' ');
+  return [
+    `drained ${totalOf(s.drained)} (${fam(s.drained)})`,
+    `produced ${totalOf(s.produced)} in ${s.batchesProduced} batches`,
+    `dropped ${totalOf(s.dropped)}`,
+    `ring-buffer lost ${s.loss.total}`,
+    `queued ${s.queuedEvents} (${(s.queuedBytes / 1024).toFixed(0)} KiB)`,
+    s.produceErrors ? `produce errors ${s.produceErrors} (last: ${s.lastProduceError})` : 'no produce errors',
+  ].join('; ');
+}
+
+export interface RunningCollector {
+  readonly collector: Collector;
+  readonly probes: Probes;
+  stop(): Promise<CollectorStats>;
+}
+
+/** Starts the collector on loaded probes, with its metrics endpoint and a status line every 10 s. */
+export async function startCollecting(settings: CollectSettings, kafka: Kafka, probes: Probes, log: (line: string) => void = (l) => console.error(l)): Promise<RunningCollector> {
+  const addon = loadAddon();
+  let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
+  const pids = probes.targets.pids;
+  const collector: Collector = createCollector(settings.collector, {
+    probes,
+    samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+    // Access sampling by clear_refs only for processes named explicitly.
+    ...(pids.length > 0
+      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
+      : {}),
+    producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
+    encode: encodeCollectorBatch,
+    onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
+  });
+  metrics = createCollectorMetrics(() => collector.stats());
+  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
+  collector.start();
+  log(
+    `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${settings.collector.topic}` +
+      (port !== undefined ? `; metrics on http://${settings.metrics!.host}:${port}/metrics` : ''),
+  );
+  const status = setInterval(() => log(formatStats(collector.stats())), 10_000).unref();
+  return {
+    collector,
+    probes,
+    async stop() {
+      clearInterval(status);
+      const final = await collector.stop();
+      await metrics!.close();
+      return final;
+    },
+  };
+}
+
