@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { readBootId } from '../lib/procfs.js';
 import type { PageloopConfig } from '../schemas/validate.js';
+import type { KafkaSettings } from '../kafka/client.js';
+import { kafkaSettingsFor } from '../kafka/settings.js';
 import type { Probes, ProbesConfig } from '../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
 import { loadAddon } from '../bpf/native.js';
@@ -18,7 +20,7 @@ import { createCollectorMetrics } from '../collectors/metrics.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
 
 export interface CollectSettings {
-  kafka: { brokers: string[]; clientId: string; ssl?: NonNullable<PageloopConfig['kafka']>['ssl']; sasl?: NonNullable<PageloopConfig['kafka']>['sasl'] };
+  kafka: KafkaSettings;
   probes: Partial<ProbesConfig>;
   collector: CollectorConfig;
   compression: 'none' | 'gzip';
@@ -35,12 +37,7 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
   const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
   const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
   return {
-    kafka: {
-      brokers: cli.brokers.length ? cli.brokers : file.kafka?.brokers ?? [],
-      clientId: file.kafka?.clientId ?? `pageloop-collector-${host}`,
-      ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
-      ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
-    },
+    kafka: kafkaSettingsFor('collector', file.kafka, { brokers: cli.brokers }, host),
     probes,
     collector: {
       ...DEFAULT_COLLECTOR_CONFIG,
