@@ -38,7 +38,7 @@ export const agentCommand: Command = {
     const kafka = createKafka((collect.kafka));
     // One BPF object: the probes pin the hint map the feedback agent writes.
     const probes = createProbes({ ...collect.probes, hintMapPinPath: fb.hintMapPinPath });
-    const running = await startCollecting(collect, kafka, probes);
+    const running = await startCollecting(collect, { probes, sink: { kafka } });
     const feedback = createFeedbackAgent(fb, {
       kafka,
       hintMap: probes.hints(),

@@ -55,7 +55,7 @@ export const collectCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const settings = collectSettingsFromArgs(args);
     const kafka = createKafka((settings.kafka));
-    const running = await startCollecting(settings, kafka, createProbes(settings.probes));
+    const running = await startCollecting(settings, { probes: createProbes(settings.probes), sink: { kafka } });
     await untilStopped(duration);
     const final = await running.stop();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));
