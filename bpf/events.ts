@@ -3,8 +3,20 @@
  * layouts generated from bpf/pageloop.h, plus fault summaries built from the
  * in-kernel aggregation maps.
  */
+import { PageloopError } from '../lib/errors.js';
 import {
   Kind,
+  FAULT_EVENT_SIZE,
+  PROMOTION_EVENT_SIZE,
+  COLLAPSE_EVENT_SIZE,
+  COMPACTION_EVENT_SIZE,
+  COMPACTION_DEFER_EVENT_SIZE,
+  KCOMPACTD_WAKE_EVENT_SIZE,
+  SWAP_OUT_EVENT_SIZE,
+  SWAP_IN_EVENT_SIZE,
+  SWAP_ENTRIES_EVENT_SIZE,
+  RECLAIM_EVENT_SIZE,
+  BENCH_EVENT_SIZE,
   decodeFaultEventTagged,
   decodePromotionEventTagged,
   decodeCollapseEventTagged,
@@ -96,24 +108,95 @@ export const FAMILY_OF_KIND: Readonly<Record<number, FamilyName | undefined>> = 
 const KIND_OFFSET = 24;
 const FRAME_HEADER = 8;
 
-/** Walks a drained batch: calls fn with each record's offset, length and kind. */
+/** The bytes each record kind's decoder reads (a longer record, from a newer BPF object, is fine). */
+const RECORD_BYTES: Readonly<Record<number, number>> = {
+  [Kind.PL_KIND_FAULT]: FAULT_EVENT_SIZE,
+  [Kind.PL_KIND_PROMOTION]: PROMOTION_EVENT_SIZE,
+  [Kind.PL_KIND_COLLAPSE]: COLLAPSE_EVENT_SIZE,
+  [Kind.PL_KIND_COMPACTION]: COMPACTION_EVENT_SIZE,
+  [Kind.PL_KIND_COMPACTION_DEFER]: COMPACTION_DEFER_EVENT_SIZE,
+  [Kind.PL_KIND_KCOMPACTD_WAKE]: KCOMPACTD_WAKE_EVENT_SIZE,
+  [Kind.PL_KIND_SWAP_OUT]: SWAP_OUT_EVENT_SIZE,
+  [Kind.PL_KIND_SWAP_IN]: SWAP_IN_EVENT_SIZE,
+  [Kind.PL_KIND_SWAP_ENTRIES]: SWAP_ENTRIES_EVENT_SIZE,
+  [Kind.PL_KIND_RECLAIM]: RECLAIM_EVENT_SIZE,
+  [Kind.PL_KIND_BENCH]: BENCH_EVENT_SIZE,
+};
+
+/**
+ * A drained batch that does not frame: a record running past the end of the
+ * batch, or shorter than its kind. The addon and the BPF object disagree;
+ * decoding on would read the neighbouring record as this one's fields.
+ */
+export class RingRecordError extends PageloopError {
+  constructor(message: string) {
+    super('ring-record', message);
+    this.name = 'RingRecordError';
+  }
+}
+
+/**
+ * Walks a drained batch: calls fn with each record's offset, length and kind.
+ * Checks the framing first (each record inside the batch), so fn never reads
+ * past the batch; decodeRecord and checkFrames check each kind's length.
+ */
 export function forEachRecord(batch: Buffer, fn: (at: number, length: number, kind: number) => void): void {
   let at = 0;
   while (at + FRAME_HEADER <= batch.length) {
     const length = batch.readUInt32LE(at);
     const record = at + FRAME_HEADER;
+    if (record + Math.max(length, KIND_OFFSET + 2) > batch.length) {
+      throw new RingRecordError(`ring-buffer record at byte ${at}: its ${length} bytes run past the end of the ${batch.length}-byte batch`);
+    }
     fn(record, length, batch.readUInt16LE(record + KIND_OFFSET));
     at = record + ((length + 7) & ~7);
   }
+  if (at !== batch.length) throw new RingRecordError(`ring-buffer batch of ${batch.length} bytes: its frames end at byte ${at} (a frame is padded to 8 bytes: the batch is cut short or has trailing bytes)`);
 }
 
-export class UnknownRecordError extends Error {
-  constructor(readonly kind: number, readonly length: number) {
+function checkLength(at: number, length: number, kind: number): void {
+  const need = RECORD_BYTES[kind];
+  if (need !== undefined && length < need) throw new RingRecordError(`ring-buffer record at byte ${at - FRAME_HEADER}: kind ${kind} is ${need} bytes, the frame says ${length}`);
+}
+
+/** RECORD_BYTES as an array by kind (0: no layout), for checkFrames' loop. */
+const RECORD_BYTES_BY_KIND: readonly number[] = Array.from({ length: Math.max(...Object.keys(RECORD_BYTES).map(Number)) + 1 }, (_, k) => RECORD_BYTES[k] ?? 0);
+
+/**
+ * Throws RingRecordError unless every record is inside the batch and as long
+ * as its kind: what a walk that reads fields unchecked needs (the
+ * collector's encoders). One tight loop: it runs on every drained batch.
+ */
+export function checkFrames(batch: Buffer): void {
+  const n = batch.length;
+  const view = new DataView(batch.buffer, batch.byteOffset, n);
+  let at = 0;
+  while (at + FRAME_HEADER <= n) {
+    const length = view.getUint32(at, true);
+    const record = at + FRAME_HEADER;
+    if (record + (length > KIND_OFFSET + 2 ? length : KIND_OFFSET + 2) > n) break;
+    const kind = view.getUint16(record + KIND_OFFSET, true);
+    if (length < (RECORD_BYTES_BY_KIND[kind] ?? 0)) checkLength(record, length, kind);
+    at = record + ((length + 7) & ~7);
+  }
+  // The walk stopped early or ran past the end: forEachRecord says where.
+  if (at !== n) forEachRecord(batch, () => undefined);
+}
+
+export class UnknownRecordError extends RingRecordError {
+  constructor(
+    readonly kind: number,
+    readonly length: number,
+  ) {
     super(`unknown record kind ${kind} (${length} bytes): the BPF object and this decoder disagree`);
+    this.name = 'UnknownRecordError';
   }
 }
 
+/** Decodes the record at `at` (after its frame header), or throws RingRecordError when it is not all there. */
 export function decodeRecord(buf: Buffer, at: number, length: number, kind: number): ProbeEvent {
+  checkLength(at, length, kind);
+  if (at + length > buf.length) throw new RingRecordError(`ring-buffer record at byte ${at - FRAME_HEADER}: its ${length} bytes run past the end of the ${buf.length}-byte batch`);
   switch (kind) {
     case Kind.PL_KIND_FAULT:
       return decodeFaultEventTagged(buf, at, 'fault');

@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { PageloopError, errorMessage } from '../lib/errors.js';
-import { eventTimeNs, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
+import { checkFrames, eventTimeNs, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
 import { Kind, layouts, type FieldLayout, type StructLayout } from '../bpf/layout.generated.js';
 import { CodecError, Sink, Source, decodeColumns, encodeColumns, scanFields, writeMessageField, type ColumnLayout, type LayoutField } from './columns.js';
 import { schemaFile } from './files.js';
@@ -1492,6 +1492,11 @@ const HEADER_TS_OFFSET = 0;
 const HEADER_KIND_OFFSET = 24;
 const FRAME_HEADER = 8;
 
+/** Throws RingRecordError for a batch whose frames do not fit it: the walks below read fields unchecked. */
+function checkFraming(frames: readonly Buffer[]): void {
+  for (const buf of frames) checkFrames(buf);
+}
+
 /**
  * Builds the columnar batch from drained ring-buffer batches (framed as the
  * addon hands them over: u32 length, u32 0, record padded to 8) followed by
@@ -1499,6 +1504,7 @@ const FRAME_HEADER = 8;
  * result equals eventBatchFromProbeEvents(meta, [...decoded frames, ...events]).
  */
 export function eventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[], events: readonly ProbeEvent[]): EventBatch {
+  checkFraming(frames);
   const specs = eventSpecs();
   const batch = fullBatch({
     host: meta.host,
@@ -1781,6 +1787,7 @@ function recordBlockBytes(w: RecordBlockWriter): Uint8Array {
  * type or a value it has no direct form for.
  */
 export function encodeEventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[], events: readonly ProbeEvent[]): Uint8Array {
+  checkFraming(frames);
   const byKind = recordWritersByKind();
   const used: RecordBlockWriter[] = [];
   const objectPath = (): Uint8Array => encodeEventBatch(eventBatchFromRecords(meta, frames, events));

@@ -12,7 +12,7 @@ export const FUZZ_SEED = 0x5eed_1502;
 
 /** fast-check parameters: seeded, a fixed number of runs, failures reported with the counterexample. */
 export function fuzzParams(numRuns: number): fc.Parameters<unknown> {
-  return { seed: FUZZ_SEED, numRuns, endOnFailure: true };
+  return { seed: FUZZ_SEED, numRuns, includeErrorInReport: true };
 }
 
 /** One edit of a byte string. Positions are taken modulo the length, so one edit fits any input. */
