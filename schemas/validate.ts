@@ -102,13 +102,18 @@ export interface SchemaIssue {
   readonly message: string;
 }
 
-/** A document that fails its schema: `what: /path: expectation; /path: ...`. */
+/** A pointer fit for a one-line message: control characters in keys (a newline, say) escaped as JSON escapes them. */
+function printable(path: string): string {
+  return path.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
+/** A document that fails its schema: `what: /path: expectation; /path: ...`, on one line. */
 export class SchemaError extends UsageError {
   readonly what: string;
   readonly issues: readonly SchemaIssue[];
 
   constructor(what: string, issues: readonly SchemaIssue[]) {
-    super(`${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    super(`${what}: ${issues.map((i) => `${printable(i.path)}: ${i.message}`).join('; ')}`);
     this.name = 'SchemaError';
     this.what = what;
     this.issues = issues;
@@ -345,12 +350,17 @@ export interface JsonSyntaxProblem {
   readonly reason: string;
 }
 
+/** Deeper than this, findJsonSyntaxError stops (its walk recurses; no config or profile nests past a few levels). */
+export const MAX_JSON_NESTING = 1000;
+
 /**
  * Where the first JSON syntax error in `text` is, or undefined if it parses.
- * V8's JSON.parse messages do not always give a position; this does.
+ * V8's JSON.parse messages do not always give a position; this does. A
+ * document nested deeper than MAX_JSON_NESTING is an error at that depth.
  */
 export function findJsonSyntaxError(text: string): JsonSyntaxProblem | undefined {
   let i = 0;
+  let depth = 0;
   const n = text.length;
   class Stop {
     constructor(
@@ -393,6 +403,14 @@ export function findJsonSyntaxError(text: string): JsonSyntaxProblem | undefined
   const value = (): void => {
     ws();
     const c = text[i];
+    if (c !== '{' && c !== '[') return nested(c);
+    // A Stop ends the whole walk, so depth needs no restoring on the way out.
+    if (depth >= MAX_JSON_NESTING) throw new Stop(i, `nested more than ${MAX_JSON_NESTING} levels deep`);
+    depth++;
+    nested(c);
+    depth--;
+  };
+  const nested = (c: string | undefined): void => {
     if (c === '{') {
       i++;
       ws();
