@@ -440,7 +440,15 @@ async function handleQuery(h: Handler, req: IncomingMessage, res: ServerResponse
 }
 
 async function handle(h: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://local');
+  // Node's parser passes targets URL() refuses ('//host:99999'): answer those, or the rejection would end the process.
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://local');
+  } catch {
+    req.resume();
+    sendError(res, h, new HttpError(36, 'BAD_ARGUMENTS', `Cannot parse the request target ${JSON.stringify(req.url)}: send GET|POST /?query=...`), undefined);
+    return;
+  }
   const method = req.method ?? 'GET';
   // Dropped connections stop waiting (chDB finishes the statement regardless).
   const controller = new AbortController();
