@@ -33,10 +33,8 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const load = commands[name];
-  if (!load) {
-    console.error(`pageloop: unknown command '${name}'\n${help()}`);
-    return 2;
-  }
+  // Through the one error path below, like every other bad input: one line, exit 2.
+  if (!load) throw new UsageError(`unknown command '${name}' (known: ${Object.keys(commands).join(', ')}; pageloop --help)`);
   const command = await load();
   return command.run(rest);
 }

@@ -78,7 +78,7 @@ export const kafkaCommand: Command = {
       return 0;
     }
     const [action, ...extra] = args.positionals;
-    if (action === undefined) throw new UsageError(`kafka: which action? start, stop, status or topics\n${help}`);
+    if (action === undefined) throw new UsageError('kafka: which action? start, stop, status or topics (pageloop kafka --help)');
     if (extra.length > 0) throw new UsageError(`kafka ${action}: unexpected argument '${extra[0]}'`);
     const json = flagBoolean(args, 'json');
     const rf = flagNumber(args, 'replication-factor') ?? 1;
@@ -133,7 +133,7 @@ export const kafkaCommand: Command = {
         return 0;
       }
       default:
-        throw new UsageError(`kafka: unknown action '${action}' (known: start, stop, status, topics)\n${help}`);
+        throw new UsageError(`kafka: unknown action '${action}' (known: start, stop, status, topics)`);
     }
   },
 };

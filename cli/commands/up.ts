@@ -62,6 +62,7 @@ export const statusCommand: Command = {
       { name: 'json', kind: 'boolean', help: 'print the status as JSON' },
       { name: 'help', kind: 'boolean', help: 'this text' },
     ]);
+    if (args.positionals.length > 0) throw new UsageError(`status takes no arguments, got '${args.positionals.join(' ')}'`);
     const s = readStackStatus();
     let alive = false;
     if (s) {
