@@ -6,7 +6,9 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseSettings } from '@clickhouse/client';
-import { quoteIdentifier, toPageloopError, type PageloopClickHouse } from '../clickhouse/client.js';
+import type { PageloopClickHouse } from '../clickhouse/client.js';
+import { toPageloopError } from '../clickhouse/errors.js';
+import { quoteIdentifier } from '../clickhouse/sql.js';
 import type { NativeBlock } from '../clickhouse/native-block.js';
 
 /**

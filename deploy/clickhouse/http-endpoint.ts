@@ -20,7 +20,7 @@
  * status ClickHouse gives that code. GET runs read-only (readonly=2), as on
  * a server.
  *
- * Native output honours client_protocol_version (see native.ts), which is
+ * Native output honours client_protocol_version (clickhouse/native-revision.ts), which is
  * what clickhouse-go, and so Grafana over http, decodes.
  *
  * Not supported (answered with NOT_IMPLEMENTED): session_id, ClickHouse's
@@ -34,14 +34,9 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import {
-  ClickHouseQueryError,
-  clickHouseErrorText,
-  insertWithFormat,
-  isHttpOnlyParam,
-  type EmbeddedClickHouseEngine,
-  type EngineRequest,
-} from '../../clickhouse/client.js';
+import type { EmbeddedClickHouseEngine, EngineRequest } from '../../clickhouse/embedded.js';
+import { ClickHouseQueryError, clickHouseErrorText } from '../../clickhouse/errors.js';
+import { insertWithFormat, isHttpOnlyParam } from '../../clickhouse/sql.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
 
