@@ -48,6 +48,20 @@ export interface ClickHouseClientSettings {
   readonly compression?: boolean;
   /** Sent in the User-Agent (server) so queries can be told apart in system.query_log. */
   readonly application?: string;
+  /** Server only, https:// only: the CA that signed the server's certificate and, for mutual TLS, the client's certificate and key (PEM). */
+  readonly tls?: ClickHouseTls;
+}
+
+export interface ClickHouseTls {
+  readonly ca: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** @clickhouse/client's own tls option: the CA alone, or all three for mutual TLS. */
+export function clientTlsOption(tls: ClickHouseTls): NonNullable<ClickHouseClientConfigOptions['tls']> {
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new UsageError('clickhouse tls: a client certificate and its key go together (give both or neither)');
+  return tls.cert !== undefined && tls.key !== undefined ? { ca_cert: tls.ca, cert: tls.cert, key: tls.key } : { ca_cert: tls.ca };
 }
 
 export type ClickHouseTarget =
@@ -205,6 +219,9 @@ export async function createClickHouseClient(settings: ClickHouseClientSettings,
   // chDB 26.x included), so rows read the same embedded and from a server.
   const clickhouseSettings: ClickHouseSettings = { output_format_json_quote_64bit_integers: 1, ...settings.clickhouseSettings };
   if (target.kind === 'server') {
+    if (settings.tls && !target.url.toLowerCase().startsWith('https:')) {
+      throw new UsageError(`clickhouse tls: given for ${target.url}, which is not https:// (TLS settings are only used over https)`);
+    }
     const username = settings.username ?? env.PAGELOOP_CLICKHOUSE_USER;
     const password = settings.password ?? env.PAGELOOP_CLICKHOUSE_PASSWORD;
     const base: ClickHouseClientConfigOptions = {
@@ -212,6 +229,7 @@ export async function createClickHouseClient(settings: ClickHouseClientSettings,
       ...(username !== undefined ? { username } : {}),
       ...(password !== undefined ? { password } : {}),
       application,
+      ...(settings.tls ? { tls: clientTlsOption(settings.tls) } : {}),
       ...(settings.requestTimeoutMs !== undefined ? { request_timeout: settings.requestTimeoutMs } : {}),
       compression: { request: settings.compression ?? true, response: settings.compression ?? true },
       clickhouse_settings: clickhouseSettings,

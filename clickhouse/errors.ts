@@ -45,6 +45,27 @@ const RETRIABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
+/** Refusals of who the client says it is: the same credentials are refused again. */
+const CREDENTIAL_ERRORS: ReadonlySet<string> = new Set(['AUTHENTICATION_FAILED', 'WRONG_PASSWORD', 'UNKNOWN_USER', 'REQUIRED_PASSWORD']);
+
+/**
+ * Node's TLS failures (certificate checks, handshake alerts): a wrong CA,
+ * a server name the certificate does not cover, a client certificate the
+ * server refuses. None passes by itself.
+ */
+export function isTlsFailureCode(code: string): boolean {
+  return (
+    /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)_)/.test(code) ||
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'HOSTNAME_MISMATCH', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE'].includes(code)
+  );
+}
+
+/** What to tell a person about a failure no retry fixes, by ClickHouse error name; undefined for the others. */
+export function credentialAdvice(name: string | undefined): string | undefined {
+  if (name === undefined || !CREDENTIAL_ERRORS.has(name)) return undefined;
+  return 'the server refused these credentials, a retry will not help: check clickhouse.username/clickhouse.password (or PAGELOOP_CLICKHOUSE_USER/PAGELOOP_CLICKHOUSE_PASSWORD)';
+}
+
 export function isRetriableClickHouseError(name: string | undefined): boolean {
   return name !== undefined && RETRIABLE_CLICKHOUSE_ERRORS.has(name);
 }
@@ -100,7 +121,8 @@ export function toPageloopError(err: unknown, what: string): PageloopError {
   if (err instanceof PageloopError) return err;
   if (err instanceof ClickHouseError) {
     const code = Number(err.code);
-    return new ClickHouseQueryError(`${what}: ClickHouse error ${err.code} (${err.type ?? 'unknown'}): ${err.message.trim()}`, {
+    const advice = credentialAdvice(err.type);
+    return new ClickHouseQueryError(`${what}: ClickHouse error ${err.code} (${err.type ?? 'unknown'}): ${err.message.trim()}${advice ? `; ${advice}` : ''}`, {
       ...(Number.isFinite(code) ? { code } : {}),
       ...(err.type !== undefined ? { name: err.type } : {}),
       cause: err,
@@ -108,6 +130,11 @@ export function toPageloopError(err: unknown, what: string): PageloopError {
   }
   const sysCode = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   const message = errorMessage(err);
+  if (isTlsFailureCode(sysCode)) {
+    return new PageloopError('clickhouse-tls', `${what}: TLS with the ClickHouse server failed (${sysCode}): ${message.trim()}; a retry will not help: check clickhouse.url and clickhouse.tls (ca, cert, key)`, {
+      cause: err,
+    });
+  }
   if (RETRIABLE_NETWORK_CODES.has(sysCode) || /socket hang up|Timeout error/i.test(message)) {
     return new PageloopError('clickhouse-unreachable', `${what}: ClickHouse not reachable: ${message}`, {
       retriable: true,
