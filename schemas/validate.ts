@@ -67,7 +67,7 @@ export interface PageloopConfig {
     dryRun?: boolean;
     rateLimits?: { perProcessPerMinute?: number; perHostPerMinute?: number };
   };
-  clickhouse?: { url?: string; database?: string };
+  clickhouse?: { url?: string; database?: string; cluster?: string };
 }
 
 export interface ProfileMappingName {

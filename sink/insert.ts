@@ -21,7 +21,7 @@ export const INSERT_SETTINGS: ClickHouseSettings = {
 };
 
 /** Inserts a block's rows (nothing when it has none). Throws PageloopError (retriable or not). */
-export async function insertNativeBlock(ch: Pick<PageloopClickHouse, 'client'>, block: NativeBlock, token: string): Promise<number> {
+export async function insertNativeBlock(ch: Pick<PageloopClickHouse, 'client'>, block: NativeBlock, token: string, settings: ClickHouseSettings = {}): Promise<number> {
   const encoded = block.encode();
   if (!encoded) return 0;
   const sql = `INSERT INTO ${quoteIdentifier(block.table)} (${encoded.columns.map(quoteIdentifier).join(', ')}) FORMAT Native`;
@@ -29,7 +29,7 @@ export async function insertNativeBlock(ch: Pick<PageloopClickHouse, 'client'>, 
     const r = await ch.client.exec({
       query: sql,
       values: Readable.from(encoded.body, { objectMode: false }),
-      clickhouse_settings: { ...INSERT_SETTINGS, insert_deduplication_token: token },
+      clickhouse_settings: { ...INSERT_SETTINGS, ...settings, insert_deduplication_token: token },
     });
     // Read the (empty) answer to its end: destroying it unread closed the
     // keep-alive socket of every insert and, with compressed responses, made

@@ -26,6 +26,7 @@ const flags: FlagSpec[] = [
   { name: 'raw-ttl-days', kind: 'number', help: `days raw events are kept (default ${DEFAULT_SINK_CONFIG.rawTtlDays})` },
   { name: 'max-block-records', kind: 'number', help: `records per insert block at most (default ${DEFAULT_SINK_CONFIG.maxBlockRecords})` },
   { name: 'max-wait-ms', kind: 'number', help: `longest a quiet partition waits before its rows are written (default ${DEFAULT_SINK_CONFIG.fetchMaxWaitMs})` },
+  { name: 'cluster', kind: 'string', help: "the ClickHouse cluster the tables go on (ON CLUSTER, Replicated + Distributed; config clickhouse.cluster; default '': one server)" },
   { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
   { name: 'json', kind: 'boolean', help: 'print the final stats as JSON' },
   { name: 'help', kind: 'boolean', help: 'this text' },
@@ -65,6 +66,7 @@ export function sinkConfigFromArgs(file: PageloopConfig, args: ReturnType<typeof
     ...(ttl !== undefined ? { rawTtlDays: ttl } : {}),
     ...(maxRecords !== undefined ? { maxBlockRecords: maxRecords } : {}),
     ...(maxWait !== undefined ? { fetchMaxWaitMs: maxWait } : {}),
+    cluster: flagString(args, 'cluster') ?? file.clickhouse?.cluster ?? DEFAULT_SINK_CONFIG.cluster,
   };
 }
 
@@ -93,6 +95,9 @@ export const sinkCommand: Command = {
     );
     const url = flagString(args, 'clickhouse-url') ?? file.clickhouse?.url;
     const dataDir = flagString(args, 'clickhouse-dir');
+    if (config.cluster !== '' && url === undefined) {
+      throw new UsageError(`clickhouse.cluster: '${config.cluster}' needs a ClickHouse server (--clickhouse-url or clickhouse.url); the embedded engine is one server`);
+    }
     const ch = await createClickHouseClient({
       database: flagString(args, 'database') ?? file.clickhouse?.database ?? DATABASE,
       ...(url !== undefined ? { url, createDatabase: true } : {}),
