@@ -31,6 +31,10 @@ export interface GrafanaProvisioningSettings {
   readonly dashboardsDir: string;
   /** The Grafana folder the dashboards appear in. */
   readonly folder: string;
+  /** TLS to ClickHouse (an https:// server); default false. */
+  readonly secure?: boolean;
+  /** The password, or a reference Grafana expands (e.g. `${PAGELOOP_CLICKHOUSE_PASSWORD}`); default none. */
+  readonly password?: string;
 }
 
 export const DEFAULT_DASHBOARDS_DIR = '/var/lib/pageloop/grafana/dashboards';
@@ -87,7 +91,7 @@ export function datasourceYaml(s: GrafanaProvisioningSettings = DEFAULT_GRAFANA_
     '    isDefault: false',
     '    jsonData:',
     '      protocol: http',
-    '      secure: false',
+    `      secure: ${s.secure === true}`,
     `      host: ${yamlString(s.clickhouseHost)}`,
     `      port: ${s.clickhousePort}`,
     `      username: ${yamlString(s.username)}`,
@@ -95,8 +99,9 @@ export function datasourceYaml(s: GrafanaProvisioningSettings = DEFAULT_GRAFANA_
     '      dialTimeout: "10"',
     '      queryTimeout: "60"',
     '    secureJsonData:',
-    "      # The embedded engine's endpoint on loopback has no password.",
-    "      password: ''",
+    ...(s.password === undefined || s.password === ''
+      ? ["      # The embedded engine's endpoint on loopback has no password.", "      password: ''"]
+      : [`      password: ${yamlString(s.password)}`]),
     '',
   ].join('\n');
 }
