@@ -78,6 +78,8 @@ export interface ClickHouseConfig {
   password?: string;
   /** PEM file paths; only with an https:// url. */
   tls?: { ca: string; cert?: string; key?: string };
+  /** '' (one server) or the cluster the tables go on (ON CLUSTER). */
+  cluster?: string;
 }
 
 export interface ProfileMappingName {

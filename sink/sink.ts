@@ -28,9 +28,10 @@
  * guarantees it, short of a zombie past its session timeout).
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
-import { applyMigrations, type MigrationReport } from '../clickhouse/migrations.js';
+import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
 import { encodeDeadLetter } from '../schemas/wire.js';
 import { TOPIC } from '../schemas/topics.js';
 import { KnownRanges, cutBlocks, dedupToken, type Cut } from './blocks.js';
@@ -39,7 +40,8 @@ import { insertBlock, insertNativeBlock } from './insert.js';
 import { NativeBlock } from '../clickhouse/native-block.js';
 import { DECODERS, SINK_TOPICS } from './rows.js';
 import type { SinkRecord } from './table-blocks.js';
-import { DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_RAW_TTL_DAYS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_TABLE_LAYOUT, LOCAL_SUFFIX, clusterStatement, validateTableLayout } from '../schemas/clickhouse-cluster.js';
 
 export interface SinkConfig {
   /** Consumer group; a new group starts at the beginning of every topic. */
@@ -62,6 +64,14 @@ export interface SinkConfig {
   readonly retryMaxMs: number;
   /** Ledger rows read per query. */
   readonly ledgerPage: number;
+  /**
+   * The ClickHouse cluster the tables live on (config clickhouse.cluster;
+   * schemas/clickhouse-cluster.ts), '' for one server. On a cluster the
+   * sink inserts into the Distributed tables in the foreground, so an
+   * insert that returns is on its shard and the ledger another sink reads
+   * after a rebalance is complete.
+   */
+  readonly cluster: string;
 }
 
 export const DEFAULT_SINK_CONFIG: SinkConfig = {
@@ -78,6 +88,7 @@ export const DEFAULT_SINK_CONFIG: SinkConfig = {
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   ledgerPage: 10_000,
+  cluster: '',
 };
 
 /** Checks a config, naming the bad key. */
@@ -102,6 +113,7 @@ export function validateSinkConfig(c: SinkConfig): SinkConfig {
   positiveInt('retryMaxMs');
   positiveInt('ledgerPage', 1_000_000);
   if (typeof c.dlqTopic !== 'string' || c.dlqTopic === '') throw new UsageError('sink.dlqTopic: must be a topic name');
+  validateTableLayout({ ...DEFAULT_TABLE_LAYOUT, cluster: c.cluster });
   return c;
 }
 
@@ -172,6 +184,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
   const cfg = validateSinkConfig(config);
   const ch = deps.clickhouse;
   const log = deps.log ?? (() => undefined);
+  const insertSettings = insertSettingsFor(cfg.cluster);
   const stats: SinkStats = { records: 0, blocks: 0, rows: {}, deadLetters: 0, badDeadLetters: 0, retries: 0, commits: 0, missingTopics: [] };
   const partitions = new Map<string, PartitionState>();
   const halt = { stopped: false };
@@ -237,7 +250,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       block.u64(3, row, c.last);
       block.u32(4, row, c.records);
     }
-    await insertNativeBlock(ch, block, dedupToken(topic, partition, { first: fresh[0]!.first, last: fresh[fresh.length - 1]!.last }, TABLE.sinkBlocks));
+    await insertNativeBlock(ch, block, dedupToken(topic, partition, { first: fresh[0]!.first, last: fresh[fresh.length - 1]!.last }, TABLE.sinkBlocks), insertSettings);
   };
 
   const sendDeadLetters = async (bad: readonly { rec: SinkRecord; reason: string }[]): Promise<void> => {
@@ -326,7 +339,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       items,
       (item) => buildBlocks(item.records, eventLoopTurn),
       async ({ cut, records }, { tables, bad }) => {
-        const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables));
+        const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables, insertSettings));
         if (bad.length > 0) await withRetry('sending dead letters', () => sendDeadLetters(bad));
         await withRetry('committing offsets', () => consumer!.commitOffsets([{ topic, partition, offset: String(cut.last + 1) }]));
         s.pending = s.pending.slice(cut.records);
@@ -351,8 +364,8 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
 
   const sink: Sink = {
     async start() {
-      const report = await applyMigrations(ch, MIGRATIONS);
-      await applyRawTtl(ch, cfg.rawTtlDays);
+      const report = await applyTableMigrations(ch, cfg.cluster);
+      await applyRawTtl(ch, cfg.rawTtlDays, cfg.cluster);
       const admin = deps.kafka.admin();
       await admin.connect();
       let existing: Set<string>;
@@ -418,14 +431,21 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
   return sink;
 }
 
-/** Moves the raw tables' TTL to `days` if it is not there already. */
-export async function applyRawTtl(ch: PageloopClickHouse, days: number): Promise<void> {
+/** Settings added to every insert: on a cluster, Distributed inserts in the foreground (the old name, which newer servers still accept). */
+export function insertSettingsFor(cluster: string): ClickHouseSettings {
+  return cluster === '' ? {} : { insert_distributed_sync: 1 };
+}
+
+/** Moves the raw tables' TTL to `days` if it is not there already (on a cluster: the _local tables, on every server). */
+export async function applyRawTtl(ch: PageloopClickHouse, days: number, cluster = ''): Promise<void> {
   for (const table of [TABLE.events, TABLE.damonRegions] as const) {
+    const holder = cluster === '' ? table : `${table}${LOCAL_SUFFIX}`;
     const rows = await ch.queryRows<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', {
-      params: { t: table },
+      params: { t: holder },
     });
     if (new RegExp(`toIntervalDay\\(${days}\\)`).test(rows[0]?.q ?? '')) continue;
+    const statement = cluster === '' ? rawTtlStatement(table, days) : clusterStatement(rawTtlStatement(table, days), { cluster, database: ch.database })[0]!;
     // Not materialized now: existing parts get the new TTL as they merge.
-    await ch.command(rawTtlStatement(table, days), { settings: { materialize_ttl_after_modify: 0 } });
+    await ch.command(statement, { settings: { materialize_ttl_after_modify: 0 } });
   }
 }

@@ -37,6 +37,12 @@ export interface GrafanaProvisioningSettings {
   readonly path?: string;
   /** The user's password, written into secureJsonData (default '': none). */
   readonly password?: string;
+  /**
+   * Instead of the password, the environment variable Grafana expands into it
+   * at start (provisioning files expand $VAR): for a Secret mounted as env,
+   * so the ConfigMap holds no secret.
+   */
+  readonly passwordEnv?: string;
   /** PEM text: the CA that signed the server's certificate; with cert and key, mutual TLS. */
   readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
 }
@@ -158,7 +164,9 @@ export function datasourceYaml(s: GrafanaProvisioningSettings = DEFAULT_GRAFANA_
     '      queryTimeout: "60"',
     ...(s.tls ? ['      tlsAuthWithCACert: true', `      tlsAuth: ${s.tls.cert !== undefined}`] : []),
     '    secureJsonData:',
-    ...((s.password ?? '') === ''
+    ...(s.passwordEnv !== undefined
+      ? [`      password: ${yamlString('$' + `{${s.passwordEnv}}`)}`]
+      : (s.password ?? '') === ''
       ? ["      # The embedded engine's endpoint on loopback has no password.", "      password: ''"]
       : ['      # A secret: this file is written readable by its owner only (give it to the user Grafana runs as).', `      password: ${yamlSecret(s.password!)}`]),
     ...(s.tls
