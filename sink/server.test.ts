@@ -69,6 +69,7 @@ describe('the sink against a ClickHouse server by URL (https, client certificate
       engine: engineOwner.engine!,
       host: '127.0.0.1',
       port: 0,
+      readonly: false, // the sink writes through it, as to a server
       username: USER,
       password: PASSWORD,
       tls: { cert: pki.read(pki.serverCertPath), key: pki.read(pki.serverKeyPath), clientCa: pki.read(pki.caPath) },
