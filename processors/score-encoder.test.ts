@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HINT_ACTIONS, decodeHint, decodeRegionScore, encodeHint, encodeRegionScore, type Hint, type RegionScore } from '../schemas/wire.js';
+import { HINT_ACTIONS, decodeHint, decodeRegionScore, encodeHint, encodeRegionScore, type Hint, type RegionScore } from '../schemas/derived.js';
 import { encodeHintFast, encodeRegionScoreFast } from './score-encoder.js';
 
 /** A deterministic pseudo-random source (the test must not flake). */

@@ -9,41 +9,15 @@ import protobuf from 'protobufjs';
 import { prng } from '../lib/prng.js';
 import { FAMILY_OF, decodeBatch, type FaultSummary, type ProbeEvent, type ProbeEventType } from '../bpf/events.js';
 import { Kind, layouts, type Header } from '../bpf/layout.generated.js';
-import {
-  encodeEventBatchFromRecords,
-  eventBatchFromRecords,
-  WireDecodeError,
-  WireEncodeError,
-  decodeDeadLetter,
-  decodeEventBatch,
-  decodeHint,
-  decodeHintAction,
-  decodePhaseChange,
-  decodeRegionScore,
-  decodeTunerChange,
-  encodeDeadLetter,
-  encodeEventBatch,
-  encodeHint,
-  encodeHintAction,
-  encodePhaseChange,
-  encodeRegionScore,
-  encodeTunerChange,
-  eventBatchFromProbeEvents,
-  eventCount,
-  probeEventsFromEventBatch,
-  samplesFromEventBatch,
-  wireColumns,
-  wireRoot,
-  type BatchMeta,
-  type DeadLetter,
-  type EventBatchInput,
-  type Hint,
-  type HintAction,
-  type PhaseChange,
-  type RegionScore,
-  type TunerChange,
-  type WireEventType,
-} from './wire.js';
+import { WireDecodeError, WireEncodeError } from './wire-errors.js';
+import { wireRoot } from './proto-reflect.js';
+import { decodeHint, decodeHintAction, decodePhaseChange, decodeRegionScore, decodeTunerChange, encodeHint, encodeHintAction, encodePhaseChange, encodeRegionScore, encodeTunerChange, type Hint, type HintAction, type PhaseChange, type RegionScore, type TunerChange } from './derived.js';
+import { decodeDeadLetter, encodeDeadLetter, type DeadLetter } from './dead-letter.js';
+import type { BatchMeta, EventBatchInput, WireEventType } from './event-batch.js';
+import { wireColumns } from './event-blocks.js';
+import { decodeEventBatch, encodeEventBatch } from './event-batch-codec.js';
+import { eventBatchFromRecords, eventBatchFromProbeEvents, eventCount, probeEventsFromEventBatch, samplesFromEventBatch } from './event-batch-rows.js';
+import { encodeEventBatchFromRecords } from './record-encoder.js';
 
 // protobufjs's Long class (its `long` dependency), for values past 2^53.
 const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): object };

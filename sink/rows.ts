@@ -8,17 +8,10 @@
  * condition for insert deduplication to recognise a replayed block.
  */
 import { FAMILY_OF, type FamilyName } from '../bpf/events.js';
-import {
-  decodeDeadLetter,
-  decodeHint,
-  decodeHintAction,
-  decodePhaseChange,
-  decodeRegionScore,
-  decodeTunerChange,
-  type HeaderColumns,
-  type Region,
-  type WireEventType,
-} from '../schemas/wire.js';
+import type { Region } from '../schemas/identity.js';
+import { decodeHint, decodeHintAction, decodePhaseChange, decodeRegionScore, decodeTunerChange } from '../schemas/derived.js';
+import { decodeDeadLetter } from '../schemas/dead-letter.js';
+import type { HeaderColumns, WireEventType } from '../schemas/event-batch.js';
 import { decodeEventBatchFast, type SinkEventBatch } from './fast-decode.js';
 import { NativeBlock, type NativeColumnSpec, type NativeColumnType } from '../clickhouse/native-block.js';
 import { TABLE, type TableName } from '../schemas/clickhouse-tables.js';

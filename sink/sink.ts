@@ -32,7 +32,8 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyMigrations, type MigrationReport } from '../clickhouse/migrations.js';
-import { WireDecodeError, encodeDeadLetter } from '../schemas/wire.js';
+import { WireDecodeError } from '../schemas/wire-errors.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { TOPIC } from '../schemas/topics.js';
 import { KnownRanges, cutBlocks, dedupToken, type Cut, type OffsetRange } from './blocks.js';
 import { insertNativeBlock } from './insert.js';
