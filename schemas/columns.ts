@@ -88,7 +88,7 @@ function writeMessage(out: ProtoWriter, layout: ColumnLayout, value: ColumnRecor
 
 /**
  * Encodes a column message. Values must already be checked against their
- * kinds (schemas/wire.ts does): this only writes them.
+ * kinds (schemas/event-batch-codec.ts does): this only writes them.
  */
 export function encodeColumns(layout: ColumnLayout, value: ColumnRecord): Uint8Array {
   const out = new ProtoWriter(4096);
