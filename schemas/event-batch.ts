@@ -11,29 +11,39 @@
  *   schemas/typed-decode.ts       the processors' decode into typed arrays
  */
 import type { ProbeEventType } from '../bpf/events.js';
+import type {
+  HeaderColumns,
+  FaultColumns,
+  PromotionColumns,
+  CollapseColumns,
+  CompactionColumns,
+  CompactionDeferColumns,
+  KcompactdWakeColumns,
+  SwapOutColumns,
+  SwapInColumns,
+  SwapEntriesColumns,
+  ReclaimColumns,
+} from './event-fields.generated.js';
+
+// The column blocks of the structs of bpf/pageloop.h, generated from it (scripts/gen-event-fields.mjs).
+export type {
+  HeaderColumns,
+  FaultColumns,
+  PromotionColumns,
+  CollapseColumns,
+  CompactionColumns,
+  CompactionDeferColumns,
+  KcompactdWakeColumns,
+  SwapOutColumns,
+  SwapInColumns,
+  SwapEntriesColumns,
+  ReclaimColumns,
+};
 
 /** The event types that travel; 'bench' never leaves the host. */
 export type WireEventType = Exclude<ProbeEventType, 'bench'>;
 
-/** The columns of struct pl_header (kind is implied by the block). */
-export interface HeaderColumns {
-  tsNs: number[];
-  startNs: number[];
-  pid: number[];
-  tid: number[];
-  cpu: number[];
-  hint: number[];
-}
-
-export interface FaultColumns {
-  rows: number;
-  h: HeaderColumns;
-  address: number[];
-  ip: number[];
-  errorCode: number[];
-  sampleWeight: number[];
-}
-
+/** FaultSummary (bpf/events.ts) as columns: built in user space, not from a struct of pageloop.h. */
 export interface FaultSummaryColumns {
   rows: number;
   pid: number[];
@@ -47,93 +57,6 @@ export interface FaultSummaryColumns {
   firstNs: number[];
   lastNs: number[];
   hint: number[];
-}
-
-export interface PromotionColumns {
-  rows: number;
-  h: HeaderColumns;
-  address: number[];
-  faultNs: number[];
-  order: number[];
-  gfp: number[];
-  failed: number[];
-  migratetype: number[];
-}
-
-export interface CollapseColumns {
-  rows: number;
-  h: HeaderColumns;
-  status: number[];
-  isolated: number[];
-  callerPid: number[];
-  callerComm: string[];
-}
-
-export interface CompactionColumns {
-  rows: number;
-  h: HeaderColumns;
-  durationNs: number[];
-  zoneStartPfn: number[];
-  zoneEndPfn: number[];
-  migrateScanned: number[];
-  freeScanned: number[];
-  status: number[];
-  order: number[];
-  sync: number[];
-  direct: number[];
-  proactive: number[];
-  kthread: number[];
-  comm: string[];
-}
-
-export interface CompactionDeferColumns {
-  rows: number;
-  h: HeaderColumns;
-  order: number[];
-  node: number[];
-  considered: number[];
-  deferShift: number[];
-  orderFailed: number[];
-  defer: number[];
-}
-
-export interface KcompactdWakeColumns {
-  rows: number;
-  h: HeaderColumns;
-  node: number[];
-  order: number[];
-  zoneType: number[];
-}
-
-export interface SwapOutColumns {
-  rows: number;
-  h: HeaderColumns;
-  address: number[];
-  pages: number[];
-  anon: number[];
-  reclaimerPid: number[];
-}
-
-export interface SwapInColumns {
-  rows: number;
-  h: HeaderColumns;
-  address: number[];
-  backing: number[];
-}
-
-export interface SwapEntriesColumns {
-  rows: number;
-  h: HeaderColumns;
-  count: number[];
-}
-
-export interface ReclaimColumns {
-  rows: number;
-  h: HeaderColumns;
-  durationNs: number[];
-  nrReclaimed: number[];
-  order: number[];
-  gfp: number[];
 }
 
 /** Sparse: sample i owns entries[i] consecutive (nameIndex, delta) pairs; nameIndex points into names. */
