@@ -23,7 +23,7 @@ import { Kind } from '../bpf/layout.generated.js';
 import { createClickHouseClient } from '../clickhouse/client.js';
 import { applyMigrations } from '../clickhouse/migrations.js';
 import { decodeEventBatchFast } from '../sink/fast-decode.js';
-import { COLUMNS } from '../sink/rows.js';
+import { COLUMNS } from '../sink/columns.js';
 import { DATABASE, MIGRATIONS } from './clickhouse-tables.js';
 import { encodeEventBatch } from './event-batch-codec.js';
 import { eventBatchFromProbeEvents } from './event-batch-rows.js';
@@ -148,9 +148,8 @@ test('the ClickHouse events table, after every migration, has each event field a
 });
 
 test("the sink inserts each event field's column, of the table's type", () => {
-  // After wt/chsink's split the list is in sink/columns.ts.
-  const diff = firstDifference("the sink's insert columns for events (sink/rows.ts COLUMNS.events)", clickhouseColumns(), COLUMNS.events, false);
-  assert.equal(diff, undefined, `${diff} (and the sink's event rows must write it)`);
+  const diff = firstDifference("the sink's insert columns for events (sink/columns.ts COLUMNS.events)", clickhouseColumns(), COLUMNS.events, false);
+  assert.equal(diff, undefined, `${diff} (and sink/rows-events.ts must write it)`);
 });
 
 test("the sink's fast fault decode takes a batch with every fault field set, and returns each", () => {

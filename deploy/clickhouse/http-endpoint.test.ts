@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createEmbeddedConnection, openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/client.js';
+import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/embedded.js';
+import { createEmbeddedConnection } from '../../clickhouse/embedded-connection.js';
 import { PageloopError, UsageError } from '../../lib/errors.js';
 import {
   contentTypeFor,

@@ -20,7 +20,12 @@
  * status ClickHouse gives that code. GET runs read-only (readonly=2), as on
  * a server.
  *
- * Native output honours client_protocol_version (see native.ts), which is
+ * With `tls` it is HTTPS instead (ClickHouse's https_port), and with a
+ * client CA it wants a client certificate signed by it (mutual TLS, as a
+ * server's <verificationMode>strict</verificationMode>): what a fleet's
+ * sinks and Grafana are pointed at when it is reached over the network.
+ *
+ * Native output honours client_protocol_version (clickhouse/native-revision.ts), which is
  * what clickhouse-go, and so Grafana over http, decodes.
  *
  * Not supported (answered with NOT_IMPLEMENTED): session_id, ClickHouse's
@@ -29,18 +34,14 @@
  * before they are sent.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import {
-  ClickHouseQueryError,
-  clickHouseErrorText,
-  insertWithFormat,
-  isHttpOnlyParam,
-  type EmbeddedClickHouseEngine,
-  type EngineRequest,
-} from '../../clickhouse/client.js';
+import type { EmbeddedClickHouseEngine, EngineRequest } from '../../clickhouse/embedded.js';
+import { ClickHouseQueryError, clickHouseErrorText } from '../../clickhouse/errors.js';
+import { insertWithFormat, isHttpOnlyParam } from '../../clickhouse/sql.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
 import { basicAuthCredentials, isLoopback, sameSecret } from '../../lib/net.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
@@ -63,10 +64,20 @@ export interface ClickHouseHttpEndpointOptions {
   /** Every request read-only (readonly=2: settings may change, data may not), e.g. for Grafana. */
   readonly readonly?: boolean;
   readonly maxBodyBytes?: number;
+  /** Serve HTTPS with this certificate; with `clientCa`, only to clients whose certificate it signed. */
+  readonly tls?: EndpointTls;
+}
+
+export interface EndpointTls {
+  /** PEM */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** PEM of the CA client certificates must chain to; absent: no client certificate asked for. */
+  readonly clientCa?: Buffer;
 }
 
 export interface ClickHouseHttpEndpoint {
-  /** http://host:port, what a client or Grafana data source is given. */
+  /** http(s)://host:port, what a client or Grafana data source is given. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -477,9 +488,14 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
     readonly: options.readonly ?? false,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
-  const server: Server = createServer((req, res) => {
-    void handle(handler, req, res);
-  });
+  const serve = (req: IncomingMessage, res: ServerResponse): void => void handle(handler, req, res);
+  const tls = options.tls;
+  const server: Server = tls
+    ? createHttpsServer(
+        { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
+        serve,
+      )
+    : createServer(serve);
   // ClickHouse's keep_alive_timeout default; the client trims its idle sockets to match.
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolveListen, reject) => {
@@ -500,7 +516,7 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const urlHost = isIP(host) === 6 ? `[${host}]` : host;
   return {
-    url: `http://${urlHost}:${boundPort}`,
+    url: `${tls ? 'https' : 'http'}://${urlHost}:${boundPort}`,
     host,
     port: boundPort,
     close: () =>
