@@ -7,11 +7,12 @@
  *     contract, so the .proto is edited by hand, not generated);
  *   - the ClickHouse `events` table after every migration, on the real
  *     engine (applied migrations never change: a new column is a new one);
- *   - the sink's insert columns for `events`, and the sink's fast fault
- *     decode (a fault field it does not know sends every batch the slow way).
+ *   - the sink: its insert columns for `events`, the rows it writes (every
+ *     field of every type, on the engine), and its fast fault decode (a
+ *     fault field it does not know sends every batch the slow way).
  * See CONTRIBUTING-event-field.md.
  */
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,9 +21,11 @@ import { join } from 'node:path';
 import type protobuf from 'protobufjs';
 import type { ProbeEvent } from '../bpf/events.js';
 import { Kind } from '../bpf/layout.generated.js';
-import { createClickHouseClient } from '../clickhouse/client.js';
+import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { applyMigrations } from '../clickhouse/migrations.js';
+import { buildBlocks } from '../sink/build.js';
 import { decodeEventBatchFast } from '../sink/fast-decode.js';
+import { insertBlock } from '../sink/insert.js';
 import { COLUMNS } from '../sink/columns.js';
 import { DATABASE, MIGRATIONS } from './clickhouse-tables.js';
 import { encodeEventBatch } from './event-batch-codec.js';
@@ -30,6 +33,7 @@ import { eventBatchFromProbeEvents } from './event-batch-rows.js';
 import { EVENT_BLOCK_KEYS } from './event-blocks.js';
 import { EVENT_FIELDS, HEADER_FIELDS, type EventField } from './event-fields.generated.js';
 import { pbType } from './proto-reflect.js';
+import { TOPIC } from './topics.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 type StructType = keyof typeof EVENT_FIELDS;
@@ -129,11 +133,20 @@ function clickhouseColumns(): { field: string; want: Column }[] {
   return out;
 }
 
-test('the ClickHouse events table, after every migration, has each event field as its column and type (embedded engine)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pageloop-event-fields-'));
-  const ch = await createClickHouseClient({ database: DATABASE, dataDir: dir });
-  try {
+describe('on the embedded engine', () => {
+  let dir: string;
+  let ch: PageloopClickHouse;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pageloop-event-fields-'));
+    ch = await createClickHouseClient({ database: DATABASE, dataDir: dir });
     await applyMigrations(ch, MIGRATIONS);
+  });
+  after(async () => {
+    await ch.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the ClickHouse events table, after every migration, has each event field as its column and type', async () => {
     const actual = await ch.queryRows<Column>(`SELECT name, type FROM system.columns WHERE database = '${DATABASE}' AND table = 'events' ORDER BY position`);
     assert.ok(actual.length > 40, 'the events table exists and has its columns');
     const declared = clickhouseColumns();
@@ -141,11 +154,46 @@ test('the ClickHouse events table, after every migration, has each event field a
     const missing = declared.find((d) => !actual.some((c) => c.name === d.want.name));
     const fix = missing ? ` (the fix, when the field is new: a migration appended to schemas/clickhouse-tables.ts MIGRATIONS with \`ALTER TABLE events ADD COLUMN IF NOT EXISTS ${missing.want.name} ${missing.want.type}\`; never edit an applied one)` : '';
     assert.equal(diff, undefined, `${diff}${fix}`);
-  } finally {
-    await ch.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+
+  test('the sink writes every field of every event type into its column', async () => {
+    const events = TYPES.map((type) => everyFieldSet(type));
+    const batch = eventBatchFromProbeEvents({ host: 'h', bootId: 'b', collectorId: 'c', sequence: 1 }, events.map((e) => e.event));
+    const record = { topic: TOPIC.events, partition: 0, offset: 0, timestampMs: Date.UTC(2030, 0, 1), key: Buffer.from('h'), value: Buffer.from(encodeEventBatch(batch)) };
+    const { tables, bad } = await buildBlocks([record]);
+    assert.deepEqual(bad, []);
+    await insertBlock(ch, TOPIC.events, 0, { first: 0, last: 0 }, tables);
+    for (const { type, want } of events) {
+      const rows = await ch.queryRows<Record<string, unknown>>(`SELECT ${want.map((w) => w.column).join(', ')} FROM events WHERE type = '${type}'`);
+      assert.equal(rows.length, 1, `one ${type} row`);
+      for (const w of want) {
+        const got = String(rows[0]![w.column]);
+        assert.equal(got, String(w.value), `${w.field}: the sink wrote ${got} into events.${w.column}, the ${type} event had ${String(w.value)} (sink/rows-events.ts must write it)`);
+      }
+    }
+  });
 });
+
+/**
+ * An event of `type` with every field set, each to its own value (negative
+ * for the signed ones; 1 for those stored as UInt8 flags), and what each
+ * field's ClickHouse column must then hold.
+ */
+function everyFieldSet(type: StructType): { type: StructType; event: ProbeEvent; want: { field: string; column: string; value: number | string }[] } {
+  const want: { field: string; column: string; value: number | string }[] = [];
+  let next = 1;
+  const valueOf = (label: string, f: EventField): number | string => {
+    const n = next++;
+    const v = f.proto === 'string' ? `${type}-${n}` : f.clickhouse?.type === 'UInt8' ? 1 : f.cType.startsWith('__s') ? -n : n;
+    if (f.clickhouse) want.push({ field: `${label}.${f.name}`, column: f.clickhouse.column, value: v });
+    return v;
+  };
+  const h: Record<string, number | string> = {};
+  for (const f of HEADER_FIELDS) h[f.key] = f.name === 'kind' ? Kind[`PL_KIND_${type.toUpperCase()}` as keyof typeof Kind] : valueOf('header', f);
+  const event: Record<string, unknown> = { type, h };
+  for (const f of EVENT_FIELDS[type] as readonly EventField[]) event[f.key] = valueOf(type, f);
+  return { type, event: event as unknown as ProbeEvent, want };
+}
 
 test("the sink inserts each event field's column, of the table's type", () => {
   const diff = firstDifference("the sink's insert columns for events (sink/columns.ts COLUMNS.events)", clickhouseColumns(), COLUMNS.events, false);
