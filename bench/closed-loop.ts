@@ -27,7 +27,7 @@ import { processorTopics } from '../processors/topics.js';
 import { createFeedbackAgent } from '../feedback/agent.js';
 import { feedbackConfig } from '../feedback/config.js';
 import { readBootId, readSmaps, smapsFieldInRange } from '../lib/procfs.js';
-import type { HintAction } from '../schemas/wire.js';
+import type { HintAction } from '../schemas/derived.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { machine, median, percentile } from './stats.js';
 
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     // issue time, event time) to the hint in the map, and to the madvise done.
     const issued = new Map<string, number>();
     const { readTopic } = await import('../test/broker.js');
-    const { decodeHint } = await import('../schemas/wire.js');
+    const { decodeHint } = await import('../schemas/derived.js');
     const { TOPIC } = await import('../schemas/topics.js');
     const applied = loop.actions.filter((a) => a.outcome === 'applied');
     await readTopic(

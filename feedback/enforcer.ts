@@ -26,7 +26,8 @@ import { readBootId } from '../lib/procfs.js';
 import { formatMappingName, nameMappings, nameOf, readMaps, type Vma } from './mappings.js';
 import type { HintMap } from '../bpf/hint-map.js';
 import { errnoOf, loadAddon } from '../bpf/native.js';
-import type { Hint, HintAction, HintOutcome, ProcessId } from '../schemas/wire.js';
+import type { ProcessId } from '../schemas/identity.js';
+import type { Hint, HintAction, HintOutcome } from '../schemas/derived.js';
 import { validateEnforcerConfig, type EnforcerConfig } from './config.js';
 import {
   MAP_ACTION_OF,

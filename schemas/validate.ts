@@ -11,7 +11,8 @@ import addFormatsModule from 'ajv-formats';
 import { UsageError, errorMessage } from '../lib/errors.js';
 import type { FamilyName } from '../bpf/events.js';
 import { schemaFile } from './files.js';
-import { decodeHint, encodeHint, WireDecodeError, WireEncodeError, type Hint } from './wire.js';
+import { WireDecodeError, WireEncodeError } from './wire-errors.js';
+import { decodeHint, encodeHint, type Hint } from './derived.js';
 
 // ---------------------------------------------------------------------------
 // Types of what the schemas accept (all optional: defaults live in code)

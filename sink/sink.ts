@@ -32,7 +32,7 @@ import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
-import { encodeDeadLetter } from '../schemas/wire.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { TOPIC } from '../schemas/topics.js';
 import { KnownRanges, cutBlocks, dedupToken, type Cut } from './blocks.js';
 import { buildBlocks, eventLoopTurn, pipelineBlocks } from './build.js';
