@@ -4,7 +4,7 @@
  * the configs of existing ones back to the declared values, and says what it
  * did. The local broker (`pageloop kafka start`) and a production cluster
  * (`pageloop kafka topics --brokers ...`) get the same declaration; only the
- * replication factor differs.
+ * replication factor and, for a fleet, the partition counts differ.
  */
 import type { Admin, IResourceConfigEntry } from 'kafkajs';
 import kafkajs from 'kafkajs';
@@ -183,20 +183,59 @@ export const TOPIC = {
   dlq: 'pageloop.dlq.v1',
 } as const satisfies Record<string, TopicName>;
 
+export type TopicKey = keyof typeof TOPIC;
+export const TOPIC_KEYS = Object.keys(TOPIC) as TopicKey[];
+
+/** The most partitions a declaration may ask for: more is a typo, not a fleet. */
+export const MAX_PARTITIONS = 10_000;
+
 export interface TopicOptions {
   /** 1 on the single local broker (the default); 3 is usual in production. */
   readonly replicationFactor?: number;
+  /**
+   * Partitions per topic, by short name (events, hints, ...; TOPIC's keys) or
+   * full name, e.g. { events: 48 } for a fleet. processorState follows
+   * events unless given (input partition p checkpoints to partition p).
+   */
+  readonly partitions?: Readonly<Record<string, number>>;
 }
 
-/** The declared topics, with the replication factor for the cluster they go to. */
+function partitionsByName(given: Readonly<Record<string, number>> = {}): Map<string, number> {
+  const out = new Map<string, number>();
+  const problems: string[] = [];
+  for (const [k, n] of Object.entries(given)) {
+    const name = k in TOPIC ? TOPIC[k as TopicKey] : (TOPIC_NAMES as readonly string[]).includes(k) ? k : undefined;
+    if (name === undefined) {
+      problems.push(`partitions.${k}: not a declared topic (known: ${TOPIC_KEYS.join(', ')}, or their full names)`);
+    } else if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) {
+      problems.push(`partitions.${k}: must be an integer 1-${MAX_PARTITIONS}, got ${JSON.stringify(n)}`);
+    } else if (out.has(name) && out.get(name) !== n) {
+      problems.push(`partitions.${k}: ${name} is given twice (${out.get(name)} and ${n})`);
+    } else {
+      out.set(name, n);
+    }
+  }
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  const events = out.get(TOPIC.events);
+  if (events !== undefined && !out.has(TOPIC.processorState)) out.set(TOPIC.processorState, events);
+  return out;
+}
+
+/** The declared topics, with the replication factor and partitions for the cluster they go to. */
 export function declaredTopics(options: TopicOptions = {}): TopicSpec[] {
   const rf = options.replicationFactor ?? 1;
   if (!Number.isInteger(rf) || rf < 1 || rf > 32) {
     throw new UsageError(`replicationFactor: must be an integer 1-32, got ${JSON.stringify(options.replicationFactor)}`);
   }
+  const partitions = partitionsByName(options.partitions);
   // With 3+ replicas, acks=all survives one broker down; below that the broker default (1) is all there is.
   const minIsr: Record<string, string> = rf >= 3 ? { 'min.insync.replicas': String(rf - 1) } : {};
-  return DECLARED.map((t) => ({ ...t, replicationFactor: rf, configs: { ...t.configs, ...minIsr } }));
+  return DECLARED.map((t) => ({ ...t, partitions: partitions.get(t.name) ?? t.partitions, replicationFactor: rf, configs: { ...t.configs, ...minIsr } }));
+}
+
+/** The replication factor for a cluster of `brokers`: 3 copies where there are 3, else one per broker. */
+export function replicationFactorFor(brokers: number): number {
+  return Math.max(1, Math.min(3, brokers));
 }
 
 export function topicSpec(name: TopicName, options: TopicOptions = {}): TopicSpec {
