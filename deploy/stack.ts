@@ -138,7 +138,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
 
     progress('starting the agent (probes, collector, feedback)');
     const probes = createProbes({ ...config.collect.probes, hintMapPinPath: config.feedback.hintMapPinPath });
-    const collector: RunningCollector = await startCollecting(config.collect, kafka, probes, progress);
+    const collector: RunningCollector = await startCollecting(config.collect, { probes, sink: { kafka }, log: progress });
     stops.push({ what: 'collector', stop: () => collector.stop() });
     const feedback: FeedbackAgent = createFeedbackAgent(config.feedback, { kafka, hintMap: probes.hints(), log: progress });
     await feedback.start();
