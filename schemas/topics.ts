@@ -310,7 +310,7 @@ const LEADERS_TIMEOUT_MS = 60_000;
  * metadata again and again: right after a create, a broker may not know the
  * topic yet (UNKNOWN_TOPIC_OR_PARTITION) or have no leader for it.
  */
-async function waitForLeaders(admin: Admin, topics: readonly { readonly name: string; readonly partitions: number }[]): Promise<void> {
+export async function waitForLeaders(admin: Admin, topics: readonly { readonly name: string; readonly partitions: number }[]): Promise<void> {
   const deadline = Date.now() + LEADERS_TIMEOUT_MS;
   let last = '';
   for (;;) {

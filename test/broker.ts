@@ -105,7 +105,22 @@ export interface TestClusterOptions extends TestBrokerOptions {
   readonly heap?: string;
 }
 
+/**
+ * Free ports are only free when asked: another test's broker may bind one
+ * before our node does. A start that failed on a bind is tried again, on
+ * other ports, a few times.
+ */
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTestClusterOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/BindException|Address already in use|already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startTestClusterOnce(options: TestClusterOptions): Promise<TestCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pageloop-kafka-cluster-'));
   const ports = await freePorts(2 * options.brokers);
   const local = createLocalKafka(

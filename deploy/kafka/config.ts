@@ -63,6 +63,25 @@ export interface LocalKafkaConfig {
   readonly ports?: readonly number[];
   /** Controller ports of every node. Absent: controllerPort, controllerPort+2, ... */
   readonly controllerPorts?: readonly number[];
+  /**
+   * A second client listener with TLS and/or SASL, beside the PLAINTEXT one
+   * (which the tools keep using), single node only: to try a client's TLS
+   * and SASL settings against a real broker (the tests do, with their own CA).
+   */
+  readonly secure?: SecureListenerConfig;
+}
+
+export interface SecureListenerConfig {
+  readonly port: number;
+  /** PEM file holding the broker's private key (PKCS#8, unencrypted) and its certificate chain. */
+  readonly keystore: string;
+  /** PEM CA bundle for client certificates; given, every client must present one signed by it (mutual TLS). */
+  readonly truststore?: string;
+  /**
+   * SASL users and passwords, for PLAIN and SCRAM-SHA-256/512 (SCRAM
+   * credentials are written when the storage is formatted). Absent: TLS only.
+   */
+  readonly users?: Readonly<Record<string, string>>;
 }
 
 const CONFIG_KEYS: readonly (keyof LocalKafkaConfig)[] = [
@@ -79,6 +98,7 @@ const CONFIG_KEYS: readonly (keyof LocalKafkaConfig)[] = [
   'brokers',
   'ports',
   'controllerPorts',
+  'secure',
 ];
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -90,7 +110,7 @@ export function defaultCacheDir(env: Env = process.env): string {
 }
 
 /** Defaults, with PAGELOOP_KAFKA_PORT / PAGELOOP_KAFKA_CONTROLLER_PORT applied (validated later). */
-export function localKafkaDefaults(env: Env = process.env): Record<Exclude<keyof LocalKafkaConfig, 'ports' | 'controllerPorts'>, unknown> {
+export function localKafkaDefaults(env: Env = process.env): Record<Exclude<keyof LocalKafkaConfig, 'ports' | 'controllerPorts' | 'secure'>, unknown> {
   return {
     version: KAFKA_VERSION,
     cacheDir: defaultCacheDir(env),
@@ -194,6 +214,34 @@ export function validateLocalKafkaConfig(input: unknown): LocalKafkaConfig {
       }
     }
   }
+  checkSecure(c.secure, brokers, [port, controllerPort], problems);
   if (problems.length > 0) throw new UsageError(`kafka config: ${problems.join('; ')}`);
   return c as unknown as LocalKafkaConfig;
+}
+
+function checkSecure(v: unknown, brokers: unknown, taken: readonly unknown[], problems: string[]): void {
+  if (v === undefined) return;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    problems.push('secure: must be an object (port, keystore, truststore, users)');
+    return;
+  }
+  const s = v as Record<string, unknown>;
+  for (const k of Object.keys(s)) if (!['port', 'keystore', 'truststore', 'users'].includes(k)) problems.push(`secure.${k}: unknown key (known: port, keystore, truststore, users)`);
+  if (brokers !== 1) problems.push(`secure: a TLS/SASL listener is for a single node only (brokers: ${JSON.stringify(brokers)})`);
+  if (!isPort(s.port)) problems.push(`secure.port: must be an integer 1-65535, got ${JSON.stringify(s.port)}`);
+  else if (taken.includes(s.port)) problems.push(`secure.port: ${s.port} is also port or controllerPort`);
+  if (typeof s.keystore !== 'string' || !isAbsolute(s.keystore)) problems.push(`secure.keystore: must be the absolute path of a PEM file (key and certificate), got ${JSON.stringify(s.keystore)}`);
+  if (s.truststore !== undefined && (typeof s.truststore !== 'string' || !isAbsolute(s.truststore))) problems.push(`secure.truststore: must be the absolute path of a PEM CA file, got ${JSON.stringify(s.truststore)}`);
+  if (s.users !== undefined) {
+    const u = s.users;
+    if (typeof u !== 'object' || u === null || Array.isArray(u) || Object.keys(u).length === 0) {
+      problems.push('secure.users: must map at least one user name to its password');
+    } else {
+      for (const [name, pw] of Object.entries(u)) {
+        // They go into a JAAS line and a format argument: keep them to characters neither needs escaped.
+        if (!/^[A-Za-z0-9_-]+$/.test(name)) problems.push(`secure.users: user name ${JSON.stringify(name)} must be letters, digits, _ or -`);
+        if (typeof pw !== 'string' || !/^[A-Za-z0-9_-]+$/.test(pw)) problems.push(`secure.users.${name}: password must be letters, digits, _ or -`);
+      }
+    }
+  }
 }

@@ -87,19 +87,51 @@ export function replicationFor(nodes: number): { readonly factor: number; readon
   return { factor, minIsr: factor >= 3 ? factor - 1 : 1 };
 }
 
+/** The secure listener's name: SASL_SSL with users, SSL without. */
+export function secureProtocol(c: LocalKafkaConfig): 'SASL_SSL' | 'SSL' | undefined {
+  return c.secure === undefined ? undefined : c.secure.users ? 'SASL_SSL' : 'SSL';
+}
+
+/** server.properties lines of the secure listener (PEM key store and trust store, SASL PLAIN and SCRAM). */
+function secureProperties(c: LocalKafkaConfig): string[] {
+  const s = c.secure;
+  const proto = secureProtocol(c);
+  if (!s || !proto) return [];
+  const lines = ['ssl.keystore.type=PEM', `ssl.keystore.location=${prop(s.keystore)}`];
+  if (s.truststore) lines.push('ssl.truststore.type=PEM', `ssl.truststore.location=${prop(s.truststore)}`, `listener.name.${proto.toLowerCase()}.ssl.client.auth=required`);
+  if (s.users) {
+    const plainUsers = Object.entries(s.users).map(([u, pw]) => `user_${u}="${pw}"`).join(' ');
+    lines.push(
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+      `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+      'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    );
+  }
+  return lines;
+}
+
+/** format's --add-scram arguments: each user's SCRAM credentials go into the metadata log at format time (KRaft). */
+export function scramFormatArgs(c: LocalKafkaConfig): string[] {
+  return Object.entries(c.secure?.users ?? {}).flatMap(([u, pw]) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u},password=${pw}]`]));
+}
+
 export function serverProperties(c: LocalKafkaConfig, node: LocalNode, all: readonly LocalNode[]): string {
   const { factor, minIsr } = replicationFor(all.length);
+  const proto = secureProtocol(c);
+  const secure = proto && c.secure ? `,${proto}://${hostPort(c.host, c.secure.port)}` : '';
   return [
     '# Written by pageloop on every start (deploy/kafka/files.ts); edits are overwritten.',
     'process.roles=broker,controller',
     `node.id=${node.nodeId}`,
     // A static voter set: a changed port only needs a restart, never a re-format.
     `controller.quorum.voters=${all.map((n) => `${n.nodeId}@${n.controller}`).join(',')}`,
-    `listeners=PLAINTEXT://${node.bootstrap},CONTROLLER://${node.controller}`,
-    `advertised.listeners=PLAINTEXT://${node.bootstrap}`,
+    `listeners=PLAINTEXT://${node.bootstrap},CONTROLLER://${node.controller}${secure}`,
+    `advertised.listeners=PLAINTEXT://${node.bootstrap}${secure}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${proto ? `,${proto}:${proto}` : ''}`,
+    ...secureProperties(c),
     `log.dirs=${prop(node.paths.logDirs)}`,
     // Topics are declared in schemas/topics.ts; a typo in a topic name must fail, not create a topic.
     'auto.create.topics.enable=false',

@@ -22,7 +22,7 @@ import kafkajs from 'kafkajs';
 import { PageloopError, errorMessage } from '../../lib/errors.js';
 import { isOurBroker, parseState, readPid, stateFilePath, type LocalKafkaNodeState, type LocalKafkaState } from '../../kafka/local-state.js';
 import { localKafkaDefaults, validateLocalKafkaConfig, type LocalKafkaConfig } from './config.js';
-import { clusterNodeDir, hostPort, installPaths, localNodes, log4jProperties, nodePaths, serverProperties, type LocalNode, type NodePaths } from './files.js';
+import { clusterNodeDir, hostPort, installPaths, localNodes, log4jProperties, nodePaths, scramFormatArgs, serverProperties, type LocalNode, type NodePaths } from './files.js';
 import { installJars, installedJars, type InstallResult } from './jars.js';
 import { javaBin, runTool, tail, tailOfFile } from './tools.js';
 
@@ -39,6 +39,7 @@ export {
   localKafkaDefaults,
   validateLocalKafkaConfig,
   type LocalKafkaConfig,
+  type SecureListenerConfig,
 } from './config.js';
 export { replicationFor, type LocalNode } from './files.js';
 export type { InstallResult } from './jars.js';
@@ -296,7 +297,7 @@ export function createLocalKafka(config: Partial<LocalKafkaConfig> = {}, options
   async function format(node: LocalNode, clusterId: string): Promise<void> {
     const p = node.paths;
     say(`formatting storage in ${p.logDirs} (cluster id ${clusterId})`);
-    const result = await runTool(javaBin(), javaArgs(p, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', p.serverProperties, '--ignore-formatted']), {
+    const result = await runTool(javaBin(), javaArgs(p, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', p.serverProperties, '--ignore-formatted', ...scramFormatArgs(c)]), {
       timeoutMs: 120_000,
     });
     if (result.spawnError) {
@@ -368,8 +369,12 @@ export function createLocalKafka(config: Partial<LocalKafkaConfig> = {}, options
     return spawned;
   }
 
+  /** The log's first errors (the cause; a failed start logs pages of shutdown after it), then its last lines. */
   function lastLines(p: NodePaths): string {
-    return tailOfFile(join(p.appLogs, 'server.log'), 20) || tailOfFile(join(p.appLogs, 'stdout.log'), 20);
+    const log = readFileSafe(join(p.appLogs, 'server.log'));
+    const errors = log.split('\n').filter((l) => /\] (ERROR|FATAL) /.test(l)).slice(0, 5);
+    const last = tailOfFile(join(p.appLogs, 'server.log'), 10) || tailOfFile(join(p.appLogs, 'stdout.log'), 20);
+    return errors.length > 0 ? `${errors.join('\n')}\n...\n${last}` : last;
   }
 
   async function start(): Promise<StartResult> {
