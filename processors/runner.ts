@@ -75,6 +75,12 @@ export interface RunnerConfig {
    * workers, x1.00 with none (BENCHMARKS.md).
    */
   readonly readAhead: boolean;
+  /**
+   * Replicas of the output topics this runner creates when they are missing
+   * (createTopics); 0: min(3, brokers in the cluster), as `pageloop kafka
+   * topics` would. 1 on a cluster would leave outputs unwritable while one
+   * broker is down.
+   */
   readonly replicationFactor: number;
 }
 
@@ -94,7 +100,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   createTopics: true,
   engineWorkers: 2,
   readAhead: true,
-  replicationFactor: 1,
+  replicationFactor: 0,
 });
 
 export function validateRunnerConfig(r: RunnerConfig): void {
@@ -112,7 +118,9 @@ export function validateRunnerConfig(r: RunnerConfig): void {
   pos('maxBytesPerPartition', r.maxBytesPerPartition);
   pos('restoreTimeoutMs', r.restoreTimeoutMs);
   pos('transactionTimeoutMs', r.transactionTimeoutMs);
-  pos('replicationFactor', r.replicationFactor);
+  if (!Number.isSafeInteger(r.replicationFactor) || r.replicationFactor < 0) {
+    throw new UsageError(`runner.replicationFactor: must be an integer >= 0 (0: from the cluster's size), got ${JSON.stringify(r.replicationFactor)}`);
+  }
   if (!Number.isSafeInteger(r.engineWorkers) || r.engineWorkers < 0 || r.engineWorkers > MAX_ENGINE_WORKERS) {
     throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
   }
@@ -505,7 +513,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       admin = kafka.admin();
       await admin.connect();
       if (runner.createTopics) {
-        const created = await createMissingTopics(admin, topics, { replicationFactor: runner.replicationFactor });
+        const created = await createMissingTopics(admin, topics, runner.replicationFactor > 0 ? { replicationFactor: runner.replicationFactor } : {});
         if (created.length > 0) log(`created ${created.join(', ')}`);
       }
       const meta = await retrying(() => admin!.fetchTopicMetadata({ topics: [topics.state] }));

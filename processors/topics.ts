@@ -7,7 +7,7 @@
 import type { Admin, ICustomPartitioner } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { PageloopError, errorMessage } from '../lib/errors.js';
-import { TOPIC, topicSpec, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
+import { TOPIC, replicationFactorFor, topicSpec, waitForLeaders, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
 import type { OutputRole } from './engine.js';
 import { hostOfHintKey } from './planner.js';
 
@@ -66,10 +66,13 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
     if (!existing.has(t.events)) {
       throw new PageloopError('processor-topics', `input topic ${t.events} does not exist: run \`pageloop kafka topics\` (or start the collector's broker)`, { retriable: true });
     }
-    const missing = outputTopicSpecs(t, options).filter((s) => !existing.has(s.name));
+    // Unless told, as many replicas as `pageloop kafka topics` gives the declared topics on this cluster.
+    const rf = options.replicationFactor ?? replicationFactorFor((await admin.describeCluster()).brokers.length);
+    const missing = outputTopicSpecs(t, { ...options, replicationFactor: rf }).filter((s) => !existing.has(s.name));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs's wait gives up when a broker has not heard of the topic yet (a cluster); waitForLeaders retries that.
+        waitForLeaders: false,
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
@@ -77,6 +80,7 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
           configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
         })),
       });
+      await waitForLeaders(admin, missing);
     }
     return missing.map((s) => s.name);
   } catch (err) {
