@@ -8,14 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { AGENT_CAPABILITIES } from './agent.js';
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(DIST, 'cli', 'main.js');
-const NATIVE = join(DIST, 'bpf', 'native.js');
+const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const NATIVE = fileURLToPath(new URL('../../bpf/native.js', import.meta.url));
 
 function setprivArgs(caps: readonly string[]): string[] {
   const set = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
