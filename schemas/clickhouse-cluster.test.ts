@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { MIGRATIONS_TABLE, applyTableMigrations, migrationChecksum, migrationsTableStatements, readAppliedMigrations, validateMigrations } from '../clickhouse/migrations.js';
-import { DEFAULT_SINK_CONFIG, buildBlocks, insertBlock, insertSettingsFor, validateSinkConfig } from '../sink/sink.js';
+import { DEFAULT_SINK_CONFIG, insertSettingsFor, validateSinkConfig } from '../sink/sink.js';
+import { buildBlocks } from '../sink/build.js';
+import { insertBlock } from '../sink/insert.js';
 import { TOPIC } from './topics.js';
 import { eventRecord } from '../test/sink-records.js';
 import { DATABASE, DEDUP_WINDOW_BLOCKS, MIGRATIONS, TABLE, rawTtlStatement } from './clickhouse-tables.js';
@@ -140,7 +142,7 @@ describe('the cluster DDL against the real parser (embedded engine)', () => {
     // The setting a cluster adds is one the engine knows (an unknown setting fails the insert); on a MergeTree table it changes nothing.
     // Timestamped now: rows past the raw tables' TTL are dropped on insert.
     const { value, totals } = eventRecord('node-a', 0, { faults: 50, mixed: false });
-    const { tables: blocks } = buildBlocks([{ topic: TOPIC.events, partition: 0, offset: 0, timestampMs: Date.now(), key: Buffer.from('node-a'), value }]);
+    const { tables: blocks } = await buildBlocks([{ topic: TOPIC.events, partition: 0, offset: 0, timestampMs: Date.now(), key: Buffer.from('node-a'), value }]);
     for (let i = 0; i < 2; i++) await insertBlock(ch, TOPIC.events, 0, { first: 0, last: 0 }, blocks, insertSettingsFor('fleet'));
     const [{ n }] = (await ch.queryRows<{ n: string }>(`SELECT count() AS n FROM ${TABLE.events}`)) as [{ n: string }];
     assert.equal(Number(n), totals.events, 'the replayed block is dropped by its token');

@@ -27,18 +27,19 @@
  * Two sinks must not own the same partition at once (a consumer group
  * guarantees it, short of a zombie past its session timeout).
  */
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
-import { WireDecodeError, encodeDeadLetter } from '../schemas/wire.js';
+import { encodeDeadLetter } from '../schemas/wire.js';
 import { TOPIC } from '../schemas/topics.js';
-import { KnownRanges, cutBlocks, dedupToken, type Cut, type OffsetRange } from './blocks.js';
-import { insertNativeBlock } from './insert.js';
+import { KnownRanges, cutBlocks, dedupToken, type Cut } from './blocks.js';
+import { buildBlocks, eventLoopTurn, pipelineBlocks } from './build.js';
+import { insertBlock, insertNativeBlock } from './insert.js';
 import { NativeBlock } from '../clickhouse/native-block.js';
-import { DECODERS, SINK_TOPICS, TableBlocks, type Appender, type SinkRecord } from './rows.js';
+import { DECODERS, SINK_TOPICS } from './rows.js';
+import type { SinkRecord } from './table-blocks.js';
 import { DEFAULT_RAW_TTL_DAYS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
 import { DEFAULT_TABLE_LAYOUT, LOCAL_SUFFIX, clusterStatement, validateTableLayout } from '../schemas/clickhouse-cluster.js';
 
@@ -177,102 +178,6 @@ function isRetriable(err: unknown): boolean {
 
 export function toSinkRecord(topic: string, partition: number, m: KafkaMessage): SinkRecord {
   return { topic, partition, offset: Number(m.offset), timestampMs: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null };
-}
-
-export interface BuiltBlock {
-  readonly tables: TableBlocks;
-  readonly bad: { rec: SinkRecord; reason: string }[];
-}
-
-/** Decodes one record: what appends its rows, or why it cannot be (the dead letter's reason). */
-function decodeRecord(rec: SinkRecord): Appender | string {
-  const route = DECODERS[rec.topic];
-  if (!route) return `no table for topic ${rec.topic}`;
-  try {
-    return route.decode(rec);
-  } catch (err) {
-    if (err instanceof WireDecodeError) return err.reason;
-    throw err;
-  }
-}
-
-/** Turns records into table blocks: each decodes or becomes a dead letter. */
-export function buildBlocks(records: readonly SinkRecord[]): BuiltBlock {
-  const bad: { rec: SinkRecord; reason: string }[] = [];
-  const appends: Appender[] = [];
-  for (const rec of records) {
-    const d = decodeRecord(rec);
-    if (typeof d === 'string') bad.push({ rec, reason: d });
-    else appends.push(d);
-  }
-  const tables = sizedTables(appends);
-  for (const append of appends) append(tables);
-  return { tables, bad };
-}
-
-/** Table blocks with the events block sized for everything that will be appended. */
-function sizedTables(appends: readonly Appender[]): TableBlocks {
-  const tables = new TableBlocks();
-  let events = 0;
-  for (const a of appends) events += a.eventRows ?? 0;
-  if (events > 0) tables.get('events').reserve(events);
-  return tables;
-}
-
-/**
- * buildBlocks, giving the event loop a turn after each record: while a
- * block is built, the previous block's insert is in flight, and its body
- * reaches the engine through I/O callbacks that need those turns.
- */
-export async function buildBlocksYielding(records: readonly SinkRecord[]): Promise<BuiltBlock> {
-  const bad: { rec: SinkRecord; reason: string }[] = [];
-  const appends: Appender[] = [];
-  for (const rec of records) {
-    const d = decodeRecord(rec);
-    if (typeof d === 'string') bad.push({ rec, reason: d });
-    else appends.push(d);
-    await yieldToLoop();
-  }
-  const tables = sizedTables(appends);
-  for (const append of appends) {
-    append(tables);
-    await yieldToLoop();
-  }
-  return { tables, bad };
-}
-
-/**
- * Writes items in order, building item i+1 while item i is written (the
- * embedded engine inserts on its own thread, so decoding and inserting
- * overlap). Stops between items when keepGoing() turns false.
- */
-export async function pipelineBlocks<I, B>(items: readonly I[], build: (item: I) => Promise<B>, write: (item: I, built: B) => Promise<void>, keepGoing: () => boolean): Promise<void> {
-  let next: Promise<B> | undefined = items.length > 0 ? build(items[0]!) : undefined;
-  for (let i = 0; i < items.length && next; i++) {
-    const built = await next;
-    const writing = write(items[i]!, built);
-    next = i + 1 < items.length && keepGoing() ? build(items[i + 1]!) : undefined;
-    try {
-      await writing;
-    } catch (err) {
-      await next?.catch(() => undefined);
-      throw err;
-    }
-    if (!keepGoing()) {
-      await next?.catch(() => undefined);
-      return;
-    }
-  }
-}
-
-/** Inserts one block's tables, each with its token (the block's name: `events`, `events/other`, ...). Returns rows per table. */
-export async function insertBlock(ch: Pick<PageloopClickHouse, 'client'>, topic: string, partition: number, range: OffsetRange, tables: TableBlocks, settings: ClickHouseSettings = {}): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  // Sequential on purpose: the embedded engine runs one insert per core anyway, and the order keeps memory flat.
-  for (const [name, block] of tables.blocks) {
-    out.set(block.table, (out.get(block.table) ?? 0) + (await insertNativeBlock(ch, block, dedupToken(topic, partition, range, name), settings)));
-  }
-  return out;
 }
 
 export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
@@ -432,7 +337,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
     }
     await pipelineBlocks(
       items,
-      (item) => buildBlocksYielding(item.records),
+      (item) => buildBlocks(item.records, eventLoopTurn),
       async ({ cut, records }, { tables, bad }) => {
         const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables, insertSettings));
         if (bad.length > 0) await withRetry('sending dead letters', () => sendDeadLetters(bad));

@@ -1,12 +1,14 @@
 /**
  * `pageloop sink`: every pageloop topic into ClickHouse (sink/).
- * The embedded engine by default; a server with --clickhouse-url or
+ * The embedded engine by default; a server with --clickhouse-url, the config
+ * file's clickhouse section (url, username, password, tls) or
  * PAGELOOP_CLICKHOUSE_URL. Schema migrations are applied on start.
  */
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { createClickHouseClient } from '../../clickhouse/client.js';
+import { clickHouseSettingsFor } from '../../clickhouse/settings.js';
 import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { untilStopped } from '../run-until.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
@@ -87,16 +89,18 @@ export const sinkCommand: Command = {
     const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
     const config = sinkConfigFromArgs(file, args);
     const kafka = createKafka(kafkaSettingsFor('sink', file.kafka, { brokers: flagList(args, 'brokers') }));
-    const url = flagString(args, 'clickhouse-url') ?? file.clickhouse?.url;
+    const url = flagString(args, 'clickhouse-url');
     const dataDir = flagString(args, 'clickhouse-dir');
-    if (config.cluster !== '' && url === undefined) {
+    const database = flagString(args, 'database');
+    const settings = clickHouseSettingsFor(
+      file.clickhouse,
+      { ...(url !== undefined ? { url } : {}), ...(dataDir !== undefined ? { dataDir } : {}), ...(database !== undefined ? { database } : {}) },
+      { database: DATABASE, createDatabase: true, application: 'pageloop-sink' },
+    );
+    if (config.cluster !== '' && settings.url === undefined && !process.env.PAGELOOP_CLICKHOUSE_URL?.trim()) {
       throw new UsageError(`clickhouse.cluster: '${config.cluster}' needs a ClickHouse server (--clickhouse-url or clickhouse.url); the embedded engine is one server`);
     }
-    const ch = await createClickHouseClient({
-      database: flagString(args, 'database') ?? file.clickhouse?.database ?? DATABASE,
-      ...(url !== undefined ? { url, createDatabase: true } : {}),
-      ...(dataDir !== undefined ? { dataDir } : {}),
-    });
+    const ch = await createClickHouseClient(settings);
     const log = (line: string): void => console.error(line);
     const sink = createSink(config, { kafka, clickhouse: ch, log });
     let status: NodeJS.Timeout | undefined;

@@ -28,7 +28,7 @@ export function grafanaSettings(c: KubernetesConfig): GrafanaProvisioningSetting
     database: c.clickhouse.database,
     // Grafana expands ${VAR} in provisioning files: give its pod these two from the same Secret.
     username: withSecret ? '${PAGELOOP_CLICKHOUSE_USER}' : 'default',
-    ...(withSecret ? { password: '${PAGELOOP_CLICKHOUSE_PASSWORD}' } : {}),
+    ...(withSecret ? { passwordEnv: 'PAGELOOP_CLICKHOUSE_PASSWORD' } : {}),
     dashboardsDir: c.grafana.dashboardsDir,
     folder: c.grafana.folder,
   };
