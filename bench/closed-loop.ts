@@ -68,11 +68,7 @@ export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop>
       encode: encodeCollectorBatch,
     },
   );
-  const processor = createProcessor(
-    o.kafka,
-    createProcessorConfig({ windowMs: o.windowMs, allowedLatenessMs: Math.floor(o.windowMs / 10) }),
-    { ...DEFAULT_RUNNER_CONFIG, groupId: `pageloop-processors-${host}`, instanceId: host, topics: processorTopics(), checkpointIntervalMs: 1000 },
-  );
+  const processor = createProcessor({ model: createProcessorConfig({ windowMs: o.windowMs, allowedLatenessMs: Math.floor(o.windowMs / 10) }), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: `pageloop-processors-${host}`, instanceId: host, topics: processorTopics(), checkpointIntervalMs: 1000 } }, { kafka: o.kafka });
   const actions: HintAction[] = [];
   const feedback = createFeedbackAgent(
     feedbackConfig({

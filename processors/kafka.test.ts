@@ -66,7 +66,7 @@ async function runGroup(groupId: string, prefix: string, instances = 1, override
   const procs: Processor[] = [];
   for (let i = 0; i < instances; i++) {
     procs.push(
-      createProcessor(broker.kafka, model, { ...DEFAULT_RUNNER_CONFIG, groupId, instanceId: `${prefix}-${i}`, topics, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, ...overrides }),
+      createProcessor({ model, runner: { ...DEFAULT_RUNNER_CONFIG, groupId, instanceId: `${prefix}-${i}`, topics, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, ...overrides } }, { kafka: broker.kafka }),
     );
   }
   const admin = broker.kafka.admin();
@@ -207,7 +207,7 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     const topics = processorTopics('big', events);
     // With the engines in a worker thread: large outputs cross back to the producing thread intact
     // (and without read-ahead: that path is covered on a real broker too).
-    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1, readAhead: false });
+    const proc = createProcessor({ model: createProcessorConfig(), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1, readAhead: false } }, { kafka: broker.kafka });
     const waiter = broker.kafka.admin();
     await waiter.connect();
     try {
@@ -249,10 +249,12 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
       await intruder.disconnect();
     };
     const proc = createProcessor(
-      broker.kafka,
-      createProcessorConfig(),
-      { ...DEFAULT_RUNNER_CONFIG, groupId: 'fenced', instanceId: 'fenced-0', topics, maxRecordsPerTransaction: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
       {
+        model: createProcessorConfig(),
+        runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'fenced', instanceId: 'fenced-0', topics, maxRecordsPerTransaction: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
+      },
+      {
+        kafka: broker.kafka,
         log: (line) => lines.push(line),
         beforeCommit: async (partition) => {
           const n = (commits.get(partition) ?? 0) + 1;

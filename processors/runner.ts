@@ -221,7 +221,20 @@ function isFencing(err: unknown): boolean {
   return /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(t);
 }
 
-export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: RunnerConfig, hooks: ProcessorHooks = {}): Processor {
+/** What a processor instance is: the model (scores, phases, planner, tuner) and how it runs against Kafka. */
+export interface ProcessorComponentConfig {
+  readonly model: ProcessorConfig;
+  readonly runner: RunnerConfig;
+}
+
+/** What a processor is given: the Kafka client, and the hooks (log, test fault injection). */
+export interface ProcessorDeps extends ProcessorHooks {
+  readonly kafka: Kafka;
+}
+
+export function createProcessor(config: ProcessorComponentConfig, deps: ProcessorDeps): Processor {
+  const { model, runner } = config;
+  const { kafka, ...hooks } = deps;
   validateRunnerConfig(runner);
   const log = hooks.log ?? (() => undefined);
   // Outputs are many small records: kafkajs's own encoder would cost about as much CPU as computing them.

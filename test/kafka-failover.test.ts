@@ -168,7 +168,7 @@ describe('3-node cluster, the events leader killed mid-stream', { timeout: 10 * 
       assert.equal(code, 0, processor.stderr.slice(-30).join('\n'));
 
       // The uninterrupted run over the same events.
-      const clean = createProcessor(cluster.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'clean', instanceId: 'clean', topics: processorTopics('clean') });
+      const clean = createProcessor({ model: createProcessorConfig(), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'clean', instanceId: 'clean', topics: processorTopics('clean') } }, { kafka: cluster.kafka });
       try {
         await clean.start();
         await waitForCommitted(admin, 'clean', TOPIC.events, ends, { timeoutMs: 120_000, failed: clean.failed });
