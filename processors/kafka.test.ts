@@ -25,7 +25,9 @@ import { processorTopics, type ProcessorTopics } from './topics.js';
 const { Partitioners } = kafkajs;
 const ROLES: readonly OutputRole[] = ['scores', 'phases', 'hints', 'tuner', 'dlq'];
 const win = (ns: number): number => Math.round((ns - T0) / WINDOW);
-const GARBAGE = Buffer.from('\x08\x96\x01 definitely not an EventBatch \xff\xff\xff');
+// Malformed, and larger than the broker's default message size (3 MiB, the events topic takes 4): its
+// dead letter must still be accepted, or the processor could never move past it.
+const GARBAGE = Buffer.concat([Buffer.from('\x08\x96\x01 definitely not an EventBatch \xff\xff\xff'), Buffer.alloc(3 * 1024 * 1024, 0xa5)]);
 
 let broker: TestBroker;
 let input: StreamRecord[];

@@ -15,7 +15,7 @@ import type { Admin } from 'kafkajs';
 import { UsageError } from '../lib/errors.js';
 import { kafkaConfigFromSettings } from '../kafka/client.js';
 import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
-import { TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, topicSpec, type TopicSpec } from './topics.js';
+import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, topicSpec, type TopicSpec } from './topics.js';
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -241,4 +241,15 @@ describe('ensureTopics on a real broker', { timeout: 10 * 60_000 }, () => {
     }
     assert.deepEqual(got, [{ key: 'node-7', value: plan, partition: sent.partition }]);
   });
+});
+
+it('the dead-letter topic takes the dead letter of the largest record any consumed topic accepts', () => {
+  const limit = (t: TopicSpec) => Number(t.configs['max.message.bytes'] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES);
+  const dlq = declaredTopics().find((t) => t.name === TOPIC.dlq)!;
+  // The envelope: source topic, partition, offset, key, reason, consumer, timestamp; 64 KiB is far more than any.
+  const envelope = 64 * 1024;
+  for (const t of declaredTopics()) {
+    if (t.name === TOPIC.dlq || t.name === TOPIC.processorState) continue; // the state topic is read by its writer only, never dead-lettered
+    assert.ok(limit(t) + envelope <= limit(dlq), `${t.name}: records up to ${limit(t)} bytes, dead letters only up to ${limit(dlq)}`);
+  }
 });

@@ -50,6 +50,19 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * - message.timestamp.type stays CreateTime: processors run on event time,
  *   which the collector sets.
  */
+/** What the events topic accepts per record batch: a collector's largest batch, with room. */
+export const EVENTS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** The broker's default message.max.bytes: what a topic without its own limit accepts. */
+export const BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/**
+ * A dead letter wraps a bad record whole (its bytes, key, reason, source):
+ * the largest input record plus an envelope. Smaller, a large bad record's
+ * dead letter is refused by the broker (MESSAGE_TOO_LARGE) and the consumer
+ * that wants to park it can never move past it: measured in the chaos run,
+ * a 3 MiB malformed events record stopped the processors and the sink.
+ */
+export const DLQ_MAX_MESSAGE_BYTES = EVENTS_MAX_MESSAGE_BYTES + 1024 * 1024;
+
 const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
   {
     name: 'pageloop.events.v1',
@@ -62,7 +75,7 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
       'retention.bytes': '-1',
       'compression.type': 'producer',
       'message.timestamp.type': 'CreateTime',
-      'max.message.bytes': String(4 * 1024 * 1024),
+      'max.message.bytes': String(EVENTS_MAX_MESSAGE_BYTES),
     },
   },
   {
@@ -157,6 +170,8 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
       'retention.ms': String(30 * DAY_MS),
       'compression.type': 'producer',
       'message.timestamp.type': 'CreateTime',
+      // A dead letter holds its record whole: it must fit the largest record any input topic accepts.
+      'max.message.bytes': String(DLQ_MAX_MESSAGE_BYTES),
     },
   },
 ];
