@@ -98,15 +98,15 @@ function nextNumber(type: protobuf.Type): number {
   return max + 1;
 }
 
-function protoColumns(type: protobuf.Type, skip: ReadonlySet<string>): Column[] {
-  return type.fieldsArray.filter((f) => !skip.has(f.name)).map((f) => ({ name: f.name, type: f.repeated ? f.type : `non-repeated ${f.type}` }));
+function protoColumns(type: protobuf.Type, excluded: ReadonlySet<string>): Column[] {
+  return type.fieldsArray.filter((f) => !excluded.has(f.name)).map((f) => ({ name: f.name, type: f.repeated ? f.type : `non-repeated ${f.type}` }));
 }
 
-function protoCheck(type: protobuf.Type, where: string, label: string, fields: readonly EventField[], skip: ReadonlySet<string>): void {
+function protoCheck(type: protobuf.Type, where: string, label: string, fields: readonly EventField[], excluded: ReadonlySet<string>): void {
   const declared = fields.map((f) => ({ field: `${label}.${f.name}`, want: { name: f.key, type: f.proto } }));
-  const diff = firstDifference(where, declared, protoColumns(type, skip), true);
+  const diff = firstDifference(where, declared, protoColumns(type, excluded), true);
   if (diff === undefined) return;
-  const missing = fields.find((f, i) => protoColumns(type, skip)[i]?.name !== f.key);
+  const missing = fields.find((f, i) => protoColumns(type, excluded)[i]?.name !== f.key);
   const fix = missing ? ` (the fix, when the field is new: \`repeated ${missing.proto} ${missing.name} = ${nextNumber(type)};\` at the end of message ${type.name}; never renumber a field)` : '';
   assert.fail(`${diff}${fix}`);
 }
