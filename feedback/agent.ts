@@ -15,7 +15,7 @@
  * and the action record is sent before the next hint is looked at.
  */
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
@@ -79,7 +79,7 @@ async function endOffsets(admin: Admin, topic: string, withinMs: number): Promis
     try {
       return await admin.fetchTopicOffsets(topic);
     } catch (err) {
-      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && err.retriable === true;
+      const retriable = retryHelps(err) === true;
       if (!retriable || Date.now() > until) {
         throw new PageloopError('kafka-offsets', `reading the end offsets of ${topic}: ${errorMessage(err)}`, { retriable, cause: err });
       }

@@ -7,7 +7,7 @@
  */
 import type { Admin, PartitionMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -81,8 +81,7 @@ export async function clusterHealth(admin: Admin, topics: readonly string[]): Pr
     const health = present.map((t) => topicHealth(t, meta.topics.find((m) => m.name === t)?.partitions ?? [], minIsr.get(t)));
     return { brokers: sortBrokers(cluster.brokers), topics: health, missing };
   } catch (err) {
-    const retriable = typeof err === 'object' && err !== null && 'retriable' in err ? Boolean(err.retriable) : true;
-    throw new PageloopError('kafka-health', `reading the cluster's metadata failed: ${errorMessage(err)}`, { retriable, cause: err });
+    throw new PageloopError('kafka-health', `reading the cluster's metadata failed: ${errorMessage(err)}`, { retriable: retryHelps(err) !== false, cause: err });
   }
 }
 

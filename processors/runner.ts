@@ -22,7 +22,7 @@
  */
 import { hostname } from 'node:os';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
@@ -470,7 +470,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       // A fenced producer is retried (ownership is re-taken); an error Kafka calls final
       // (a record too large, authorization) would fail the same way forever: the
       // processor stops with it instead of looping.
-      const retriable = isFencing(err) || (err as { retriable?: unknown } | undefined)?.retriable !== false;
+      const retriable = isFencing(err) || retryHelps(err) !== false;
       // No `cause`: kafkajs decides whether to restart from the root cause's `retriable`, which is this decision.
       throw new PageloopError('processor-transaction', `partition ${p}: ${errorMessage(err)}`, { retriable });
     }

@@ -6,7 +6,7 @@
  */
 import type { Admin, ICustomPartitioner } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { TOPIC, replicationFactorFor, topicSpec, waitForLeaders, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
 import type { OutputRole } from './engine.js';
 import { hostOfHintKey } from './planner.js';
@@ -138,8 +138,7 @@ export async function retrying<T>(fn: () => Promise<T>, tries = 8): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && (err as { retriable?: unknown }).retriable === true;
-      if (!retriable || i >= tries) throw err;
+      if (retryHelps(err) !== true || i >= tries) throw err;
       await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
     }
   }

@@ -10,7 +10,7 @@
  *   - the sink: its insert columns for `events`, the rows it writes (every
  *     field of every type, on the engine), and its fast fault decode (a
  *     fault field it does not know sends every batch the slow way).
- * See CONTRIBUTING-event-field.md.
+ * See "Adding an event field" in CONTRIBUTING.md.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -8,7 +8,7 @@
  */
 import type { Admin, IResourceConfigEntry } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -430,9 +430,7 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = 
     return report;
   } catch (err) {
     if (err instanceof PageloopError) throw err;
-    // kafkajs marks its own errors retriable or not; keep that answer.
-    const retriable = typeof err === 'object' && err !== null && 'retriable' in err ? Boolean(err.retriable) : true;
-    throw new PageloopError('kafka-topics', `applying the topic declaration failed: ${errorMessage(err)}`, { retriable, cause: err });
+    throw new PageloopError('kafka-topics', `applying the topic declaration failed: ${errorMessage(err)}`, { retriable: retryHelps(err) !== false, cause: err });
   }
 }
 
