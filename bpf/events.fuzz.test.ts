@@ -16,7 +16,10 @@ import { PageloopError } from '../lib/errors.js';
 import { prng } from '../lib/prng.js';
 import { Kind, layouts } from './layout.generated.js';
 import { RingRecordError, UnknownRecordError, decodeBatch, forEachRecord } from './events.js';
-import { decodeEventBatch, encodeEventBatch, encodeEventBatchFromRecords, eventBatchFromRecords, eventCount, type BatchMeta } from '../schemas/wire.js';
+import type { BatchMeta } from '../schemas/event-batch.js';
+import { decodeEventBatch, encodeEventBatch } from '../schemas/event-batch-codec.js';
+import { eventBatchFromRecords, eventCount } from '../schemas/event-batch-rows.js';
+import { encodeEventBatchFromRecords } from '../schemas/record-encoder.js';
 import { decodesOrRefuses, fuzzParams, mutatedArb, mutate } from '../test/fuzz.js';
 
 const RUNS = 1000;

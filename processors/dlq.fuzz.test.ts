@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeDeadLetter } from '../schemas/wire.js';
+import { decodeDeadLetter } from '../schemas/dead-letter.js';
 import { decodeEventBatchTyped } from '../schemas/typed-decode.js';
 import { createProcessorConfig } from './config.js';
 import { PartitionEngine, type InputRecord, type OutRecord } from './engine.js';

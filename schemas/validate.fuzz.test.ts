@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { UsageError } from '../lib/errors.js';
 import { MAX_JSON_NESTING, SchemaError, loadJsonFile, validateConfig, validateHint, validateProfile } from './validate.js';
-import { decodeHint } from './wire.js';
+import { decodeHint } from './derived.js';
 import { hintValue } from '../test/sink-records.js';
 import { decodesOrRefuses, fuzzParams, mutatedArb } from '../test/fuzz.js';
 import { applyEdit, editArb, onOneBranch, type Json } from '../test/json-mutations.js';

@@ -9,7 +9,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { WireDecodeError, decodeDeadLetter, decodeEventBatch, decodeHint, decodeHintAction, decodePhaseChange, decodeRegionScore, decodeTunerChange, encodeEventBatch } from './wire.js';
+import { WireDecodeError } from './wire-errors.js';
+import { decodeDeadLetter } from './dead-letter.js';
+import { decodeHint, decodeHintAction, decodePhaseChange, decodeRegionScore, decodeTunerChange } from './derived.js';
+import { decodeEventBatch, encodeEventBatch } from './event-batch-codec.js';
 import { decodeEventBatchTyped } from './typed-decode.js';
 import { actionValue, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from '../test/sink-records.js';
 import { scenarioRecords } from '../processors/synthetic.js';

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { TOPIC } from '../schemas/topics.js';
-import { TUNER_TOPIC, type SinkRecord, type TableBlocks } from './rows.js';
-import { buildBlocks } from './sink.js';
+import type { SinkRecord, TableBlocks } from './table-blocks.js';
+import { buildBlocks } from './build.js';
 import { actionValue, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from '../test/sink-records.js';
-import { decodesOrRefuses, fuzzParams, mutatedArb, randomBytesArb } from '../test/fuzz.js';
+import { fuzzParams, mutatedArb, randomBytesArb } from '../test/fuzz.js';
 
 const RUNS = 300;
 const TIMEOUT = { timeout: 20_000 };
@@ -28,7 +28,7 @@ const GOOD: SinkRecord[] = [
   [TOPIC.phases, phaseValue('node-b', 1)],
   [TOPIC.hints, hintValue('node-a', 2)],
   [TOPIC.actions, actionValue('node-a', 2)],
-  [TUNER_TOPIC, tunerValue(3)],
+  [TOPIC.tuner, tunerValue(3)],
   [TOPIC.dlq, deadLetterValue(4)],
   [TOPIC.events, eventRecord('node-c', 3, { faults: 5, mixed: true }).value],
 ].map(([topic, value], i) => ({ topic: topic as string, partition: 0, offset: 2 * i, timestampMs: 1_700_000_000_000 + i, key: Buffer.from('node-a'), value: value as Buffer }));
@@ -43,7 +43,7 @@ function blockBytes(t: TableBlocks): Map<string, string> {
   return out;
 }
 
-const BASELINE = buildBlocks(GOOD);
+const BASELINE = await buildBlocks(GOOD);
 const BASELINE_BYTES = blockBytes(BASELINE.tables);
 
 const badArb = fc.record({
@@ -62,16 +62,15 @@ describe('the sink: one bad record among good ones of every topic', () => {
     assert.ok(BASELINE_BYTES.size >= 8, [...BASELINE_BYTES.keys()].join(','));
   });
 
-  it('one dead letter for the bad record, the good records\' rows byte for byte; or, if it decodes, rows of its own and no dead letter', TIMEOUT, () => {
+  it('one dead letter for the bad record, the good records\' rows byte for byte; or, if it decodes, rows of its own and no dead letter', TIMEOUT, async () => {
     let refused = 0;
-    fc.assert(
-      fc.property(badArb, ({ at, topic, value }) => {
+    await fc.assert(
+      fc.asyncProperty(badArb, async ({ at, topic, value }) => {
         const i = at % (GOOD.length + 1);
         const bad: SinkRecord = { topic, partition: 0, offset: 2 * i - 1, timestampMs: 1_700_000_000_000 + i, key: Buffer.from('node-x'), value };
         const records = [...GOOD.slice(0, i), bad, ...GOOD.slice(i)];
-        const built = decodesOrRefuses(() => buildBlocks(records), () => false);
-        if (!built.ok) return;
-        const { tables, bad: letters } = built.value;
+        // Any throw fails the property: buildBlocks must dead-letter, not throw.
+        const { tables, bad: letters } = await buildBlocks(records);
         assert.ok(letters.length <= 1, `${letters.length} dead letters for one bad record`);
         if (letters.length === 1) {
           refused++;

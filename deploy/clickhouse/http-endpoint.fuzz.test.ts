@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/client.js';
+import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/embedded.js';
 import { parseRequestParams, requestCredentials, splitInlineInsert, startClickHouseHttpEndpoint, type ClickHouseHttpEndpoint } from './http-endpoint.js';
 import { fuzzParams, mutate, mutationArb } from '../../test/fuzz.js';
 
