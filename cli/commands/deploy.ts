@@ -77,7 +77,8 @@ export const deployCommand: Command = {
         only(['config', 'cluster', 'database']);
         return clickhouseSql(args);
       default:
-        throw new UsageError(`deploy: wants k8s or clickhouse-sql, got ${sub === undefined ? 'nothing' : `'${sub}'`}\n${usage(COMMAND, SUMMARY, flags)}`);
+        // One line, like every refusal: the usage is what --help is for.
+        throw new UsageError(`deploy: wants k8s or clickhouse-sql, got ${sub === undefined ? 'nothing' : `'${sub}'`} (pageloop deploy --help)`);
     }
   },
 };

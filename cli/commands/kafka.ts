@@ -91,10 +91,38 @@ export function parsePartitionsFlag(values: readonly string[]): Record<string, n
   return out;
 }
 
-/** Topic sizing: flags over the config file's kafka.topics; the replication factor from the cluster's size when neither gives it. */
-function topicOptions(args: ParsedArgs, file: PageloopConfig, clusterBrokers: number): TopicOptions {
+/** The topic flags as given (flags over the config file), the replication factor undefined when neither gives it. */
+interface TopicFlags {
+  readonly partitions: Record<string, number>;
+  readonly replicationFactor: number | undefined;
+}
+
+/**
+ * Parses and checks --partitions and --replication-factor (topic names,
+ * counts, ranges) before anything is started or reached: a typo must not
+ * leave a broker running (kafka start) or wait on a connection first.
+ */
+function topicFlags(args: ParsedArgs, file: PageloopConfig): TopicFlags {
   const partitions = { ...file.kafka?.topics?.partitions, ...parsePartitionsFlag(flagList(args, 'partitions')) };
-  const rf = flagNumber(args, 'replication-factor') ?? file.kafka?.topics?.replicationFactor ?? replicationFactorFor(clusterBrokers);
+  const flagRf = flagNumber(args, 'replication-factor');
+  if (flagRf !== undefined && (!Number.isInteger(flagRf) || flagRf < 1 || flagRf > 32)) {
+    throw new UsageError(`--replication-factor: wants an integer 1-32, got ${flagRf}`);
+  }
+  const replicationFactor = flagRf ?? file.kafka?.topics?.replicationFactor;
+  try {
+    declaredTopics({ replicationFactor: replicationFactor ?? 1, partitions });
+  } catch (err) {
+    // Name the flag: partitions.x alone reads like a config key.
+    if (err instanceof UsageError && flagList(args, 'partitions').length > 0) throw new UsageError(`--partitions: ${err.message}`);
+    throw err;
+  }
+  return { partitions, replicationFactor };
+}
+
+/** Topic sizing: flags over the config file's kafka.topics; the replication factor from the cluster's size when neither gives it. */
+function topicOptions(checked: TopicFlags, clusterBrokers: number): TopicOptions {
+  const { partitions } = checked;
+  const rf = checked.replicationFactor ?? replicationFactorFor(clusterBrokers);
   if (rf > clusterBrokers) {
     throw new UsageError(`--replication-factor: ${rf} replicas need ${rf} brokers, the cluster has ${clusterBrokers}`);
   }
@@ -112,10 +140,10 @@ async function withAdmin<T>(kafka: Kafka, f: (admin: Admin) => Promise<T>): Prom
 }
 
 /** Applies the declared topics, sized for the cluster (its broker count from its metadata). */
-async function applyTopics(kafka: Kafka, args: ParsedArgs, file: PageloopConfig): Promise<EnsureTopicsReport> {
+async function applyTopics(kafka: Kafka, args: ParsedArgs, checked: TopicFlags): Promise<EnsureTopicsReport> {
   return withAdmin(kafka, async (admin) => {
     const brokers = (await admin.describeCluster()).brokers.length;
-    return ensureTopics(admin, declaredTopics(topicOptions(args, file, brokers)), { dryRun: flagBoolean(args, 'dry-run') });
+    return ensureTopics(admin, declaredTopics(topicOptions(checked, brokers)), { dryRun: flagBoolean(args, 'dry-run') });
   });
 }
 
@@ -177,11 +205,16 @@ export const kafkaCommand: Command = {
     switch (action) {
       case 'start': {
         const file = loadConfig(args);
-        const local = createLocalKafka(localConfig(args, localBrokerCount(args, action)), { progress: say });
+        const checked = topicFlags(args, file);
+        const nodes = localBrokerCount(args, action);
+        if (nodes !== undefined && checked.replicationFactor !== undefined && checked.replicationFactor > nodes) {
+          throw new UsageError(`--replication-factor: ${checked.replicationFactor} replicas need ${checked.replicationFactor} brokers, --brokers starts ${nodes}`);
+        }
+        const local = createLocalKafka(localConfig(args, nodes), { progress: say });
         const started = await local.start();
         // Topics every time, not only on a fresh start: a changed declaration must reach a running broker.
         const kafka = createKafka({ ...kafkaSettingsFor('kafka', undefined), brokers: started.bootstraps });
-        const report = await applyTopics(kafka, args, file);
+        const report = await applyTopics(kafka, args, checked);
         for (const line of formatEnsureReport(report)) say(`topics: ${line}`);
         if (json) console.log(JSON.stringify({ ...started, topics: report }));
         else console.log(started.bootstraps.join(','));
@@ -216,10 +249,11 @@ export const kafkaCommand: Command = {
       }
       case 'topics': {
         const file = loadConfig(args);
+        const checked = topicFlags(args, file);
         const settings = kafkaSettingsFor('kafka', file.kafka, { brokers: flagList(args, 'brokers'), ...(flagBoolean(args, 'ssl') ? { ssl: true } : {}) });
         const dataDir = flagString(args, 'data-dir');
         const kafka = createKafka(dataDir !== undefined ? { ...settings, localDataDir: dataDir } : settings);
-        const report = await applyTopics(kafka, args, file);
+        const report = await applyTopics(kafka, args, checked);
         if (json) console.log(JSON.stringify({ topics: report }));
         else for (const line of formatEnsureReport(report)) console.log(line);
         return 0;
