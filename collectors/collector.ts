@@ -9,10 +9,10 @@
  * stop the queue is empty, so drained = produced + dropped.
  */
 import type { FamilyName, FaultSummary, ProbeEvent } from '../bpf/events.js';
-import { FAMILIES } from '../bpf/events.js';
+import { FAMILIES, RingRecordError, checkFrames } from '../bpf/events.js';
 import type { LossReport, Probes } from '../bpf/probes.js';
-import { UsageError, errorMessage } from '../lib/errors.js';
-import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
+import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, countFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
 import type { DamonRegion, PsiSample, ReferencedSampler, Samplers, VmstatSample } from './samplers.js';
 
 export interface CollectorConfig {
@@ -90,10 +90,13 @@ export interface CollectorStats {
   lastProduceError: string | undefined;
   sequence: number;
   loss: LossReport;
+  /** Chunks refused (a ring-buffer batch that does not frame, records the encoder cannot write): in `dropped`, never retried. */
+  rejectedChunks: number;
+  lastRejectReason: string | undefined;
 }
 
 export interface CollectorDeps {
-  probes: Probes;
+  probes: Pick<Probes, 'start' | 'stop' | 'loss'>;
   samplers?: Samplers;
   /** Per-mapping access sampling of the target processes (clear_refs + smaps Referenced). */
   referenced?: ReferencedSampler;
@@ -103,6 +106,8 @@ export interface CollectorDeps {
   onProduced?: (info: { events: number; bytes: number; latencyMs: number }) => void;
   /** Called when a produce attempt fails (the batch stays queued). */
   onProduceError?: (err: unknown) => void;
+  /** Called once per refused chunk, with why and what it held (counted as dropped). */
+  onRejected?: (reason: string, counts: Readonly<FamilyCounts>) => void;
 }
 
 export interface Collector {
@@ -137,11 +142,39 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   let nextAttemptAt = 0;
   let stopping = false;
   let started = false;
+  let rejectedChunks = 0;
+  let lastRejectReason: string | undefined;
 
   function enqueue(chunk: Chunk): void {
     addCounts(drained, chunk.counts);
     queue.push(chunk);
     if (queue.waitingEvents >= config.batch.maxEvents) kick();
+  }
+
+  /** Counts a refused chunk as dropped, once: it leaves the queue for good. */
+  function reject(counts: Readonly<FamilyCounts>, reason: string): void {
+    queue.reject(counts);
+    rejectedChunks++;
+    lastRejectReason = reason;
+    deps.onRejected?.(reason, counts);
+  }
+
+  /**
+   * A drained batch is checked at the door: one that does not frame would
+   * make every batch it is taken into fail to encode. Refused, its records
+   * count as drained and dropped (as far as they can be walked).
+   */
+  function enqueueFrames(frames: Buffer): void {
+    try {
+      checkFrames(frames);
+    } catch (err) {
+      if (!(err instanceof RingRecordError)) throw err;
+      const { counts } = countFrames(frames);
+      addCounts(drained, counts);
+      reject(counts, err.message);
+      return;
+    }
+    enqueue(chunkOfFrames(frames));
   }
 
   function kick(): void {
@@ -160,36 +193,87 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     return JSON.stringify([loss, dropped]);
   }
 
-  /** `report`: encode a batch even with nothing in it, to carry the final loss and drop totals. */
-  function nextBatch(report = false): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
-    const chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
-    if (!report && chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
+  type SamplerRows = Pick<CollectorBatch, 'vmstat' | 'psi' | 'damon'>;
+  const NO_SAMPLES: SamplerRows = { vmstat: [], psi: [], damon: [] };
+
+  /** Encodes chunks as batch `sequence`, the totals read now (so they include any rejection just made). */
+  function encodeChunks(sequence: number, chunks: readonly Chunk[], samples: SamplerRows): Uint8Array {
     const frames: Buffer[] = [];
     const events: ProbeEvent[] = [];
-    let records = 0;
     for (const c of chunks) {
       if (c.frames) frames.push(c.frames);
       for (const e of c.events) events.push(e);
-      records += c.records;
     }
     const batch: CollectorBatch = {
       host: config.host,
       bootId: config.bootId,
       instance: config.instance,
-      sequence: nextSequence++,
+      sequence,
       frames,
       events,
-      vmstat,
-      psi,
-      damon,
+      ...samples,
       loss: deps.probes.loss().perFamily,
       dropped: queue.stats().dropped,
     };
+    const value = deps.encode(batch);
+    encodedTotals = totalsKey(batch.loss, batch.dropped);
+    return value;
+  }
+
+  /** A taken chunk the encoder refuses: its memory freed, its records counted as dropped. */
+  function rejectTaken(c: Chunk, reason: string): void {
+    queue.ack([c]);
+    reject(c.counts, reason);
+  }
+
+  /** The refusal of an encode attempt (a PageloopError: the batch's content), or undefined if it encodes. */
+  function refusal(sequence: number, chunks: readonly Chunk[], samples: SamplerRows): string | undefined {
+    try {
+      encodeChunks(sequence, chunks, samples);
+      return undefined;
+    } catch (err) {
+      if (err instanceof PageloopError) return errorMessage(err);
+      throw err;
+    }
+  }
+
+  /** `report`: encode a batch even with nothing in it, to carry the final loss and drop totals. */
+  function nextBatch(report = false): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
+    let chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
+    if (!report && chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
+    const sequence = nextSequence++;
+    const samples: SamplerRows = { vmstat, psi, damon };
     vmstat = [];
     psi = [];
     damon = [];
-    encodedTotals = totalsKey(batch.loss, batch.dropped);
-    return { value: Buffer.from(deps.encode(batch)), chunks, events: records };
+    let value: Uint8Array;
+    try {
+      value = encodeChunks(sequence, chunks, samples);
+    } catch (err) {
+      if (!(err instanceof PageloopError)) throw err;
+      // One refused chunk must neither take the good ones with it nor come
+      // back (left taken, it was never produced, acked or dropped): find it
+      // by encoding each chunk alone, drop it counted, send the rest under
+      // the same sequence number.
+      const good = chunks.filter((c) => {
+        const why = refusal(sequence, [c], NO_SAMPLES);
+        if (why !== undefined) rejectTaken(c, why);
+        return why === undefined;
+      });
+      chunks = good;
+      try {
+        value = encodeChunks(sequence, chunks, samples);
+      } catch (again) {
+        if (!(again instanceof PageloopError)) throw again;
+        // Each encodes alone, not together (or the sampler rows are refused): all dropped, counted; the batch still carries the totals.
+        for (const c of chunks) rejectTaken(c, errorMessage(again));
+        chunks = [];
+        value = encodeChunks(sequence, [], NO_SAMPLES);
+      }
+    }
+    let records = 0;
+    for (const c of chunks) records += c.records;
+    return { value: Buffer.from(value), chunks, events: records };
   }
 
   async function produceOnce(report = false): Promise<void> {
@@ -241,6 +325,8 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       lastProduceError,
       sequence,
       loss: deps.probes.loss(),
+      rejectedChunks,
+      lastRejectReason,
     };
   }
 
@@ -249,7 +335,7 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       if (started) throw new UsageError('collector: start() called twice');
       started = true;
       deps.probes.start({
-        onBatch: (frames) => enqueue(chunkOfFrames(frames)),
+        onBatch: enqueueFrames,
         onSummaries: (summaries: FaultSummary[]) => {
           for (const s of summaries) startNsOfPid.set(s.pid, s.startNs);
           enqueue(chunkOfEvents(summaries.map((s) => ({ type: 'fault_summary' as const, ...s }))));

@@ -13,7 +13,7 @@ function stats(): CollectorStats {
   const perFamily = Object.fromEntries(FAMILIES.map((f) => [f, [0, 0]])) as CollectorStats['loss']['perFamily'];
   return {
     drained, produced: zeroCounts(), dropped: zeroCounts(), queuedBytes: 0, queuedEvents: 0, batchesProduced: 0,
-    produceErrors: 0, lastProduceError: undefined, sequence: 0, loss: { perFamily, total: 0 },
+    produceErrors: 0, lastProduceError: undefined, sequence: 0, loss: { perFamily, total: 0 }, rejectedChunks: 2, lastRejectReason: 'x',
   };
 }
 
@@ -25,7 +25,9 @@ test('on loopback with no credentials, /metrics is served to anyone on the machi
     const port = await m.serve('127.0.0.1', 0);
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
-    assert.match(await res.text(), /pageloop_collector_events_drained_total\{family="fault"\} 12/);
+    const text = await res.text();
+    assert.match(text, /pageloop_collector_events_drained_total\{family="fault"\} 12/);
+    assert.match(text, /pageloop_collector_chunks_rejected_total 2/);
   } finally {
     await m.close();
   }

@@ -80,6 +80,15 @@ export function createCollectorMetrics(stats: () => CollectorStats): CollectorMe
       this.inc(stats().produceErrors);
     },
   });
+  new client.Counter({
+    name: 'pageloop_collector_chunks_rejected_total',
+    help: 'Drained batches refused (they do not frame, or hold what the encoder cannot write); their events are in events_dropped_total',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().rejectedChunks);
+    },
+  });
   const latency = new client.Histogram({
     name: 'pageloop_collector_produce_latency_seconds',
     help: 'Time from send to acknowledgement per batch',

@@ -43,6 +43,27 @@ export function chunkOfFrames(frames: Buffer): Chunk {
   return { frames, events: [], records, bytes: frames.length, counts };
 }
 
+/**
+ * Records per family of a ring-buffer batch that does not frame (checkFrames
+ * refused it): the records walkable from the front, up to the first that
+ * runs past the batch. What a rejected batch counts as dropped.
+ */
+export function countFrames(frames: Buffer): { records: number; counts: FamilyCounts } {
+  const counts = zeroCounts();
+  let records = 0;
+  let at = 0;
+  while (at + 8 <= frames.length) {
+    const length = frames.readUInt32LE(at);
+    const record = at + 8;
+    if (record + Math.max(length, 26) > frames.length) break;
+    const f = FAMILY_OF_KIND[frames.readUInt16LE(record + 24)];
+    if (f) counts[f]++;
+    records++;
+    at = record + ((length + 7) & ~7);
+  }
+  return { records, counts };
+}
+
 export function chunkOfEvents(events: readonly ProbeEvent[]): Chunk {
   return { frames: null, events, records: events.length, bytes: events.length * EVENT_OBJECT_BYTES, counts: countByFamily(events) };
 }
@@ -118,6 +139,15 @@ export class BoundedQueue {
       this.head = 0;
     }
     return out;
+  }
+
+  /**
+   * Counts records that will never be produced as dropped (a batch the
+   * encoder refused); a chunk among them that was taken is ack()ed first.
+   */
+  reject(counts: Readonly<FamilyCounts>): void {
+    addCounts(this.droppedCounts, counts);
+    this.droppedChunks++;
   }
 
   /** Chunks taken and delivered: their memory is free. */

@@ -67,7 +67,7 @@ export function formatStats(s: CollectorStats): string {
   return [
     `drained ${totalOf(s.drained)} (${fam(s.drained)})`,
     `produced ${totalOf(s.produced)} in ${s.batchesProduced} batches`,
-    `dropped ${totalOf(s.dropped)}`,
+    `dropped ${totalOf(s.dropped)}${s.rejectedChunks ? ` (${s.rejectedChunks} refused batches, last: ${s.lastRejectReason})` : ''}`,
     `ring-buffer lost ${s.loss.total}`,
     `queued ${s.queuedEvents} (${(s.queuedBytes / 1024).toFixed(0)} KiB)`,
     s.produceErrors ? `produce errors ${s.produceErrors} (last: ${s.lastProduceError})` : 'no produce errors',
@@ -104,6 +104,8 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
     encode: encodeCollectorBatch,
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
+    // One line per refused batch: the BPF object and the decoder disagree, worth seeing at once.
+    onRejected: (reason, counts) => log(`collector: dropped ${totalOf(counts)} events of a refused batch: ${reason}`),
   });
   metrics = createCollectorMetrics(() => collector.stats());
   const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port, settings.metrics.auth) : undefined;
