@@ -25,7 +25,13 @@ const TIMEOUT = { timeout: 20_000 };
 
 const CONFIG: Json = {
   host: 'node-3',
-  kafka: { brokers: ['127.0.0.1:9092'], clientId: 'pl', ssl: { rejectUnauthorized: false, ca: '/etc/ca.pem' }, sasl: { mechanism: 'plain', username: 'u', password: 'p' } },
+  kafka: {
+    brokers: ['127.0.0.1:9092'],
+    clientId: 'pl',
+    ssl: { rejectUnauthorized: false, ca: '/etc/ca.pem', cert: '/etc/c.pem', key: '/etc/k.pem' },
+    sasl: { mechanism: 'plain', username: 'u', password: 'p' },
+    topics: { partitions: { events: 48, hints: 12 }, replicationFactor: 3 },
+  },
   probes: {
     families: ['fault', 'swap'],
     targets: { pids: [12, 13], cgroups: [] },
@@ -43,7 +49,7 @@ const CONFIG: Json = {
     batch: { maxEvents: 1000, maxBytes: 1 << 20, maxDelayMs: 200 },
     queue: { maxBytes: 1 << 26 },
     compression: 'none',
-    metrics: { port: 9000, host: '127.0.0.1' },
+    metrics: { port: 9000, host: '127.0.0.1', user: 'prom', password: 'pw' },
     samplers: { vmstat: { intervalMs: 2000 }, psi: { intervalMs: 2000 }, damon: { enabled: false } },
   },
   processors: {
@@ -55,7 +61,7 @@ const CONFIG: Json = {
     tuner: { enabled: false, objective: 'fault_rate', target: 10 },
   },
   feedback: { allow: { cgroups: ['/a.slice'], executables: ['/usr/bin/x'], comms: ['x'] }, dryRun: false, rateLimits: { perProcessPerMinute: 5, perHostPerMinute: 50 } },
-  clickhouse: { url: 'http://127.0.0.1:8123', database: 'pl' },
+  clickhouse: { url: 'https://127.0.0.1:8443', database: 'pl', username: 'pl', password: 'pw', tls: { ca: '/etc/ca.pem', cert: '/etc/c.pem', key: '/etc/k.pem' }, cluster: 'c1' },
 };
 
 const PROFILE: Json = {

@@ -14,6 +14,7 @@ import { decodeDeadLetter } from './dead-letter.js';
 import { decodeHint, decodeHintAction, decodePhaseChange, decodeRegionScore, decodeTunerChange } from './derived.js';
 import { decodeEventBatch, encodeEventBatch } from './event-batch-codec.js';
 import { decodeEventBatchTyped } from './typed-decode.js';
+import { decodeEventBatchFast, type SinkEventBatch } from '../sink/fast-decode.js';
 import { actionValue, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from '../test/sink-records.js';
 import { scenarioRecords } from '../processors/synthetic.js';
 import { decodesOrRefuses, fuzzParams, mutatedArb, randomBytesArb } from '../test/fuzz.js';
@@ -32,6 +33,7 @@ const events: Uint8Array[] = [
 const DECODERS: { name: string; decode: (b: Uint8Array) => unknown; valid: Uint8Array[] }[] = [
   { name: 'EventBatch', decode: decodeEventBatch, valid: events },
   { name: 'EventBatch (typed, the processors)', decode: (b) => decodeEventBatchTyped(b), valid: events },
+  { name: 'EventBatch (fast, the sink)', decode: decodeEventBatchFast, valid: events },
   { name: 'RegionScore', decode: decodeRegionScore, valid: [scoreValue('node-a', 0), scoreValue('node-b', 3)] },
   { name: 'PhaseChange', decode: decodePhaseChange, valid: [phaseValue('node-a', 0), phaseValue('node-c', 2)] },
   { name: 'Hint', decode: decodeHint, valid: [hintValue('node-a', 0), hintValue('node-a', 1), hintValue('node-b', 5)] },
@@ -90,6 +92,27 @@ describe('wire decoders on random and mutated bytes', () => {
       }),
       fuzzParams(RUNS),
     );
+  });
+
+  it('EventBatch: the sink\'s fast decoder gives the object decoder\'s answer on mutated batches: the same batch, or the same WireDecodeError reason', TIMEOUT, () => {
+    // Typed arrays as plain arrays, so the two answers compare as JSON.
+    const plain = (b: SinkEventBatch | object): unknown => JSON.parse(JSON.stringify(b, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v)));
+    let refused = 0;
+    fc.assert(
+      fc.property(mutatedArb(events), (bytes) => {
+        const slow = decodesOrRefuses(() => decodeEventBatch(bytes), isWireError);
+        const fast = decodesOrRefuses(() => decodeEventBatchFast(bytes), isWireError);
+        assert.equal(fast.ok, slow.ok, `object decoder ${slow.ok ? 'accepts' : 'refuses'}, the sink's ${fast.ok ? 'accepts' : 'refuses'}`);
+        if (slow.ok && fast.ok) assert.deepEqual(plain(fast.value), plain(slow.value));
+        if (!slow.ok && !fast.ok) {
+          refused++;
+          assert.equal((fast.error as WireDecodeError).reason, (slow.error as WireDecodeError).reason);
+        }
+      }),
+      fuzzParams(RUNS),
+    );
+    // Both branches ran: a property that only ever saw one side would say little.
+    assert.ok(refused > 0 && refused < RUNS, `${refused} of ${RUNS} refused`);
   });
 
   it('EventBatch: what decodes from a mutated batch encodes again (a decoded batch is a valid batch)', TIMEOUT, () => {
