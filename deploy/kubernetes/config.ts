@@ -141,6 +141,9 @@ export const DEFAULT_KUBERNETES_CONFIG: KubernetesConfig = {
 export type KubernetesValues = { [K in keyof KubernetesConfig]?: DeepPartial<KubernetesConfig[K]> };
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
+/** A key as an error names it: quoted when it is not a plain word (a newline in it would split the one-line message). */
+const keyText = (k: string): string => (/^[\w-]+$/.test(k) ? k : JSON.stringify(k));
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -156,7 +159,7 @@ export function mergeKubernetesValues(base: KubernetesConfig, values: unknown): 
     if (!isPlainObject(v)) throw new UsageError(`${path}: wants an object, got ${JSON.stringify(v)}`);
     const out: Record<string, unknown> = { ...b };
     for (const [k, val] of Object.entries(v)) {
-      const key = path ? `${path}.${k}` : k;
+      const key = path ? `${path}.${keyText(k)}` : keyText(k);
       if (!(k in b)) throw new UsageError(`${key}: unknown key (known here: ${Object.keys(b).join(', ')})`);
       out[k] = merge(b[k], val, key);
     }
@@ -171,6 +174,9 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$/;
 const DURATION = /^\d+(ms|s|m|h)$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+// A regular expression's test() turns a number or a list into text first: ['pageloop'] would pass as a DNS label.
+const isString = (v: unknown): v is string => typeof v === 'string';
 
 function fail(key: string, want: string, got: unknown): never {
   throw new UsageError(`${key}: ${want}, got ${JSON.stringify(got)}`);
@@ -193,7 +199,19 @@ function checkCount(key: string, n: number, max: number): void {
 
 function checkStringMap(key: string, m: Readonly<Record<string, string>>): void {
   if (!isPlainObject(m)) fail(key, 'wants an object of strings', m);
-  for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') fail(`${key}.${k}`, 'wants a string', v);
+  for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') fail(`${key}.${keyText(k)}`, 'wants a string', v);
+}
+
+const TOLERATION_KEYS = new Set(['key', 'operator', 'value', 'effect', 'tolerationSeconds']);
+
+/** A toleration as the Kubernetes API takes it: checked here so the error names the values key, not a manifest's path. */
+function checkToleration(key: string, t: IToleration): void {
+  if (!isPlainObject(t)) fail(key, 'wants a toleration {key, operator, value, effect, tolerationSeconds}', t);
+  for (const k of Object.keys(t)) if (!TOLERATION_KEYS.has(k)) fail(`${key}.${keyText(k)}`, 'is not a toleration field (key, operator, value, effect, tolerationSeconds)', t[k as keyof IToleration]);
+  for (const k of ['key', 'value'] as const) if (t[k] !== undefined && !isString(t[k])) fail(`${key}.${k}`, 'wants a string', t[k]);
+  if (t.operator !== undefined && t.operator !== 'Exists' && t.operator !== 'Equal') fail(`${key}.operator`, 'wants Exists or Equal', t.operator);
+  if (t.effect !== undefined && t.effect !== 'NoSchedule' && t.effect !== 'PreferNoSchedule' && t.effect !== 'NoExecute') fail(`${key}.effect`, 'wants NoSchedule, PreferNoSchedule or NoExecute', t.effect);
+  if (t.tolerationSeconds !== undefined && !Number.isSafeInteger(t.tolerationSeconds)) fail(`${key}.tolerationSeconds`, 'wants an integer', t.tolerationSeconds);
 }
 
 /** Checks a config; every error names the key and what was expected. */
@@ -207,14 +225,19 @@ export function validateKubernetesConfig(c: KubernetesConfig): void {
   const k = c.kafka;
   if (!Array.isArray(k.bootstrap)) fail('kafka.bootstrap', 'wants a list of host:port', k.bootstrap);
   k.bootstrap.forEach((b, i) => (typeof b === 'string' && HOST_PORT.test(b) ? undefined : fail(`kafka.bootstrap[${i}]`, 'wants host:port', b)));
+  if (typeof k.strimzi.enabled !== 'boolean') fail('kafka.strimzi.enabled', 'wants true or false', k.strimzi.enabled);
   if (k.bootstrap.length === 0 && !k.strimzi.enabled) fail('kafka.bootstrap', 'wants the brokers when kafka.strimzi.enabled is false (nothing else says where Kafka is)', k.bootstrap);
-  if (!DNS_LABEL.test(k.strimzi.clusterName)) fail('kafka.strimzi.clusterName', 'wants a DNS label', k.strimzi.clusterName);
-  if (!/^\d+\.\d+\.\d+$/.test(k.strimzi.version)) fail('kafka.strimzi.version', 'wants a Kafka version like 3.9.0', k.strimzi.version);
+  if (!isString(k.strimzi.clusterName) || !DNS_LABEL.test(k.strimzi.clusterName)) fail('kafka.strimzi.clusterName', 'wants a DNS label', k.strimzi.clusterName);
+  if (!isString(k.strimzi.version) || !/^\d+\.\d+\.\d+$/.test(k.strimzi.version)) fail('kafka.strimzi.version', 'wants a Kafka version like 3.9.0', k.strimzi.version);
   checkCount('kafka.strimzi.replicas', k.strimzi.replicas, 99);
-  if (!QUANTITY.test(k.strimzi.storageSize)) fail('kafka.strimzi.storageSize', 'wants a quantity like 100Gi', k.strimzi.storageSize);
+  if (!isString(k.strimzi.storageSize) || !QUANTITY.test(k.strimzi.storageSize)) fail('kafka.strimzi.storageSize', 'wants a quantity like 100Gi', k.strimzi.storageSize);
   checkResources('kafka.strimzi.resources', k.strimzi.resources);
 
   const ch = c.clickhouse;
+  if (typeof ch.server.enabled !== 'boolean') fail('clickhouse.server.enabled', 'wants true or false', ch.server.enabled);
+  for (const [key, v] of [['clickhouse.url', ch.url], ['clickhouse.cluster', ch.cluster], ['clickhouse.credentialsSecret', ch.credentialsSecret]] as const) {
+    if (!isString(v)) fail(key, "wants a string ('' for none)", v);
+  }
   if (ch.url !== '') {
     let u: URL | undefined;
     try {
@@ -226,18 +249,19 @@ export function validateKubernetesConfig(c: KubernetesConfig): void {
   } else if (!ch.server.enabled) {
     fail('clickhouse.url', 'wants the server URL when clickhouse.server.enabled is false (the sink needs a server in a cluster)', ch.url);
   }
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(ch.database)) fail('clickhouse.database', 'wants an identifier (letters, digits, _)', ch.database);
+  if (!isString(ch.database) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(ch.database)) fail('clickhouse.database', 'wants an identifier (letters, digits, _)', ch.database);
   // The pageloop config's own check (schemas/config.schema.json), under the same key.
   validateTableLayout({ cluster: ch.cluster, database: ch.database });
   if (ch.cluster !== '' && ch.url === '') fail('clickhouse.cluster', "wants clickhouse.url as well: the example server is one server, not a cluster (or '')", ch.cluster);
   if (ch.credentialsSecret !== '' && !DNS_LABEL.test(ch.credentialsSecret)) fail('clickhouse.credentialsSecret', "wants a Secret name or ''", ch.credentialsSecret);
-  if (!QUANTITY.test(ch.server.storageSize)) fail('clickhouse.server.storageSize', 'wants a quantity like 200Gi', ch.server.storageSize);
+  if (!isString(ch.server.storageSize) || !QUANTITY.test(ch.server.storageSize)) fail('clickhouse.server.storageSize', 'wants a quantity like 200Gi', ch.server.storageSize);
   checkResources('clickhouse.server.resources', ch.server.resources);
 
   const a = c.agent;
   checkPort('agent.metricsPort', a.metricsPort);
   checkStringMap('agent.nodeSelector', a.nodeSelector);
   if (!Array.isArray(a.tolerations)) fail('agent.tolerations', 'wants a list of tolerations', a.tolerations);
+  a.tolerations.forEach((t, i) => checkToleration(`agent.tolerations[${i}]`, t));
   checkResources('agent.resources', a.resources);
   if (typeof a.dryRun !== 'boolean') fail('agent.dryRun', 'wants true or false', a.dryRun);
   if (!isPlainObject(a.allow)) fail('agent.allow', 'wants {executables, comms}', a.allow);
@@ -245,6 +269,7 @@ export function validateKubernetesConfig(c: KubernetesConfig): void {
   // (containerd and CRI-O make one), so /proc/PID/cgroup of other pods reads "/../../kubepods..."
   // there and no host path would ever match (every hint refused). Executables and comms are the same seen from anywhere.
   if ('cgroups' in a.allow) fail('agent.allow.cgroups', 'is not supported in a pod: its private cgroup namespace hides host cgroup paths; allow by executables or comms', (a.allow as { cgroups?: unknown }).cgroups);
+  for (const key of ['executables', 'comms'] as const) if (!Array.isArray(a.allow[key])) fail(`agent.allow.${key}`, 'wants a list', a.allow[key]);
   a.allow.executables.forEach((e, i) => (typeof e === 'string' && e.startsWith('/') ? undefined : fail(`agent.allow.executables[${i}]`, 'wants an absolute path', e)));
   a.allow.comms.forEach((e, i) => (typeof e === 'string' && e.length > 0 && e.length <= 15 ? undefined : fail(`agent.allow.comms[${i}]`, 'wants a command name (1-15 characters, as in /proc/PID/comm)', e)));
 
@@ -259,10 +284,10 @@ export function validateKubernetesConfig(c: KubernetesConfig): void {
   checkPort('sink.metricsPort', c.sink.metricsPort);
   checkResources('sink.resources', c.sink.resources);
 
-  if (!c.grafana.dashboardsDir.startsWith('/')) fail('grafana.dashboardsDir', 'wants an absolute path', c.grafana.dashboardsDir);
-  if (c.grafana.folder.trim() === '') fail('grafana.folder', 'wants a folder name', c.grafana.folder);
+  if (!isString(c.grafana.dashboardsDir) || !c.grafana.dashboardsDir.startsWith('/')) fail('grafana.dashboardsDir', 'wants an absolute path', c.grafana.dashboardsDir);
+  if (!isString(c.grafana.folder) || c.grafana.folder.trim() === '') fail('grafana.folder', 'wants a folder name', c.grafana.folder);
   if (typeof c.monitoring.serviceMonitor !== 'boolean') fail('monitoring.serviceMonitor', 'wants true or false', c.monitoring.serviceMonitor);
-  if (!DURATION.test(c.monitoring.interval)) fail('monitoring.interval', 'wants a duration like 30s', c.monitoring.interval);
+  if (!isString(c.monitoring.interval) || !DURATION.test(c.monitoring.interval)) fail('monitoring.interval', 'wants a duration like 30s', c.monitoring.interval);
   checkStringMap('monitoring.labels', c.monitoring.labels);
   if (typeof c.monitoring.metricsSecret !== 'string' || !DNS_LABEL.test(c.monitoring.metricsSecret)) fail('monitoring.metricsSecret', 'wants a Secret name (keys username, password)', c.monitoring.metricsSecret);
 }
