@@ -36,6 +36,7 @@ const BAD_PROFILE = file('bad-profile.json', JSON.stringify({ version: 1, region
 const MISSING = join(dir, 'missing.json');
 const BAD_VALUES = file('bad-values.json', JSON.stringify({ agent: { imagee: 'x' } }));
 const WRONG_VALUES = file('wrong-values.json', JSON.stringify({ agent: { metricsPort: 'x' } }));
+const FOLDER_OBJECT = file('folder-object.json', JSON.stringify({ grafana: { folder: {} } }));
 const CLUSTER_NUMBER = file('cluster-number.json', JSON.stringify({ clickhouse: { cluster: 5 } }));
 const BAD_URL = file('bad-url.json', JSON.stringify({ clickhouse: { url: 'ftp://x' } }));
 const OUT = join(dir, 'out');
@@ -129,6 +130,8 @@ const TABLE: [string[], RegExp][] = [
   [['deploy', 'k8s', '--out', OUT, '--values', BAD_VALUES], /agent\.imagee: unknown key/],
   [['deploy', 'k8s', '--out', OUT, '--values', WRONG_VALUES], /agent\.metricsPort/],
   [['deploy', 'k8s', '--out', OUT, '--values', NOT_JSON], /not-json\.json:1:\d+/],
+  // Was a TypeError with its stack (the values fuzz test found it).
+  [['deploy', 'k8s', '--out', OUT, '--values', FOLDER_OBJECT], /grafana\.folder: wants a folder name/],
   [['deploy', 'k8s', '--out', OUT, '--cluster', 'x'], /--cluster does not go with deploy k8s/],
   [['deploy', 'clickhouse-sql', '--out', OUT], /--out does not go with deploy clickhouse-sql/],
   [['deploy', 'clickhouse-sql', '--config', CLUSTER_NUMBER], /\/clickhouse\/cluster/],
