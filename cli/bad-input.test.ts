@@ -11,11 +11,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
+// Named by URL so scripts/test-kinds.mjs sees the command it spawns.
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pageloop-bad-input-'));
 after(() => {
   // A kafka start row that got past its flags would have left a broker running in STATE: stop it (a no-op when none runs).

@@ -16,11 +16,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FAMILIES, type FaultSummary, type ProbeEvent } from '../bpf/events.js';
 import { Kind, FAULT_EVENT_SIZE } from '../bpf/layout.generated.js';
-import type { Probes, ProbesHandlers } from '../bpf/probes.js';
 import { decodeEventBatch } from '../schemas/event-batch-codec.js';
 import { eventCount } from '../schemas/event-batch-rows.js';
 import type { EventBatch } from '../schemas/event-batch.js';
-import { createCollector, type CollectorBatch, type CollectorStats, type EventsProducer } from './collector.js';
+import { createCollector, type CollectorBatch, type CollectorDeps, type CollectorStats, type EventsProducer } from './collector.js';
 import { encodeCollectorBatch } from './encode.js';
 import type { FamilyCounts } from './queue.js';
 
@@ -43,6 +42,10 @@ function summary(pid: number): FaultSummary {
   return { pid, startNs: 5, regionStart: 0x10000, regionBytes: 4096, faults: 3, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 10, lastNs: 20, hint: 0 };
 }
 
+// The probes' types through the collector's own: importing the probes module marks a test as a kernel test (scripts/test-kinds.mjs).
+type StandInProbes = CollectorDeps['probes'];
+type ProbesHandlers = Parameters<StandInProbes['start']>[0];
+
 interface Run {
   readonly stats: CollectorStats;
   readonly sent: EventBatch[];
@@ -53,8 +56,8 @@ interface Run {
 /** A collector on stand-in probes: `feed` delivers batches, then the collector is stopped (it flushes everything). */
 async function run(feed: (h: ProbesHandlers) => void): Promise<Run> {
   let handlers: ProbesHandlers = {};
-  const loss = Object.fromEntries(FAMILIES.map((f) => [f, [0]])) as ReturnType<Probes['loss']>['perFamily'];
-  const probes: Pick<Probes, 'start' | 'stop' | 'loss'> = {
+  const loss = Object.fromEntries(FAMILIES.map((f) => [f, [0]])) as ReturnType<StandInProbes['loss']>['perFamily'];
+  const probes: StandInProbes = {
     start: (h) => (handlers = h),
     stop: () => undefined,
     loss: () => ({ perFamily: loss, total: 0 }),
