@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import { createProcessorConfig, type ProcessorConfigInput } from './config.js';
 import { PartitionEngine, type OutRecord } from './engine.js';
+import { checkpointBody } from './state.js';
 import { CollectorStream, SEC, T0, faultSummary, fleetRecords, scenarioRecords, type StreamRecord } from './synthetic.js';
 
 const GOLDEN = resolve(dirname(fileURLToPath(import.meta.url)), '../../processors/testdata/workload-digests.json');
@@ -58,7 +59,7 @@ function run(w: Workload): { outputs: string; state: string; count: number } {
       count++;
     }
   });
-  return { outputs: hash.digest('hex'), state: createHash('sha256').update(canonical(deserialize(engine.checkpoint()))).digest('hex'), count };
+  return { outputs: hash.digest('hex'), state: createHash('sha256').update(canonical(deserialize(checkpointBody(engine.checkpoint())))).digest('hex'), count };
 }
 
 /**

@@ -4,6 +4,7 @@
  * keeps numbers exact, -Infinity, and Map insertion order, so a restored
  * state is indistinguishable from the live one).
  */
+import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import { PageloopError, errorMessage } from '../lib/errors.js';
 import type { HostCost, OrderStats } from './model.js';
@@ -279,9 +280,36 @@ interface Envelope {
   state: PartitionState;
 }
 
+/**
+ * A checkpoint is framed: FRAME_MAGIC, the sha256 of the rest, then the
+ * serialized envelope. v8.deserialize takes a changed byte as a changed
+ * value or type, so a corrupted checkpoint restored into an engine that
+ * threw TypeError on the next record, on every restart; the checksum
+ * refuses it at the door (the caller then starts fresh and replays).
+ */
+const FRAME_MAGIC = Buffer.from('PLCK', 'latin1');
+const FRAME_HEADER = FRAME_MAGIC.length + 32;
+
+const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest();
+
 export function encodeCheckpoint(state: PartitionState, fingerprint: string): Buffer {
   const env: Envelope = { magic: MAGIC, version: VERSION, fingerprint, state };
-  return serialize(env);
+  const body = serialize(env);
+  return Buffer.concat([FRAME_MAGIC, sha256(body), body]);
+}
+
+/**
+ * The serialized envelope inside a checkpoint, its checksum checked. A
+ * checkpoint written before the frame (a v8 serialization, starting 0xFF)
+ * is passed through whole: its envelope checks still apply.
+ */
+export function checkpointBody(bytes: Uint8Array): Uint8Array {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < FRAME_MAGIC.length || !b.subarray(0, FRAME_MAGIC.length).equals(FRAME_MAGIC)) return bytes;
+  if (b.length < FRAME_HEADER) throw new CheckpointError(`checkpoint of ${b.length} bytes is cut short (its frame is ${FRAME_HEADER})`);
+  const body = b.subarray(FRAME_HEADER);
+  if (!sha256(body).equals(b.subarray(FRAME_MAGIC.length, FRAME_HEADER))) throw new CheckpointError('checkpoint is corrupt: its sha256 does not match');
+  return body;
 }
 
 export class CheckpointError extends PageloopError {
@@ -294,8 +322,9 @@ export class CheckpointError extends PageloopError {
 /** The state in a checkpoint; throws CheckpointError when it is not one of ours, or was made under another model. */
 export function decodeCheckpoint(bytes: Uint8Array, fingerprint: string): PartitionState {
   let env: Partial<Envelope>;
+  const body = checkpointBody(bytes);
   try {
-    env = deserialize(bytes) as Partial<Envelope>;
+    env = deserialize(body) as Partial<Envelope>;
   } catch (err) {
     throw new CheckpointError(`checkpoint does not deserialize: ${errorMessage(err)}`, err);
   }
