@@ -17,7 +17,8 @@
  * fleet's produced rate, the group's processed rate and lag (records and
  * seconds behind), every stall of the group's commits longer than 1 s
  * (a rebalance pause) after an --add-at/--kill-at, hints acknowledged, the
- * instances' and broker's CPU.
+ * instances' and broker's CPU, and the instances' CPU time per event with
+ * the hosts per core it implies at the recording's rate.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -321,8 +322,6 @@ async function main(): Promise<void> {
     }
     await sampling;
     const wallS = (performance.now() - t0) / 1000;
-    const cpu = children.map((c) => cpuSeconds(c.pid));
-    const brokerCpu = broker ? cpuSeconds(Number(readFileSync(join(broker.local.config.dataDir, 'kafka.pid'), 'utf8'))) : 0;
     // Drain: how long the group needs to catch up once the hosts stop.
     const drainT0 = performance.now();
     let final = await groupCommitted(kafka, TOPIC.events);
@@ -331,6 +330,13 @@ async function main(): Promise<void> {
       final = await groupCommitted(kafka, TOPIC.events);
     }
     const drainS = (performance.now() - drainT0) / 1000;
+    // CPU after the drain, so it covers all the input. CPU time per event is
+    // the figure a shared machine does not distort much (throughput it does):
+    // hosts per core follow from it and the per-host rate.
+    const cpu = children.map((c) => cpuSeconds(c.pid));
+    const brokerCpu = broker ? cpuSeconds(Number(readFileSync(join(broker.local.config.dataDir, 'kafka.pid'), 'utf8'))) : 0;
+    const drained = final.committed >= final.high;
+    const processorCpuUsPerEvent = (cpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, producedEvents);
     const lags = samples.map((x) => x.high - x.committed);
     const recordsPerS = producedRecords / wallS;
     // Stalls: seconds where the group's commits did not move while it had input waiting.
@@ -361,6 +367,10 @@ async function main(): Promise<void> {
       stallsS: { count: stalls.length, p50: Number(pct(stalls, 50).toFixed(2)), p99: Number(pct(stalls, 99).toFixed(2)), max: Number(Math.max(0, ...stalls).toFixed(2)) },
       hintsAcked: { hosts: acks.size, total: [...acks.values()].reduce((a, b) => a + b, 0) },
       cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)) },
+      // Only meaningful when the group drained all the input (else it did not process every event).
+      drained,
+      processorCpuUsPerEvent: Number(processorCpuUsPerEvent.toFixed(2)),
+      hostsPerProcessorCore: Math.floor(1e6 / (processorCpuUsPerEvent * perHostEventsPerS)),
       eventsTopicDiskBytes: disk,
       brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / wallS) * 86400 / MB).toFixed(1)),
     };
