@@ -187,8 +187,18 @@ async function groupCommitted(kafka: Kafka, topic: string): Promise<{ committed:
   }
 }
 
+/** Set by SIGINT/SIGTERM: the run ends early through its one cleanup path (its broker and instances run detached or as children and would outlive it). */
+let stopRequested = false;
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopRequested) process.exit(130);
+      stopRequested = true;
+      process.stderr.write(`fleet-sim: ${sig}: stopping (again to exit at once, leaving the broker behind)\n`);
+    });
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'pageloop-fleet-'));
   let broker: TestBroker | undefined;
   const children: ChildProcess[] = [];
@@ -263,7 +273,7 @@ async function main(): Promise<void> {
     let nextInstance = o.instances;
     for (;;) {
       const elapsedS = (performance.now() - t0) / 1000;
-      if (elapsedS >= o.seconds) break;
+      if (elapsedS >= o.seconds || stopRequested) break;
       const nowNs = elapsedS * SEC;
       const messages: { key: string; value: Buffer; timestamp: string }[] = [];
       for (const c of cursors) {
@@ -325,7 +335,7 @@ async function main(): Promise<void> {
     // Drain: how long the group needs to catch up once the hosts stop.
     const drainT0 = performance.now();
     let final = await groupCommitted(kafka, TOPIC.events);
-    while (final.committed < final.high && performance.now() - drainT0 < 120_000) {
+    while (final.committed < final.high && performance.now() - drainT0 < 120_000 && !stopRequested) {
       await sleep(250);
       final = await groupCommitted(kafka, TOPIC.events);
     }
