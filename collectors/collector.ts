@@ -265,10 +265,19 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
         value = encodeChunks(sequence, chunks, samples);
       } catch (again) {
         if (!(again instanceof PageloopError)) throw again;
-        // Each encodes alone, not together (or the sampler rows are refused): all dropped, counted; the batch still carries the totals.
-        for (const c of chunks) rejectTaken(c, errorMessage(again));
-        chunks = [];
-        value = encodeChunks(sequence, [], NO_SAMPLES);
+        const why = refusal(sequence, chunks, NO_SAMPLES);
+        if (why === undefined) {
+          // The sampler rows are what it refuses: they go (no family counts them), the records stay.
+          rejectedChunks++;
+          lastRejectReason = `sampler rows: ${errorMessage(again)}`;
+          deps.onRejected?.(lastRejectReason, zeroCounts());
+          value = encodeChunks(sequence, chunks, NO_SAMPLES);
+        } else {
+          // Each encodes alone, not together: all dropped, counted; the batch still carries the totals.
+          for (const c of chunks) rejectTaken(c, why);
+          chunks = [];
+          value = encodeChunks(sequence, [], NO_SAMPLES);
+        }
       }
     }
     let records = 0;

@@ -1,7 +1,8 @@
 /**
  * What the collector does with a drained batch it cannot send: a ring-buffer
  * batch that does not frame (a record shorter than its kind, a batch cut
- * mid-record) or records the encoder refuses (a fault summary with pid -1).
+ * mid-record) or records the encoder refuses (a fault summary with pid -1,
+ * a vmstat row with a NaN delta).
  * Before, the encode threw inside the send loop: the refused chunk stayed
  * taken (never produced, acked or dropped, its bytes held for good), its
  * sequence number was spent, and the rejection escaped unhandled. Now it is
@@ -53,8 +54,12 @@ interface Run {
   readonly rejections: { reason: string; counts: Readonly<FamilyCounts> }[];
 }
 
-/** A collector on stand-in probes: `feed` delivers batches, then the collector is stopped (it flushes everything). */
-async function run(feed: (h: ProbesHandlers) => void): Promise<Run> {
+type SamplerHandlers = Parameters<NonNullable<CollectorDeps['samplers']>['start']>[0];
+
+/** A collector on stand-in probes (and samplers): `feed` delivers batches, then the collector is stopped (it flushes everything). */
+async function run(feed: (h: ProbesHandlers, s: SamplerHandlers) => void): Promise<Run> {
+  let samplerHandlers: SamplerHandlers | undefined;
+  const samplers: NonNullable<CollectorDeps['samplers']> = { start: (h) => (samplerHandlers = h), flush: () => undefined, stop: () => undefined };
   let handlers: ProbesHandlers = {};
   const loss = Object.fromEntries(FAMILIES.map((f) => [f, [0]])) as ReturnType<StandInProbes['loss']>['perFamily'];
   const probes: StandInProbes = {
@@ -85,6 +90,7 @@ async function run(feed: (h: ProbesHandlers) => void): Promise<Run> {
     },
     {
       probes,
+      samplers,
       producer,
       encode: (b) => {
         encoded.push(b);
@@ -94,7 +100,7 @@ async function run(feed: (h: ProbesHandlers) => void): Promise<Run> {
     },
   );
   collector.start();
-  feed(handlers);
+  feed(handlers, samplerHandlers!);
   await new Promise((r) => setTimeout(r, 50));
   const stats = await collector.stop();
   return { stats, sent, encoded, rejections };
@@ -117,6 +123,19 @@ function checkLedger(r: Run): void {
 }
 
 describe('the collector and a batch it cannot send', () => {
+  it('a vmstat row the encoder refuses (a NaN delta): the rows go, counted with the reason; the records of the same batch are sent', async () => {
+    const r = await run((h, s) => {
+      h.onBatch!(faultFrames(3, 100));
+      s.onVmstat({ tsNs: 1000, intervalNs: 1000, deltas: { pgfault: Number.NaN } });
+    });
+    assert.equal(r.stats.produced.fault, 3);
+    assert.equal(r.stats.dropped.fault, 0);
+    assert.equal(r.stats.rejectedChunks, 1);
+    assert.match(r.stats.lastRejectReason ?? '', /^sampler rows: .*NaN/);
+    assert.equal(r.sent[0]!.faults.rows, 3);
+    checkLedger(r);
+  });
+
   it('a record shorter than its kind (32 of 56 bytes): refused at the door, counted once, never encoded; the good batches go out', async () => {
     const bad = faultFrames(1, 500, 32);
     const r = await run((h) => {
