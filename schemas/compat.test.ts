@@ -55,10 +55,11 @@ test('the snapshot is a normalized description: every message, field, enum and r
 test('compareSchemas catches every kind of breaking change', () => {
   // Against the committed snapshot: exactly what the first test would see.
   const base = readSnapshot();
+  // Renumbering goes to a number EventBatch does not use (44 is program_costs now).
   const cases: [string, string, RegExp][] = [
     [
       'a field renumbered',
-      edit(PROTO, 'EventBatch', 'uint64 sequence = 4;', 'uint64 sequence = 44;'),
+      edit(PROTO, 'EventBatch', 'uint64 sequence = 4;', 'uint64 sequence = 99;'),
       /^pageloop\.v1\.EventBatch\.sequence \(4\): removed without reserving 4$/,
     ],
     ['a field removed', edit(PROTO, 'EventBatch', /\n\s*string collector_id = 3;/, ''), /^pageloop\.v1\.EventBatch\.collector_id \(3\): removed without reserving 3$/],

@@ -201,7 +201,7 @@ test('without an order, events come back grouped in EventType order', () => {
   assert.deepStrictEqual(back.map(sortKey).sort(), events.map(sortKey).sort());
 });
 
-test('sampler records (vmstat, PSI, DAMON) round-trip', () => {
+test('sampler records (vmstat, PSI, DAMON, overhead, program costs) round-trip', () => {
   const meta: BatchMeta = {
     ...META,
     vmstat: [
@@ -217,13 +217,21 @@ test('sampler records (vmstat, PSI, DAMON) round-trip', () => {
       { tsNs: 900, pid: U32, startNs: U64, regionStart: 0x7f00_0000_0000, regionEnd: 0x7f00_0020_0000, nrAccesses: 20, age: 0 },
       { tsNs: 4_000, pid: 1, startNs: 0, regionStart: 0, regionEnd: U64, nrAccesses: 0, age: U32 },
     ],
+    overhead: [
+      { tsNs: 800, intervalNs: 10_000_000_000, cpus: 2, statsEnabled: 1, agentCpuNs: 123_456_789, hostFaults: 250_000, hostBusyNs: U64 },
+      { tsNs: 4_100, intervalNs: 1, cpus: U32, statsEnabled: 0, agentCpuNs: 0, hostFaults: 0, hostBusyNs: 0 },
+    ],
+    programCosts: [
+      { tsNs: 800, program: 'pl_page_fault_user', faultPath: 1, runCount: 250_000, runTimeNs: 37_500_000 },
+      { tsNs: 800, program: 'pl_mm_compaction_begin', faultPath: 0, runCount: 0, runTimeNs: U64 },
+    ],
   };
   const events = extremeEvents().filter((e) => e.type === 'fault' && e.h.tsNs !== 0 && e.h.tsNs !== U64);
   const batch = eventBatchFromProbeEvents(meta, events);
-  assert.equal(batch.firstEventNs, 900);
+  assert.equal(batch.firstEventNs, 800, 'overhead rows count in the batch times');
   assert.equal(batch.lastEventNs, 259_200_123_456_789);
   const decoded = decodeEventBatch(encodeEventBatch(batch));
-  assert.deepStrictEqual(samplesFromEventBatch(decoded), { vmstat: meta.vmstat, psi: meta.psi, damon: meta.damon });
+  assert.deepStrictEqual(samplesFromEventBatch(decoded), { vmstat: meta.vmstat, psi: meta.psi, damon: meta.damon, overhead: meta.overhead, programCosts: meta.programCosts });
   assert.deepStrictEqual(decoded.vmstat.names, ['pgfault', 'nr_free_pages', 'thp_fault_alloc', 'compact_stall']);
   assert.deepStrictEqual(probeEventsFromEventBatch(decoded), events);
 });
