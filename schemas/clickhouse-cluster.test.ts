@@ -14,8 +14,9 @@ import { DATABASE, DEDUP_WINDOW_BLOCKS, MIGRATIONS, TABLE, rawTtlStatement } fro
 import { LOCAL_SUFFIX, SHARDING_KEY, clusterStatement, migrationsFor, renderTableDdl } from './clickhouse-cluster.js';
 
 const FLEET = { cluster: 'fleet', database: DATABASE };
-const one = MIGRATIONS[0]!.statements;
-const clustered = migrationsFor(FLEET)[0]!.statements;
+// Every migration's statements, in order: the cluster form must cover each one, not only the first.
+const one = MIGRATIONS.flatMap((m) => m.statements);
+const clustered = migrationsFor(FLEET).flatMap((m) => m.statements);
 
 /** The column list of a CREATE TABLE: from its first '(' to the ') ENGINE' closing it. */
 function columnsOf(statement: string): string {

@@ -4,7 +4,8 @@
  * every other type in a second block, see OTHER_EVENTS_PART), written a
  * column at a time from the fast decoder's columns; the batch's own
  * bookkeeping to collector_batches, collector_loss and collector_drops; its
- * samplers to vmstat, psi and damon_regions.
+ * samplers to vmstat, psi and damon_regions; its overhead intervals to
+ * overhead and program_costs.
  */
 import { FAMILY_OF, type FamilyName } from '../bpf/events.js';
 import type { NativeBlock } from '../clickhouse/native-block.js';
@@ -115,6 +116,7 @@ export function appendEventBatch(t: TableBlocks, rec: SinkRecord, batch: SinkEve
   }
   appendCollectorRows(t, rec, batch);
   appendSamplerRows(t, rec, batch);
+  appendOverheadRows(t, rec, batch);
 }
 
 /** Raw faults and fault summaries: nearly all the rows. */
@@ -378,8 +380,52 @@ function appendSamplerRows(t: TableBlocks, rec: SinkRecord, batch: SinkEventBatc
   }
 }
 
+/**
+ * The overhead meter's rows: one overhead row per interval, one
+ * program_costs row per program, which repeats its interval's length and
+ * CPUs (matched by ts_ns; 0 if the batch lacks the interval's row, which
+ * the collector never sends) so a panel needs no join.
+ */
+function appendOverheadRows(t: TableBlocks, rec: SinkRecord, batch: SinkEventBatch): void {
+  const wall = (ts: number): number => eventWallMs(rec.timestampMs, batch.lastEventNs, ts);
+  const o = batch.overhead;
+  const interval = new Map<number, { intervalNs: number; cpus: number }>();
+  const ident = { host: batch.host, boot_id: batch.bootId, collector_id: batch.collectorId };
+  for (let i = 0; i < o.rows; i++) {
+    interval.set(o.tsNs[i]!, { intervalNs: o.intervalNs[i]!, cpus: o.cpus[i]! });
+    appendRow(t.get(TABLE.overhead), {
+      time: wall(o.tsNs[i]!),
+      ts_ns: o.tsNs[i]!,
+      ...ident,
+      interval_ns: o.intervalNs[i]!,
+      cpus: o.cpus[i]!,
+      stats_enabled: o.statsEnabled[i]!,
+      agent_cpu_ns: o.agentCpuNs[i]!,
+      host_faults: o.hostFaults[i]!,
+      host_busy_ns: o.hostBusyNs[i]!,
+      ...provenance(rec),
+    });
+  }
+  const p = batch.programCosts;
+  for (let i = 0; i < p.rows; i++) {
+    const of = interval.get(p.tsNs[i]!);
+    appendRow(t.get(TABLE.programCosts), {
+      time: wall(p.tsNs[i]!),
+      ts_ns: p.tsNs[i]!,
+      ...ident,
+      program: p.program[i]!,
+      fault_path: p.faultPath[i]!,
+      run_count: p.runCount[i]!,
+      run_time_ns: p.runTimeNs[i]!,
+      interval_ns: of?.intervalNs ?? 0,
+      cpus: of?.cpus ?? 0,
+      ...provenance(rec),
+    });
+  }
+}
+
 export const EVENTS_ROUTE: TopicRoute = {
-  tables: ['events', 'collector_batches', 'collector_loss', 'collector_drops', 'vmstat', 'psi', 'damon_regions'],
+  tables: ['events', 'collector_batches', 'collector_loss', 'collector_drops', 'vmstat', 'psi', 'damon_regions', 'overhead', 'program_costs'],
   decode: (rec) => {
     const batch = decodeEventBatchFast(recordValue(rec));
     return Object.assign((t: TableBlocks) => appendEventBatch(t, rec, batch), { eventRows: batch.faults.rows + batch.faultSummaries.rows });
