@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import {
   DEFAULT_OVERHEAD_CONFIG,
   checkReading,
+  formatOverhead,
+  overheadStatus,
   createOverheadMeter,
   overheadFigures,
   overheadRecord,
@@ -181,4 +183,25 @@ test('meter: the sysctl on for everyone keeps run times even when enabling fails
   meter.stop();
   assert.equal(meter.stats().statsEnabled, true);
   assert.equal(records[0]!.programs[0]!.runCount, 20);
+});
+
+test('overheadStatus and formatOverhead: the status line says the figures, or that stats are off and why', () => {
+  const on = scripted([reading(1e9, 0, 0, { hostFaults: 0, hostBusyNs: 0 }), reading(3e9, 20_000, 3e6, { agentCpuNs: 8e6, hostFaults: 20_000, hostBusyNs: 1e9 })], () => ({ close() {} }));
+  on.meter.start(() => undefined);
+  on.meter.sampleNow();
+  const s = overheadStatus(on.meter.stats());
+  // pl_mm_compaction_begin did not run in the interval: no ns per run to show.
+  assert.equal(s.faultPathNsPerFault, 150);
+  assert.equal(
+    formatOverhead(s),
+    'overhead: agent CPU 0.20% of host; fault path 150.0 ns/fault at 10000 faults/s = 0.0750% of CPU, est. slowdown 0.30%; pl_page_fault_user 150 ns/run',
+  );
+  const off = scripted([reading(1e9, 0, 0), reading(2e9, 0, 0)], () => {
+    throw new Error('EPERM');
+  });
+  off.meter.start(() => undefined);
+  off.meter.sampleNow();
+  assert.match(formatOverhead(overheadStatus(off.meter.stats())), /BPF stats off \(EPERM\): program costs not measured/);
+  assert.equal(overheadStatus(off.meter.stats()).faultPathCpuShare, null);
+  assert.equal(formatOverhead(overheadStatus(createOverheadMeter(DEFAULT_OVERHEAD_CONFIG as never, { read: () => reading(1, 1, 1), enableStats: () => ({ close() {} }), cpus: 1 }).stats())), 'overhead: no interval yet');
 });

@@ -338,3 +338,54 @@ export function createOverheadMeter(config: OverheadConfig, deps: OverheadDeps):
     },
   };
 }
+
+/** What `pageloop status` shows of the overhead (the status file's `overhead`). */
+export interface OverheadStatus {
+  statsEnabled: boolean;
+  statsError: string | null;
+  intervals: number;
+  readErrors: number;
+  agentCpuShare: number | null;
+  faultsPerSecond: number | null;
+  faultPathNsPerFault: number | null;
+  faultPathCpuShare: number | null;
+  faultPathSlowdown: number | null;
+  programs: { name: string; faultPath: boolean; runs: number; nsPerRun: number | null }[];
+}
+
+/** The newest interval's figures, flattened for the status file (JSON: null where not measured). */
+export function overheadStatus(s: OverheadStats): OverheadStatus {
+  const l = s.last;
+  return {
+    statsEnabled: s.statsEnabled,
+    statsError: s.statsError ?? null,
+    intervals: s.intervals,
+    readErrors: s.readErrors,
+    agentCpuShare: l ? l.agentCpuShare : null,
+    faultsPerSecond: l ? l.faultsPerSecond : null,
+    faultPathNsPerFault: l?.faultPathNsPerFault ?? null,
+    faultPathCpuShare: l?.statsEnabled ? l.faultPathCpuShare : null,
+    faultPathSlowdown: l?.faultPathSlowdown ?? null,
+    programs: (l?.programs ?? []).map((p) => ({ name: p.name, faultPath: p.faultPath, runs: p.runs, nsPerRun: p.nsPerRun })),
+  };
+}
+
+const pct = (v: number): string => `${(v * 100).toFixed(v < 0.001 ? 4 : 2)}%`;
+
+/** One line: agent CPU, the fault path's cost per fault and as a share, each program's ns per run. */
+export function formatOverhead(s: OverheadStatus): string {
+  if (s.intervals === 0) return 'overhead: no interval yet';
+  const parts = [`agent CPU ${s.agentCpuShare === null ? '?' : pct(s.agentCpuShare)} of host`];
+  if (!s.statsEnabled) {
+    parts.push(`BPF stats off (${s.statsError ?? 'not enabled'}): program costs not measured`);
+  } else {
+    parts.push(
+      `fault path ${s.faultPathNsPerFault === null ? 'no faults' : `${s.faultPathNsPerFault.toFixed(1)} ns/fault`}` +
+        ` at ${(s.faultsPerSecond ?? 0).toFixed(0)} faults/s = ${pct(s.faultPathCpuShare ?? 0)} of CPU, est. slowdown ${s.faultPathSlowdown === null ? '?' : pct(s.faultPathSlowdown)}`,
+    );
+    const ran = s.programs.filter((p) => p.nsPerRun !== null);
+    if (ran.length > 0) parts.push(ran.map((p) => `${p.name} ${p.nsPerRun!.toFixed(0)} ns/run`).join(', '));
+  }
+  if (s.readErrors > 0) parts.push(`${s.readErrors} readings failed`);
+  return `overhead: ${parts.join('; ')}`;
+}

@@ -18,6 +18,9 @@ import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CON
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
 import { createCollectorMetrics, type MetricsAuth } from '../collectors/metrics.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
+import { createOverheadMeter, DEFAULT_OVERHEAD_CONFIG, formatOverhead, overheadStatus, type OverheadConfig, type OverheadMeter, type StatsHandle } from '../collectors/overhead.js';
+import { bpfStatsSysctlOn, procOverheadReading } from '../collectors/overhead-reading.js';
+import { PageloopError } from '../lib/errors.js';
 
 export interface CollectSettings {
   kafka: KafkaSettings;
@@ -26,6 +29,8 @@ export interface CollectSettings {
   compression: 'none' | 'gzip';
   metrics: { host: string; port: number; auth?: MetricsAuth } | null;
   samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
+  /** Live overhead accounting; null turns it off. */
+  overhead: OverheadConfig | null;
 }
 
 /** Defaults, then the config file, then the environment, then flags. */
@@ -53,6 +58,10 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
       vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
       psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
     },
+    overhead:
+      c.overhead?.enabled === false
+        ? null
+        : { ...DEFAULT_OVERHEAD_CONFIG, faultPathPrograms: [...DEFAULT_OVERHEAD_CONFIG.faultPathPrograms], intervalMs: c.overhead?.intervalMs ?? DEFAULT_OVERHEAD_CONFIG.intervalMs },
   };
 }
 
@@ -77,6 +86,8 @@ export function formatStats(s: CollectorStats): string {
 export interface RunningCollector {
   readonly collector: Collector;
   readonly probes: Probes;
+  /** The overhead meter, unless settings.overhead is null. */
+  readonly overhead: OverheadMeter | undefined;
   stop(): Promise<CollectorStats>;
 }
 
@@ -94,6 +105,15 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
   const addon = loadAddon();
   let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
   const pids = probes.targets.pids;
+  const overhead = settings.overhead
+    ? createOverheadMeter(settings.overhead, {
+        read: procOverheadReading(() => probes.object.programStats(), () => addon.bootTimeNs()),
+        enableStats: () => enableBpfStats(addon),
+        statsOnAnyway: () => bpfStatsSysctlOn(),
+        cpus: addon.possibleCpus(),
+        log,
+      })
+    : undefined;
   const collector: Collector = createCollector(settings.collector, {
     probes,
     samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
@@ -101,21 +121,23 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     ...(pids.length > 0
       ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
       : {}),
+    ...(overhead ? { overhead } : {}),
     producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
     encode: encodeCollectorBatch,
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
   });
-  metrics = createCollectorMetrics(() => collector.stats());
+  metrics = createCollectorMetrics(() => collector.stats(), overhead ? () => overhead.stats() : undefined);
   const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port, settings.metrics.auth) : undefined;
   collector.start();
   log(
     `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${'kafka' in sink ? settings.collector.topic : sink.describe}` +
       (port !== undefined ? `; metrics on http://${settings.metrics!.host}:${port}/metrics` : ''),
   );
-  const status = setInterval(() => log(formatStats(collector.stats())), 10_000).unref();
+  const status = setInterval(() => log(formatStats(collector.stats()) + (overhead ? `; ${formatOverhead(overheadStatus(overhead.stats()))}` : '')), 10_000).unref();
   return {
     collector,
     probes,
+    overhead,
     async stop() {
       clearInterval(status);
       const final = await collector.stop();
@@ -125,3 +147,15 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
   };
 }
 
+
+/**
+ * BPF stats on until the handle is closed: BPF_ENABLE_STATS through the
+ * addon (mechanics only), an fd the kernel counts, so stats stay on while any
+ * holder has one and the sysctl is never written.
+ */
+function enableBpfStats(addon: ReturnType<typeof loadAddon>): StatsHandle {
+  const enable = (addon as { enableBpfStats?: () => number }).enableBpfStats;
+  if (typeof enable !== 'function') throw new PageloopError('unsupported', 'this build of the native addon has no enableBpfStats (BPF_ENABLE_STATS)');
+  const fd = enable.call(addon);
+  return { close: () => addon.closeFd(fd) };
+}

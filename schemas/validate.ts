@@ -76,6 +76,7 @@ export interface PageloopConfig {
     compression?: 'none' | 'gzip';
     metrics?: { port?: number; host?: string; user?: string; password?: string };
     samplers?: { vmstat?: { intervalMs?: number }; psi?: { intervalMs?: number }; damon?: { enabled?: boolean } };
+    overhead?: { enabled?: boolean; intervalMs?: number };
   };
   processors?: {
     windowMs?: number;
