@@ -23,6 +23,16 @@ export interface MapInfo {
   readonly fd: number;
 }
 
+/** What the kernel says about a map pinned under bpffs (bpf_obj_get + info). */
+export interface PinnedMapInfo {
+  readonly name: string;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
 export interface MapEntries {
   readonly keys: Buffer;
   readonly values: Buffer;
@@ -105,6 +115,8 @@ export interface NativeAddon {
   enableBpfStats(): number;
   /** An O_RDONLY directory fd (a cgroup's, for cgroup-scoped perf events). */
   openDirectory(path: string): number;
+  /** The layout of the map pinned at path (throws with errno ENOENT when nothing is pinned there). */
+  pinnedMapInfo(path: string): PinnedMapInfo;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

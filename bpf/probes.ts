@@ -18,9 +18,7 @@ import {
 import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader, type ProgramStats } from './native.js';
 import { attachScoped, scopesFor, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN, type PerfProgram } from './perf-scope.js';
 import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
-import { DEFAULT_HINT_MAP_PIN, hintMapOn, type HintMap } from './hint-map.js';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { DEFAULT_HINT_MAP_PIN, hintMapOn, prepareHintMapPin, secureHintMapPin, type HintMap } from './hint-map.js';
 
 export interface ProbesConfig {
   /** Event families to attach. */
@@ -288,11 +286,9 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     perfPrograms = perfProgramsOf(wanted, config);
     obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
     obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
-    if (config.hintMapPinPath) {
-      mkdirSync(dirname(config.hintMapPinPath), { recursive: true });
-      obj.setMapPinPath('pl_hints', config.hintMapPinPath);
-    }
+    if (config.hintMapPinPath) prepareHintMapPin(obj, config.hintMapPinPath);
     obj.load();
+    if (config.hintMapPinPath) secureHintMapPin(config.hintMapPinPath);
     writeTargets(targets);
     for (const name of wanted) if (!PERF_EVENT_PROGRAMS.has(name)) obj.attach(name);
     perfLinks = attachScoped(obj, addon, perfPrograms, scopesFor(targets));

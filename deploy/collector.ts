@@ -16,7 +16,7 @@ import { loadAddon } from '../bpf/native.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats, type EventsProducer } from '../collectors/collector.js';
 import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
-import { createCollectorMetrics } from '../collectors/metrics.js';
+import { createCollectorMetrics, type MetricsAuth } from '../collectors/metrics.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
 
 export interface CollectSettings {
@@ -24,7 +24,7 @@ export interface CollectSettings {
   probes: Partial<ProbesConfig>;
   collector: CollectorConfig;
   compression: 'none' | 'gzip';
-  metrics: { host: string; port: number } | null;
+  metrics: { host: string; port: number; auth?: MetricsAuth } | null;
   samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
 }
 
@@ -48,12 +48,18 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
       queue: { ...DEFAULT_COLLECTOR_CONFIG.queue, ...c.queue },
     },
     compression: c.compression ?? 'gzip',
-    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port },
+    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port, ...metricsAuth(c.metrics, env) },
     samplers: {
       vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
       psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
     },
   };
+}
+
+/** Credentials for the metrics endpoint: the environment's over the file's, so they need not sit in the file (a Kubernetes Secret's keys). */
+function metricsAuth(m: { user?: string; password?: string } | undefined, env: NodeJS.ProcessEnv): { auth?: MetricsAuth } {
+  const password = env.PAGELOOP_METRICS_PASSWORD || m?.password;
+  return password ? { auth: { user: env.PAGELOOP_METRICS_USER || m?.user || 'prometheus', password } } : {};
 }
 
 export function formatStats(s: CollectorStats): string {
@@ -100,7 +106,7 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
   });
   metrics = createCollectorMetrics(() => collector.stats());
-  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
+  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port, settings.metrics.auth) : undefined;
   collector.start();
   log(
     `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${'kafka' in sink ? settings.collector.topic : sink.describe}` +

@@ -53,7 +53,7 @@ const GOOD_CONFIG = {
     dryRun: true,
     rateLimits: { perProcessPerMinute: 10, perHostPerMinute: 100 },
   },
-  clickhouse: { url: 'http://clickhouse.internal:8123', database: 'pageloop' },
+  clickhouse: { url: 'http://clickhouse.internal:8123', database: 'pageloop', cluster: 'fleet' },
 };
 
 const GOOD_PROFILE = {
@@ -162,6 +162,7 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['feedback', 'rateLimits', 'perHostPerMinute'], -1), '/feedback/rateLimits/perHostPerMinute', /must be integer >= 0/],
     [withChange(GOOD_CONFIG, ['clickhouse', 'url'], 'not a url'), '/clickhouse/url', /must be a uri/],
     [withChange(GOOD_CONFIG, ['clickhouse', 'database'], 'drop table'), '/clickhouse/database', /must be an identifier/],
+    [withChange(GOOD_CONFIG, ['clickhouse', 'cluster'], 'two words'), '/clickhouse/cluster', /must be '' \(one server\) or a cluster name/],
     [withChange(GOOD_CONFIG, ['host'], 'two words'), '/host', /must be a host name without spaces/],
     [withChange(GOOD_CONFIG, ['colector'], {}), '/colector', /is not a known property \(known: host, kafka, probes, collector, processors, feedback, clickhouse\)/],
     [[], '/', /must be object/],

@@ -51,7 +51,7 @@ export interface PageloopConfig {
     batch?: { maxEvents?: number; maxBytes?: number; maxDelayMs?: number };
     queue?: { maxBytes?: number };
     compression?: 'none' | 'gzip';
-    metrics?: { port?: number; host?: string };
+    metrics?: { port?: number; host?: string; user?: string; password?: string };
     samplers?: { vmstat?: { intervalMs?: number }; psi?: { intervalMs?: number }; damon?: { enabled?: boolean } };
   };
   processors?: {
@@ -67,7 +67,19 @@ export interface PageloopConfig {
     dryRun?: boolean;
     rateLimits?: { perProcessPerMinute?: number; perHostPerMinute?: number };
   };
-  clickhouse?: { url?: string; database?: string };
+  clickhouse?: ClickHouseConfig;
+}
+
+/** The config file's `clickhouse` section: a server by URL, else the embedded engine. */
+export interface ClickHouseConfig {
+  url?: string;
+  database?: string;
+  username?: string;
+  password?: string;
+  /** PEM file paths; only with an https:// url. */
+  tls?: { ca: string; cert?: string; key?: string };
+  /** '' (one server) or the cluster the tables go on (ON CLUSTER). */
+  cluster?: string;
 }
 
 export interface ProfileMappingName {
@@ -270,6 +282,19 @@ function throwIf(what: SchemaName, issues: SchemaIssue[]): void {
   if (issues.length > 0) throw new SchemaError(what, issues);
 }
 
+/** What the schema cannot say about the clickhouse section: TLS wants https, a client certificate its key. */
+function clickHouseIssues(ch: ClickHouseConfig | undefined): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const tls = ch?.tls;
+  if (!tls) return issues;
+  if (ch.url !== undefined && !/^https:/i.test(ch.url)) {
+    issues.push({ path: '/clickhouse/tls', message: `is for an https:// url (got /clickhouse/url ${JSON.stringify(ch.url)})` });
+  }
+  if (tls.cert !== undefined && tls.key === undefined) issues.push({ path: '/clickhouse/tls/key', message: 'is required with /clickhouse/tls/cert (a client certificate needs its key)' });
+  if (tls.key !== undefined && tls.cert === undefined) issues.push({ path: '/clickhouse/tls/cert', message: 'is required with /clickhouse/tls/key (a client key needs its certificate)' });
+  return issues;
+}
+
 /** A whole pageloop config; returns it typed. */
 export function validateConfig(obj: unknown): PageloopConfig {
   checkSchema('config', obj);
@@ -282,6 +307,7 @@ export function validateConfig(obj: unknown): PageloopConfig {
   config.processors?.scorer?.pageSizesKb?.forEach((kb, i) => {
     if (!isPowerOfTwo(kb)) issues.push({ path: `/processors/scorer/pageSizesKb/${i}`, message: `must be a power of two (got ${kb})` });
   });
+  issues.push(...clickHouseIssues(config.clickhouse));
   throwIf('config', issues);
   return config;
 }

@@ -20,7 +20,12 @@
  * status ClickHouse gives that code. GET runs read-only (readonly=2), as on
  * a server.
  *
- * Native output honours client_protocol_version (see native.ts), which is
+ * With `tls` it is HTTPS instead (ClickHouse's https_port), and with a
+ * client CA it wants a client certificate signed by it (mutual TLS, as a
+ * server's <verificationMode>strict</verificationMode>): what a fleet's
+ * sinks and Grafana are pointed at when it is reached over the network.
+ *
+ * Native output honours client_protocol_version (clickhouse/native-revision.ts), which is
  * what clickhouse-go, and so Grafana over http, decodes.
  *
  * Not supported (answered with NOT_IMPLEMENTED): session_id, ClickHouse's
@@ -28,21 +33,17 @@
  * over HTTP), external tables as file parts. Results are buffered whole
  * before they are sent.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import {
-  ClickHouseQueryError,
-  clickHouseErrorText,
-  insertWithFormat,
-  isHttpOnlyParam,
-  type EmbeddedClickHouseEngine,
-  type EngineRequest,
-} from '../../clickhouse/client.js';
+import type { EmbeddedClickHouseEngine, EngineRequest } from '../../clickhouse/embedded.js';
+import { ClickHouseQueryError, clickHouseErrorText } from '../../clickhouse/errors.js';
+import { insertWithFormat, isHttpOnlyParam, outsideReach } from '../../clickhouse/sql.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
+import { basicAuthCredentials, isLoopback, sameSecret } from '../../lib/net.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
@@ -60,13 +61,28 @@ export interface ClickHouseHttpEndpointOptions {
   readonly username?: string;
   /** Default empty, as ClickHouse's default user; required off loopback. */
   readonly password?: string;
-  /** Every request read-only (readonly=2: settings may change, data may not), e.g. for Grafana. */
+  /**
+   * Every request read-only (readonly=2: settings may change, data and
+   * schema may not). Default true: the endpoint is for Grafana, whose side
+   * never writes; false only for a writer that uses the embedded engine as a
+   * server (tests of the sink against a server).
+   */
   readonly readonly?: boolean;
   readonly maxBodyBytes?: number;
+  /** Serve HTTPS with this certificate; with `clientCa`, only to clients whose certificate it signed. */
+  readonly tls?: EndpointTls;
+}
+
+export interface EndpointTls {
+  /** PEM */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** PEM of the CA client certificates must chain to; absent: no client certificate asked for. */
+  readonly clientCa?: Buffer;
 }
 
 export interface ClickHouseHttpEndpoint {
-  /** http://host:port, what a client or Grafana data source is given. */
+  /** http(s)://host:port, what a client or Grafana data source is given. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -176,24 +192,14 @@ export interface Credentials {
 
 /** Who the request says it is: Basic auth, X-ClickHouse-User/Key, or user/password parameters. */
 export function requestCredentials(headers: IncomingMessage['headers'], search: URLSearchParams): Credentials {
-  const auth = headers.authorization;
-  if (typeof auth === 'string' && /^Basic /i.test(auth)) {
-    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon < 0 ? { user: decoded, password: '' } : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-  }
+  const basic = basicAuthCredentials(headers.authorization);
+  if (basic) return basic;
   const headerUser = headers['x-clickhouse-user'];
   if (typeof headerUser === 'string') {
     const key = headers['x-clickhouse-key'];
     return { user: headerUser, password: typeof key === 'string' ? key : '' };
   }
   return { user: search.get('user') ?? 'default', password: search.get('password') ?? '' };
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** What a request asks for, apart from its body. */
@@ -264,12 +270,6 @@ export function splitInlineInsert(body: Buffer, maxHeadBytes = 1 << 20): { sql: 
   while (at < head.length && (head[at] === ' ' || head[at] === '\t' || head[at] === '\r')) at++;
   if (head[at] === '\n') at++;
   return { sql: body.subarray(0, shape.formatEnd).toString('utf8'), data: body.subarray(at) };
-}
-
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
 }
 
 // ---------------------------------------------------------------------------
@@ -414,6 +414,11 @@ async function handleQuery(h: Handler, req: IncomingMessage, res: ServerResponse
       throw new HttpError(62, 'SYNTAX_ERROR', 'Empty query');
     }
   }
+  const reach = outsideReach(request.sql);
+  if (reach !== undefined) {
+    // ClickHouse's own answer for a grant the user lacks; the engine runs as root, so no query may leave the database.
+    throw new HttpError(497, 'ACCESS_DENIED', `${reach}: queries through this endpoint cannot reach files, URLs, other servers or programs`);
+  }
   const result = await h.engine.execute(request);
   let resultBody = result.body;
   if (result.format === 'Native' && p.clientProtocolVersion) {
@@ -490,12 +495,17 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
     engine: options.engine,
     username: options.username ?? 'default',
     password,
-    readonly: options.readonly ?? false,
+    readonly: options.readonly ?? true,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
-  const server: Server = createServer((req, res) => {
-    void handle(handler, req, res);
-  });
+  const serve = (req: IncomingMessage, res: ServerResponse): void => void handle(handler, req, res);
+  const tls = options.tls;
+  const server: Server = tls
+    ? createHttpsServer(
+        { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
+        serve,
+      )
+    : createServer(serve);
   // ClickHouse's keep_alive_timeout default; the client trims its idle sockets to match.
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolveListen, reject) => {
@@ -516,7 +526,7 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const urlHost = isIP(host) === 6 ? `[${host}]` : host;
   return {
-    url: `http://${urlHost}:${boundPort}`,
+    url: `${tls ? 'https' : 'http'}://${urlHost}:${boundPort}`,
     host,
     port: boundPort,
     close: () =>
