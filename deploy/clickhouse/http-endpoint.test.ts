@@ -8,6 +8,7 @@ import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClien
 import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/embedded.js';
 import { createEmbeddedConnection } from '../../clickhouse/embedded-connection.js';
 import { PageloopError, UsageError } from '../../lib/errors.js';
+import { makeTestPki } from '../../test/tls-certs.js';
 import {
   contentTypeFor,
   httpStatusForError,
@@ -300,6 +301,25 @@ describe('the embedded engine over HTTP', () => {
       assert.equal(noAuth.headers.get('x-clickhouse-exception-code'), '516');
     } finally {
       await locked.close();
+    }
+  });
+
+  test('HTTPS with a server certificate only: a client trusting its CA connects without a certificate of its own', async () => {
+    const pki = makeTestPki();
+    const secure = await startClickHouseHttpEndpoint({ engine, host: '127.0.0.1', port: 0, tls: { cert: pki.read(pki.serverCertPath), key: pki.read(pki.serverKeyPath) } });
+    try {
+      assert.match(secure.url, /^https:\/\/127\.0\.0\.1:/);
+      const client = createClient({ url: secure.url, tls: { ca_cert: pki.read(pki.caPath) } });
+      try {
+        assert.deepEqual(await (await client.query({ query: 'SELECT 2 AS two', format: 'JSONEachRow' })).json(), [{ two: 2 }]);
+      } finally {
+        await client.close();
+      }
+      // Plain HTTP to the TLS port is not answered as a query.
+      await assert.rejects(fetch(`${secure.url.replace('https:', 'http:')}/?query=SELECT%201`));
+    } finally {
+      await secure.close();
+      pki.remove();
     }
   });
 
