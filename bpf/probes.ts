@@ -70,6 +70,18 @@ export interface ProbesConfig {
 export const FAULT_MODES: readonly ProbesConfig['faultMode'][] = ['sampled', 'aggregated', 'raw'];
 export const PROMOTION_MODES: readonly ProbesConfig['promotionMode'][] = ['counters', 'exact'];
 
+/**
+ * The fault modes as the config file and the command line name them:
+ * 'exact' is the mode this file calls 'aggregated' (its former name in the
+ * file, still accepted), named so for the user beside promotionMode 'exact'.
+ */
+export const FAULT_MODE_NAMES: Readonly<Record<'sampled' | 'exact' | 'raw' | 'aggregated', ProbesConfig['faultMode']>> = Object.freeze({
+  sampled: 'sampled',
+  exact: 'aggregated',
+  raw: 'raw',
+  aggregated: 'aggregated',
+});
+
 /** Exact mode, the behaviour before sampling: a program on every fault and on every page allocation. */
 export const EXACT_PROBES_CONFIG: Readonly<Partial<ProbesConfig>> = Object.freeze({ faultMode: 'aggregated', promotionMode: 'exact' });
 
