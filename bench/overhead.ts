@@ -20,7 +20,7 @@
  *   node dist/bench/overhead.js [--workloads storm,redis,gcc,startup] [--configs aa,old-default,default,...]
  *        [--pairs N] [--out results.jsonl]
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createProbes, EXACT_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
@@ -28,6 +28,12 @@ import { WORKLOADS, type RealWorkload } from './workloads/real.js';
 import { machine, median, percentile } from './stats.js';
 
 const args = process.argv.slice(2);
+const HELP = `node dist/bench/overhead.js [flags]
+  --workloads storm,redis,gcc,startup   which workloads (default: all four; Debian packages installed if missing)
+  --configs aa,old-default,default      which configs, each paired against no probes (names below, or sampled:N)
+  --pairs N                             pairs per config per workload (default 20)
+  --out FILE                            also append one JSON line per result
+configs:`;
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1]! : dflt;
@@ -58,6 +64,13 @@ const CONFIGS: Record<string, BenchConfig> = {
   'exact-promotion-only': { probes: { ...EXACT_PROBES_CONFIG, families: ['promotion'] }, describe: 'exact promotions (page_fault_user + mm_page_alloc) alone' },
   raw: { probes: { faultMode: 'raw', ringBufferBytes: 64 << 20 }, describe: 'raw mode: every fault a record' },
 };
+
+if (args.includes('--help')) {
+  console.log(HELP);
+  for (const [name, c] of Object.entries(CONFIGS)) console.log(`  ${name.padEnd(22)}${c.describe}`);
+  console.log(`  ${'sampled:N'.padEnd(22)}the new default with faults sampled 1 in N`);
+  process.exit(0);
+}
 
 /** `sampled:N`: the new default with a sample period of N. */
 function configNamed(name: string): BenchConfig {
@@ -173,7 +186,10 @@ async function benchWorkload(w: RealWorkload, idle: Memtouch): Promise<Result[]>
 async function main(): Promise<void> {
   const idle = await startMemtouch();
   const pct = (r: number) => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(2)}%`;
-  console.log(`machine: ${machine()}; ${new Date().toISOString()}`);
+  // The machine is shared: the load at start and end says how quiet it was.
+  const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
+  console.log(`machine: ${machine()}; ${new Date().toISOString()}; /proc/loadavg at start: ${loadavg()}`);
+  console.log(`command: node dist/bench/overhead.js ${args.join(' ')}`);
   console.log(`pairs: ${PAIRS} per config per workload, configs: ${CONFIG_NAMES.join(', ')}`);
   try {
     for (const name of WORKLOAD_NAMES) {
@@ -193,6 +209,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await idle.exit();
+    console.log(`\n${new Date().toISOString()}; /proc/loadavg at end: ${loadavg()}`);
   }
 }
 
