@@ -45,6 +45,12 @@ export interface FaultSummary {
   firstNs: number;
   lastNs: number;
   hint: number;
+  /**
+   * 1: the counts are exact. N > 1: minor faults were sampled one in N and
+   * each sample counted N times, so the counts are estimates (major faults,
+   * when the swap family runs, are still counted one by one). Absent: 1.
+   */
+  samplePeriod?: number;
 }
 
 export type ProbeEvent =

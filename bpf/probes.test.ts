@@ -6,7 +6,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { createProbes, type ProbesConfig } from './probes.js';
+import { createProbes, DEFAULT_PROBES_CONFIG, type ProbesConfig } from './probes.js';
+import { loadAddon } from './native.js';
 import type { ProbeEvent } from './events.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat, readSmaps, readVmstat, readMthpStats, smapsFieldInRange, vmstatDelta } from '../lib/procfs.js';
@@ -73,11 +74,11 @@ describe('fault family', () => {
     await w.exit();
   });
 
-  test('aggregated mode (the default): per-region summaries add up to minflt + majflt within 1%', async () => {
+  test('aggregated mode (exact): per-region summaries add up to minflt + majflt within 1%', async () => {
     const w = await workload();
     let delta = 0;
     let base = 0;
-    const { events } = await traced({ families: ['fault'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+    const { events } = await traced({ families: ['fault'], faultMode: 'aggregated', targets: { pids: [w.pid], cgroups: [] } }, async () => {
       const before = faultCount(w.pid);
       base = await w.map('a', 64);
       await w.send('touch a');
@@ -91,6 +92,75 @@ describe('fault family', () => {
     const regions = new Set(inMapping.map((e) => (e.type === 'fault_summary' ? e.regionStart : 0)));
     assert.equal(regions.size, 32);
     await w.exit();
+  });
+
+  test('sampled mode (the default): >= 100k faults, the scaled counts within 5% of minflt, labelled with the period', async () => {
+    const w = await workload();
+    let delta = 0;
+    let base = 0;
+    const { events } = await traced({ families: ['fault'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      const before = readProcStat(w.pid).minflt;
+      base = await w.map('a', 512);
+      await w.send('touch a');
+      delta = readProcStat(w.pid).minflt - before;
+    });
+    assert.ok(delta >= 100_000, `the workload faulted ${delta} times`);
+    const summaries = events.flatMap((e) => (e.type === 'fault_summary' && e.pid === w.pid ? [e] : []));
+    const total = summaries.reduce((n, e) => n + e.faults, 0);
+    assert.ok(Math.abs(total - delta) <= delta * 0.05, `sampled ${total} vs minflt ${delta}`);
+    assert.ok(summaries.every((e) => e.samplePeriod === DEFAULT_PROBES_CONFIG.faultSamplePeriod), 'every summary says its counts are sampled 1 in 16');
+    // 512 MiB in 2 MiB regions, 512 faults each: every region gets ~32 samples.
+    const regions = new Set(summaries.filter((e) => e.regionStart >= base && e.regionStart < base + 512 * MiB).map((e) => e.regionStart));
+    assert.equal(regions.size, 256);
+    await w.exit();
+  });
+
+  test('sampled mode, pid target: threads the process creates count, processes it forks do not', async () => {
+    const w = await workload();
+    let threadDelta = 0;
+    let child = 0;
+    const { events } = await traced({ families: ['fault'], faultSamplePeriod: 1, targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      await w.map('t', 16);
+      await w.map('f', 16);
+      const before = readProcStat(w.pid).minflt;
+      await w.send('threadtouch t');
+      threadDelta = readProcStat(w.pid).minflt - before;
+      child = Number(await w.send('forktouch f'));
+    });
+    const summaries = events.flatMap((e) => (e.type === 'fault_summary' ? [e] : []));
+    assert.ok(child > 0, 'the fork happened');
+    assert.deepEqual([...new Set(summaries.map((e) => e.pid))], [w.pid], 'the forked child is not a target');
+    const total = summaries.reduce((n, e) => n + e.faults, 0);
+    assert.ok(threadDelta >= (16 * MiB) / 4096, `the thread faulted ${threadDelta} times`);
+    // Period 1: exact through the perf event; the fork itself copies page tables and faults a little in the parent.
+    assert.ok(total >= threadDelta, `counted ${total}, the thread alone faulted ${threadDelta}`);
+    assert.ok(total <= threadDelta + 200, `counted ${total}: the child's 4096 faults are not in it`);
+    await w.exit();
+  });
+
+  test('a process outside the targets costs no program run (bpf_stats run counts), in the default config', async () => {
+    const idle = await workload();
+    const busy = await workload();
+    const fd = loadAddon().enableBpfStats();
+    try {
+      const probes = createProbes({ targets: { pids: [idle.pid], cgroups: [] } });
+      try {
+        probes.start({});
+        const before = new Map(probes.costReading().programs.map((p) => [p.name, p.runCount]));
+        await busy.map('b', 64);
+        await busy.send('touch b');
+        const after = probes.costReading().programs;
+        const perFault = after.filter((p) => ['pl_fault_sample', 'pl_major_fault', 'pl_page_fault_user', 'pl_mm_page_alloc'].includes(p.name));
+        assert.ok(perFault.some((p) => p.name === 'pl_fault_sample'), 'the sampled-fault program is attached');
+        for (const p of perFault) assert.equal(p.runCount - (before.get(p.name) ?? 0), 0, `${p.name} ran for a process outside the targets`);
+      } finally {
+        probes.stop();
+      }
+    } finally {
+      loadAddon().closeFd(fd);
+    }
+    await idle.exit();
+    await busy.exit();
   });
 
   test('a pid target excludes other processes', async () => {
@@ -159,12 +229,12 @@ describe('fault family', () => {
 });
 
 describe('promotion family', () => {
-  test('2M THP at fault time: one event per huge page, as thp_fault_alloc and smaps say', async () => {
+  test('exact mode, 2M THP at fault time: one event per huge page, as thp_fault_alloc and smaps say', async () => {
     await withSysfs({ [`${THP}/enabled`]: 'madvise', [`${THP}/hugepages-2048kB/enabled`]: 'inherit' }, async () => {
       const w = await workload();
       let base = 0;
       let thpDelta = 0;
-      const { events } = await traced({ families: ['promotion'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      const { events } = await traced({ families: ['promotion'], promotionMode: 'exact', targets: { pids: [w.pid], cgroups: [] } }, async () => {
         base = await w.map('h', 32, 'hugepage');
         const before = readVmstat();
         await w.send('touch h');
@@ -182,11 +252,11 @@ describe('promotion family', () => {
     });
   });
 
-  test('64K mTHP at fault time: order-4 events, as the per-size anon_fault_alloc says', async () => {
+  test('exact mode, 64K mTHP at fault time: order-4 events, as the per-size anon_fault_alloc says', async () => {
     await withSysfs({ [`${THP}/hugepages-2048kB/enabled`]: 'never', [`${THP}/hugepages-64kB/enabled`]: 'madvise' }, async () => {
       const w = await workload();
       let statDelta = 0;
-      const { events } = await traced({ families: ['promotion'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+      const { events } = await traced({ families: ['promotion'], promotionMode: 'exact', targets: { pids: [w.pid], cgroups: [] } }, async () => {
         await w.map('m', 4, 'hugepage');
         const before = readMthpStats().get(64)!.anon_fault_alloc!;
         await w.send('touch m');
@@ -287,6 +357,11 @@ describe('bad input', () => {
     assert.throws(() => createProbes({ targets: { pids: [999_999_999], cgroups: [] } }), /targets.pids: no process with pid 999999999/);
     assert.throws(() => createProbes({ targets: { pids: [], cgroups: ['/no/such/cgroup'] } }), /targets.cgroups: '\/no\/such\/cgroup' is not a cgroup v2 directory/);
     assert.throws(() => createProbes({ ringBufferBytes: 5000 }), /ringBufferBytes: wants a power of two/);
+    // @ts-expect-error: a mode the type does not allow
+    assert.throws(() => createProbes({ faultMode: 'sometimes' }), /faultMode: 'sometimes' is not one of sampled, aggregated, raw/);
+    // @ts-expect-error: a mode the type does not allow
+    assert.throws(() => createProbes({ promotionMode: 'guess' }), /promotionMode: 'guess' is not one of counters, exact/);
+    assert.throws(() => createProbes({ faultSamplePeriod: 0 }), /faultSamplePeriod/);
   });
 });
 

@@ -10,7 +10,7 @@ import { readBootId } from '../lib/procfs.js';
 import type { PageloopConfig } from '../schemas/validate.js';
 import type { KafkaSettings } from '../kafka/client.js';
 import { kafkaSettingsFor } from '../kafka/settings.js';
-import type { Probes, ProbesConfig } from '../bpf/probes.js';
+import { FAULT_MODE_NAMES, type Probes, type ProbesConfig } from '../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
 import { loadAddon } from '../bpf/native.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats, type EventsProducer } from '../collectors/collector.js';
@@ -34,12 +34,23 @@ export interface CollectSettings {
 }
 
 /** Defaults, then the config file, then the environment, then flags. */
-export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number }, env = process.env): CollectSettings {
+export function collectSettings(
+  file: PageloopConfig,
+  cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number; modes?: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> },
+  env = process.env,
+): CollectSettings {
   const host = env.PAGELOOP_HOST || file.host || hostname();
   const c = file.collector ?? {};
-  const p = file.probes ?? {};
+  const { faultMode, ...p } = file.probes ?? {};
   const targets = cli.pids.length || cli.cgroups.length ? { pids: cli.pids, cgroups: cli.cgroups } : { pids: p.targets?.pids ?? [], cgroups: p.targets?.cgroups ?? [] };
-  const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
+  const probes: Partial<ProbesConfig> = {
+    ...p,
+    // The file names the modes as the user does (exact, not aggregated).
+    ...(faultMode !== undefined ? { faultMode: FAULT_MODE_NAMES[faultMode] } : {}),
+    targets,
+    ...(cli.families.length ? { families: cli.families } : {}),
+    ...cli.modes,
+  };
   const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
   return {
     kafka: kafkaSettingsFor('collector', file.kafka, { brokers: cli.brokers }, host),

@@ -23,7 +23,9 @@ const GOOD_CONFIG = {
   probes: {
     families: ['fault', 'promotion', 'collapse', 'compaction', 'swap'],
     targets: { pids: [], cgroups: ['/sys/fs/cgroup/app.slice'] },
-    faultMode: 'aggregated',
+    faultMode: 'sampled',
+    faultSamplePeriod: 16,
+    promotionMode: 'counters',
     faultSampleEvery: 1,
     regionShift: 21,
     ringBufferBytes: 16 * 1024 * 1024,
@@ -109,6 +111,10 @@ test('good documents pass and come back typed', () => {
   assert.deepEqual(validateConfig(GOOD_CONFIG), GOOD_CONFIG);
   assert.deepEqual(validateConfig({}), {});
   assert.deepEqual(validateConfig({ kafka: { ssl: true } }), { kafka: { ssl: true } });
+  // Every probe mode the file may name, and the period's bounds.
+  for (const faultMode of ['sampled', 'exact', 'raw', 'aggregated']) assert.deepEqual(validateConfig({ probes: { faultMode } }), { probes: { faultMode } });
+  for (const promotionMode of ['counters', 'exact']) assert.deepEqual(validateConfig({ probes: { promotionMode } }), { probes: { promotionMode } });
+  for (const faultSamplePeriod of [1, 1 << 20]) assert.deepEqual(validateConfig({ probes: { faultSamplePeriod } }), { probes: { faultSamplePeriod } });
   assert.deepEqual(validateProfile(GOOD_PROFILE), GOOD_PROFILE);
   assert.deepEqual(validateProfile({ version: 1, regions: [] }), { version: 1, regions: [] });
 });
@@ -143,7 +149,10 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['probes', 'families'], ['fault', 'pagecache']), '/probes/families/1', /must be one of fault, promotion, collapse, compaction, swap \(got "pagecache"\)/],
     [withChange(GOOD_CONFIG, ['probes', 'families'], []), '/probes/families', /must have at least 1 item/],
     [withChange(GOOD_CONFIG, ['probes', 'families'], ['swap', 'swap']), '/probes/families/1', /repeats item 0/],
-    [withChange(GOOD_CONFIG, ['probes', 'faultMode'], 'sampled'), '/probes/faultMode', /must be one of aggregated, raw/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultMode'], 'sometimes'), '/probes/faultMode', /must be one of sampled, exact, raw, aggregated \(got "sometimes"\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'promotionMode'], 'guess'), '/probes/promotionMode', /must be one of counters, exact \(got "guess"\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultSamplePeriod'], 0), '/probes/faultSamplePeriod', /must be integer >= 1 \(got 0\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultSamplePeriod'], 2.5), '/probes/faultSamplePeriod', /must be integer/],
     [withChange(GOOD_CONFIG, ['probes', 'regionShift'], 8), '/probes/regionShift', /must be integer >= 12/],
     [withChange(GOOD_CONFIG, ['probes', 'ringBufferBytes'], 5000), '/probes/ringBufferBytes', /must be a power of two \(got 5000\)/],
     [withChange(GOOD_CONFIG, ['probes', 'targets', 'pids'], [1]), '/probes/targets', /give pids or cgroups, not both/],

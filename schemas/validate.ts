@@ -59,7 +59,10 @@ export interface PageloopConfig {
   probes?: {
     families?: FamilyName[];
     targets?: { pids?: number[]; cgroups?: string[] };
-    faultMode?: 'aggregated' | 'raw';
+    /** 'aggregated' is the former name of 'exact'. */
+    faultMode?: 'sampled' | 'exact' | 'raw' | 'aggregated';
+    faultSamplePeriod?: number;
+    promotionMode?: 'counters' | 'exact';
     faultSampleEvery?: number;
     regionShift?: number;
     ringBufferBytes?: number;
