@@ -20,7 +20,6 @@ import { createCollectorMetrics, type MetricsAuth } from '../collectors/metrics.
 import { encodeCollectorBatch } from '../collectors/encode.js';
 import { createOverheadMeter, DEFAULT_OVERHEAD_CONFIG, formatOverhead, overheadStatus, type OverheadConfig, type OverheadMeter, type StatsHandle } from '../collectors/overhead.js';
 import { bpfStatsSysctlOn, procOverheadReading } from '../collectors/overhead-reading.js';
-import { PageloopError } from '../lib/errors.js';
 
 export interface CollectSettings {
   kafka: KafkaSettings;
@@ -99,6 +98,8 @@ export interface RunningCollector {
   readonly probes: Probes;
   /** The overhead meter, unless settings.overhead is null. */
   readonly overhead: OverheadMeter | undefined;
+  /** The metrics endpoint's port, when it serves one. */
+  readonly metricsPort: number | undefined;
   stop(): Promise<CollectorStats>;
 }
 
@@ -118,7 +119,7 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
   const pids = probes.targets.pids;
   const overhead = settings.overhead
     ? createOverheadMeter(settings.overhead, {
-        read: procOverheadReading(() => probes.object.programStats(), () => addon.bootTimeNs()),
+        read: procOverheadReading(() => probes.costReading().programs, () => addon.bootTimeNs()),
         enableStats: () => enableBpfStats(addon),
         statsOnAnyway: () => bpfStatsSysctlOn(),
         cpus: addon.possibleCpus(),
@@ -149,6 +150,7 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     collector,
     probes,
     overhead,
+    metricsPort: port,
     async stop() {
       clearInterval(status);
       const final = await collector.stop();
@@ -165,8 +167,6 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
  * holder has one and the sysctl is never written.
  */
 function enableBpfStats(addon: ReturnType<typeof loadAddon>): StatsHandle {
-  const enable = (addon as { enableBpfStats?: () => number }).enableBpfStats;
-  if (typeof enable !== 'function') throw new PageloopError('unsupported', 'this build of the native addon has no enableBpfStats (BPF_ENABLE_STATS)');
-  const fd = enable.call(addon);
+  const fd = addon.enableBpfStats();
   return { close: () => addon.closeFd(fd) };
 }
