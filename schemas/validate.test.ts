@@ -41,6 +41,7 @@ const GOOD_CONFIG = {
     compression: 'gzip',
     metrics: { port: 9464, host: '127.0.0.1' },
     samplers: { vmstat: { intervalMs: 1000 }, psi: { intervalMs: 1000 }, damon: { enabled: true } },
+    overhead: { enabled: true, intervalMs: 10_000 },
   },
   processors: {
     windowMs: 10_000,
@@ -165,6 +166,8 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['collector', 'compression'], 'zstd'), '/collector/compression', /must be one of none, gzip/],
     [withChange(GOOD_CONFIG, ['collector', 'metrics', 'port'], 70000), '/collector/metrics/port', /must be integer <= 65535/],
     [withChange(GOOD_CONFIG, ['collector', 'samplers', 'damon', 'enabled'], 'true'), '/collector/samplers/damon/enabled', /must be boolean/],
+    [withChange(GOOD_CONFIG, ['collector', 'overhead', 'intervalMs'], 5), '/collector/overhead/intervalMs', /must be integer >= 100/],
+    [withChange(GOOD_CONFIG, ['collector', 'overhead', 'sysctl'], true), '/collector/overhead/sysctl', /is not a known property/],
     [withChange(GOOD_CONFIG, ['processors', 'scorer', 'pageSizesKb'], [64, 1000]), '/processors/scorer/pageSizesKb/1', /must be a power of two/],
     [withChange(GOOD_CONFIG, ['processors', 'sink'], {}), '/processors/sink', /is not a known property/],
     [withChange(GOOD_CONFIG, ['feedback', 'allow', 'comms'], ['a-name-longer-than-15']), '/feedback/allow/comms/0', /must be at most 15 characters/],
