@@ -12,7 +12,8 @@ import type { KafkaSettings } from '../kafka/client.js';
 import { kafkaSettingsFor } from '../kafka/settings.js';
 import { FAULT_MODE_NAMES, type Probes, type ProbesConfig } from '../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
-import { loadAddon } from '../bpf/native.js';
+import { errnoOf, loadAddon } from '../bpf/native.js';
+import { PageloopError, errorMessage } from '../lib/errors.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats, type EventsProducer } from '../collectors/collector.js';
 import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
@@ -167,6 +168,17 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
  * holder has one and the sysctl is never written.
  */
 function enableBpfStats(addon: ReturnType<typeof loadAddon>): StatsHandle {
-  const fd = addon.enableBpfStats();
+  let fd: number;
+  try {
+    fd = addon.enableBpfStats();
+  } catch (err) {
+    // The kernel asks CAP_SYS_ADMIN for it, which the agent's capability set (deploy/kubernetes/agent.ts) leaves out.
+    if (errnoOf(err) === EPERM) {
+      throw new PageloopError('bpf-stats', `${errorMessage(err)}: BPF_ENABLE_STATS needs CAP_SYS_ADMIN; without it, kernel.bpf_stats_enabled=1 on the host keeps run times`, { cause: err });
+    }
+    throw err;
+  }
   return { close: () => addon.closeFd(fd) };
 }
+
+const EPERM = 1;

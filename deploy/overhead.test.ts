@@ -8,7 +8,9 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createProbes, type ProbesConfig } from '../bpf/probes.js';
@@ -28,6 +30,9 @@ import { createClickHouseClient } from '../clickhouse/client.js';
 import { applyMigrations } from '../clickhouse/migrations.js';
 import { buildBlocks } from '../sink/build.js';
 import { insertBlock } from '../sink/insert.js';
+import { readRecordFile } from '../schemas/record-file.js';
+import { bpfStatsSysctlOn } from '../collectors/overhead-reading.js';
+import { AGENT_CAPABILITIES } from './kubernetes/agent.js';
 
 const MiB = 1 << 20;
 const PAGES_PER_MIB = MiB / 4096;
@@ -276,5 +281,35 @@ describe('the agent: metrics endpoint, events topic, ClickHouse', () => {
     }
     const f = produced.last!;
     console.log(`# agent: ${faults} workload faults; pl_fault_sample ns/run over the run: ${(produced.totals.programs.pl_fault_sample!.runTimeNs / sampleRuns).toFixed(1)}; newest interval agent CPU ${(f.agentCpuShare * 100).toFixed(3)}% of host`);
+  });
+});
+
+describe('stats the kernel refuses', () => {
+  test("the agent's own capability set (no CAP_SYS_ADMIN): BPF_ENABLE_STATS is refused, the agent runs on, says why, and its intervals say stats off with no program rows", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pageloop-overhead-caps-'));
+    try {
+      const config = join(dir, 'config.json');
+      const out = join(dir, 'rec.bin');
+      writeFileSync(config, JSON.stringify({ collector: { overhead: { intervalMs: 300 } } }));
+      const set = ['-all', ...AGENT_CAPABILITIES.map((c) => `+${c.toLowerCase()}`)].join(',');
+      const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+      const r = spawnSync('setpriv', ['--inh-caps', set, '--ambient-caps', set, '--bounding-set', set, '--', process.execPath, main, 'record', '--out', out, '--duration', '2', '--config', config], {
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.ok(!r.error, `setpriv (util-linux) runs: ${r.error?.message ?? ''}`);
+      assert.equal(r.status, 0, `exit ${r.status} (signal ${r.signal ?? 'none'}): ${r.stderr}`);
+      assert.match(r.stderr, /overhead: BPF stats could not be enabled \(bpf_enable_stats: Operation not permitted \(errno 1\): BPF_ENABLE_STATS needs CAP_SYS_ADMIN/);
+      const rows = readRecordFile(out).map((rec) => samplesFromEventBatch(decodeEventBatch(rec.value)));
+      const overhead = rows.flatMap((x) => x.overhead);
+      assert.ok(overhead.length >= 1, 'intervals were recorded');
+      // Stats stay on for everyone only if the host's sysctl says so; then the agent does report run times.
+      const anyway = bpfStatsSysctlOn();
+      assert.ok(overhead.every((o) => o.statsEnabled === (anyway ? 1 : 0)), `stats_enabled ${overhead.map((o) => o.statsEnabled).join(',')} with the sysctl ${anyway ? 'on' : 'off'}`);
+      if (!anyway) assert.deepEqual(rows.flatMap((x) => x.programCosts), [], 'no program row claims a cost it did not measure');
+      assert.ok(overhead.some((o) => o.agentCpuNs > 0), "the agent's CPU is still reported");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
