@@ -548,7 +548,20 @@ const V1: readonly string[] = [
 ];
 
 /** The database's migrations, in order. Append; never edit an applied one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'sink tables, rollups and the block ledger', statements: V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'sink tables, rollups and the block ledger', statements: V1 },
+  {
+    version: 2,
+    name: 'events.sample_period: a fault count sampled 1 in N',
+    statements: [
+      // 1: the row's counts are exact; N: faults were sampled one in N and
+      // `weight` and its parts are already scaled estimates (a sampling
+      // collector's fault summaries; a raw fault: its sample weight). Rows
+      // from before this column read 1: they were exact.
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight`,
+    ],
+  },
+];
 
 /** The TTL clause of a raw table for `days` (used to move the TTL off its default). */
 export function rawTtlStatement(table: typeof TABLE.events | typeof TABLE.damonRegions, days: number): string {
