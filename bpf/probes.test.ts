@@ -228,44 +228,92 @@ describe('fault family', () => {
   });
 });
 
+/**
+ * Exact promotions against the kernel's counters. thp_fault_alloc and the
+ * per-size anon_fault_alloc are host-wide, and on a shared machine other
+ * processes fault large folios in the same window (seen: 20 where the
+ * target faulted 16), and there is no per-process or (the memory
+ * controller is on cgroup v1 here) per-cgroup THP fault counter. So the
+ * probes trace every process in the window, which shows whether the window
+ * was the target's alone: the target's promotions must equal its smaps
+ * (the kernel's per-process count) at the very addresses in every attempt,
+ * and equal the host-wide counter's delta in an attempt where the trace saw
+ * no other process allocate a folio of that order. An attempt that saw one
+ * is not a pass: it is retried on a fresh mapping, up to ATTEMPTS times,
+ * and the test fails if none was the target's alone (a neighbour churning
+ * huge pages without pause, as another session's chaos run did for
+ * minutes, fails it, naming the pids). (Comparing the
+ * host-wide totals instead does not hold: another tenant's order-4
+ * allocations, 128 in one window, were traced in a fault of theirs and not
+ * counted by anon_fault_alloc.)
+ */
+const ATTEMPTS = 40;
+
+async function promotionsAgainstCounter(
+  order: number,
+  w: Memtouch,
+  mapMiB: number,
+  counter: () => number,
+  checkTarget: (mine: Extract<ProbeEvent, { type: 'promotion' }>[], base: number) => void,
+): Promise<void> {
+  const addon = loadAddon();
+  const seen: string[] = [];
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let base = 0;
+    let delta = 0;
+    let t0 = 0;
+    let t1 = 0;
+    const { events, lost } = await traced({ families: ['promotion'], promotionMode: 'exact', targets: { pids: [], cgroups: [] } }, async () => {
+      base = await w.map(`p${attempt}`, mapMiB, 'hugepage');
+      // The window holds the two counter reads (a fault between a read and the clock is microseconds away).
+      t0 = addon.bootTimeNs();
+      const before = counter();
+      await w.send(`touch p${attempt}`);
+      delta = counter() - before;
+      t1 = addon.bootTimeNs();
+    });
+    assert.equal(lost, 0, 'no promotion record was lost: the trace of the window is complete');
+    const ok = events.flatMap((e) => (e.type === 'promotion' && !e.failed && e.order === order ? [e] : []));
+    const mine = ok.filter((e) => e.h.pid === w.pid);
+    checkTarget(mine, base);
+    assert.ok(delta >= mine.length, `the host-wide counter (+${delta}) holds at least the target's ${mine.length}`);
+    const others = ok.filter((e) => e.h.pid !== w.pid && e.h.tsNs >= t0 && e.h.tsNs <= t1);
+    if (others.length === 0) {
+      assert.equal(mine.length, delta, `the target's promotions against the host-wide counter's delta (attempts before: ${seen.join('; ') || 'none'})`);
+      return;
+    }
+    seen.push(`attempt ${attempt + 1}: counter +${delta}, target ${mine.length}, ${others.length} by pids ${[...new Set(others.map((e) => e.h.pid))].join(',')}`);
+  }
+  assert.fail(`no window of ${ATTEMPTS} was the target's alone: ${seen.join('; ')}`);
+}
+
 describe('promotion family', () => {
-  test('exact mode, 2M THP at fault time: one event per huge page, as thp_fault_alloc and smaps say', async () => {
+  test('exact mode, 2M THP at fault time: one event per huge page, as smaps says and thp_fault_alloc counts', async () => {
     await withSysfs({ [`${THP}/enabled`]: 'madvise', [`${THP}/hugepages-2048kB/enabled`]: 'inherit' }, async () => {
       const w = await workload();
-      let base = 0;
-      let thpDelta = 0;
-      const { events } = await traced({ families: ['promotion'], promotionMode: 'exact', targets: { pids: [w.pid], cgroups: [] } }, async () => {
-        base = await w.map('h', 32, 'hugepage');
-        const before = readVmstat();
-        await w.send('touch h');
-        thpDelta = vmstatDelta(before, readVmstat(), ['thp_fault_alloc']).thp_fault_alloc!;
+      await promotionsAgainstCounter(9, w, 32, () => readVmstat().get('thp_fault_alloc')!, (mine, base) => {
+        const anonHugeKb = smapsFieldInRange(readSmaps(w.pid), 'AnonHugePages', base, base + 32 * MiB);
+        assert.equal(anonHugeKb, 32 * 1024, 'the kernel backed the region with huge pages');
+        assert.equal(mine.length, anonHugeKb / 2048, "the target's promotions: as many as its smaps' huge pages");
+        assert.deepEqual(
+          mine.map((e) => e.address).sort((a, b) => a - b),
+          Array.from({ length: 16 }, (_, i) => base + i * 2 * MiB),
+        );
       });
-      const anonHugeKb = smapsFieldInRange(readSmaps(w.pid), 'AnonHugePages', base, base + 32 * MiB);
-      const promotions = events.filter((e) => e.type === 'promotion' && e.h.pid === w.pid && !e.failed);
-      assert.equal(anonHugeKb, 32 * 1024, 'the kernel backed the region with huge pages');
-      assert.equal(thpDelta, 16);
-      assert.equal(promotions.length, thpDelta);
-      const addresses = promotions.map((e) => (e.type === 'promotion' ? e.address : 0)).sort((a, b) => a - b);
-      assert.deepEqual(addresses, Array.from({ length: 16 }, (_, i) => base + i * 2 * MiB));
-      assert.ok(promotions.every((e) => e.type === 'promotion' && e.order === 9));
       await w.exit();
     });
   });
 
-  test('exact mode, 64K mTHP at fault time: order-4 events, as the per-size anon_fault_alloc says', async () => {
+  test('exact mode, 64K mTHP at fault time: order-4 events, as the per-size anon_fault_alloc counts', async () => {
     await withSysfs({ [`${THP}/hugepages-2048kB/enabled`]: 'never', [`${THP}/hugepages-64kB/enabled`]: 'madvise' }, async () => {
       const w = await workload();
-      let statDelta = 0;
-      const { events } = await traced({ families: ['promotion'], promotionMode: 'exact', targets: { pids: [w.pid], cgroups: [] } }, async () => {
-        await w.map('m', 4, 'hugepage');
-        const before = readMthpStats().get(64)!.anon_fault_alloc!;
-        await w.send('touch m');
-        statDelta = readMthpStats().get(64)!.anon_fault_alloc! - before;
+      await promotionsAgainstCounter(4, w, 4, () => readMthpStats().get(64)!.anon_fault_alloc!, (mine, base) => {
+        assert.equal(mine.length, 64, "4 MiB in 64 KiB folios: the target's promotions");
+        assert.deepEqual(
+          mine.map((e) => e.address).sort((a, b) => a - b),
+          Array.from({ length: 64 }, (_, i) => base + i * 64 * 1024),
+        );
       });
-      const promotions = events.filter((e) => e.type === 'promotion' && e.h.pid === w.pid && !e.failed);
-      assert.equal(statDelta, 64, '4 MiB in 64 KiB folios');
-      assert.equal(promotions.length, statDelta);
-      assert.ok(promotions.every((e) => e.type === 'promotion' && e.order === 4));
       await w.exit();
     });
   });

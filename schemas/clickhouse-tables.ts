@@ -77,7 +77,7 @@ export const TABLE = {
   tunerChanges: 'tuner_changes',
   deadLetters: 'dead_letters',
   sinkBlocks: 'sink_blocks',
-  // Overhead accounting (migration 2).
+  // Overhead accounting (migration 3).
   overhead: 'overhead',
   programCosts: 'program_costs',
 } as const;
@@ -551,13 +551,13 @@ const V1: readonly string[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Migration 2: overhead accounting (EventBatch.overhead and program_costs,
+// Migration 3: overhead accounting (EventBatch.overhead and program_costs,
 // collectors/overhead.ts). Deltas per collector interval, so sums over any
 // time range and any set of hosts stay right; the dashboards compute the
 // model's figures from them (ns per run = sum(run_time_ns) / sum(run_count),
 // fault-path CPU share = sum(fault-path run_time_ns) / sum(interval_ns × cpus)).
 // ---------------------------------------------------------------------------
-const V2_OVERHEAD: readonly string[] = [
+const V3_OVERHEAD: readonly string[] = [
   // One row per host per interval: the agent's CPU, the host's faults and
   // busy time, and whether program run times were kept (stats_enabled 0:
   // the interval has no program_costs rows).
@@ -604,7 +604,18 @@ const V2_OVERHEAD: readonly string[] = [
 /** The database's migrations, in order. Append; never edit an applied one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'sink tables, rollups and the block ledger', statements: V1 },
-  { version: 2, name: 'overhead accounting: overhead and program_costs', statements: V2_OVERHEAD },
+  {
+    version: 2,
+    name: 'events.sample_period: a fault count sampled 1 in N',
+    statements: [
+      // 1: the row's counts are exact; N: faults were sampled one in N and
+      // `weight` and its parts are already scaled estimates (a sampling
+      // collector's fault summaries; a raw fault: its sample weight). Rows
+      // from before this column read 1: they were exact.
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight`,
+    ],
+  },
+  { version: 3, name: 'overhead accounting: overhead and program_costs', statements: V3_OVERHEAD },
 ];
 
 /** The TTL clause of a raw table for `days` (used to move the TTL off its default). */

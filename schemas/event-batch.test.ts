@@ -58,6 +58,7 @@ function extremeEvents(): ProbeEvent[] {
         firstNs: u64,
         lastNs: u64,
         hint: u32,
+        samplePeriod: u32,
       },
       { type: 'promotion', h: header(Kind.PL_KIND_PROMOTION, v), address: u64, faultNs: u64, order: u32, gfp: u32, failed: u32, migratetype: s32 },
       { type: 'collapse', h: header(Kind.PL_KIND_COLLAPSE, v), status: s32, isolated: u32, callerPid: u32, pad: 0, callerComm: comm },
@@ -112,7 +113,7 @@ test('the column blocks match the structs of bpf/pageloop.h, field for field', (
   for (const type of WIRE_TYPES) {
     const wire = wireColumns(type);
     if (type === 'fault_summary') {
-      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0 };
+      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0, samplePeriod: 0 };
       assert.equal(wire.header, false);
       assert.deepEqual(wire.columns, Object.keys(sample));
       continue;
@@ -274,6 +275,8 @@ function faultSweep(n: number, seed: number): ProbeEvent[] {
       firstNs: first,
       lastNs: first + Math.floor(rand() * 1e8),
       hint: 0,
+      // A sampling collector's sweep: every row 1 in 16.
+      samplePeriod: 16,
     });
   }
   return out;

@@ -57,6 +57,8 @@ export interface FaultSummaryColumns {
   firstNs: number[];
   lastNs: number[];
   hint: number[];
+  /** 1: exact; N: sampled 1 in N, counts already scaled; 0: exact (sent before the column existed). */
+  samplePeriod: number[];
 }
 
 /** Sparse: sample i owns entries[i] consecutive (nameIndex, delta) pairs; nameIndex points into names. */

@@ -98,7 +98,10 @@ function eventRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: SinkEve
   b.u32Fill(k.kafka_partition!, base, n, rec.partition);
   b.u64Fill(k.kafka_offset!, base, n, rec.offset);
   if (h) headerColumns(b, k, base, n, h, rec.timestampMs, batch.lastEventNs);
-  if (type !== 'fault' && type !== 'fault_summary') b.u64Fill(k.weight!, base, n, 1);
+  if (type !== 'fault' && type !== 'fault_summary') {
+    b.u64Fill(k.weight!, base, n, 1);
+    b.u32Fill(k.sample_period!, base, n, 1);
+  }
   return base;
 }
 
@@ -144,6 +147,8 @@ function appendFaultRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: S
       prot[i] = e & FAULT_PROT ? weight : 0;
     }
     b.u64From(k.weight!, base, w, n);
+    // A raw fault reported 1 in N stands for N faults: its sample period is its weight.
+    b.u32From(k.sample_period!, base, w, n);
     b.u64From(k.write_faults!, base, wr, n);
     b.u64From(k.instr_faults!, base, ins, n);
     b.u64From(k.prot_faults!, base, prot, n);
@@ -162,6 +167,11 @@ function appendFaultRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: S
     b.u64From(k.address!, base, asF64(s.regionStart), n);
     b.u64From(k.region_bytes!, base, asF64(s.regionBytes), n);
     b.u64From(k.weight!, base, asF64(s.faults), n);
+    // 0 came from a collector before the column: exact, like 1.
+    const period = scratch(1, n);
+    const periods = asF64(s.samplePeriod);
+    for (let i = 0; i < n; i++) period[i] = periods[i]! || 1;
+    b.u32From(k.sample_period!, base, period, n);
     b.u64From(k.write_faults!, base, asF64(s.writeFaults), n);
     b.u64From(k.instr_faults!, base, asF64(s.instrFaults), n);
     b.u64From(k.prot_faults!, base, asF64(s.protFaults), n);

@@ -84,6 +84,12 @@ describe('rows on the embedded engine', () => {
 
     assert.equal(await count('SELECT count() AS n FROM events'), totals.events);
     assert.equal(await count("SELECT sum(weight) AS n FROM events WHERE type IN ('fault', 'fault_summary')"), totals.faults);
+    // sample_period: a summary's own (16 in these records), a raw fault's sample weight (4, or 1 when 0), 1 for every other row.
+    assert.equal(await count("SELECT countIf(sample_period != 16) AS n FROM events WHERE type = 'fault_summary'"), 0);
+    assert.ok((await count("SELECT count() AS n FROM events WHERE type = 'fault_summary'")) > 0);
+    assert.equal(await count("SELECT countIf(sample_period != weight) AS n FROM events WHERE type = 'fault'"), 0);
+    assert.ok((await count("SELECT countIf(sample_period = 4) AS n FROM events WHERE type = 'fault'")) > 0);
+    assert.equal(await count("SELECT countIf(sample_period != 1) AS n FROM events WHERE type NOT IN ('fault', 'fault_summary')"), 0);
     assert.equal(await count('SELECT sum(faults) AS n FROM region_minute'), totals.faults);
     assert.equal(await count('SELECT sum(write_faults) AS n FROM region_minute'), totals.writeFaults);
     assert.equal(await count('SELECT sum(promotions) AS n FROM region_minute'), totals.promotions);
