@@ -6,7 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { createProbes, DEFAULT_PROBES_CONFIG, type ProbesConfig } from './probes.js';
+import { createProbes, DEFAULT_PROBES_CONFIG, EXACT_PROBES_CONFIG, type ProbesConfig } from './probes.js';
 import { loadAddon } from './native.js';
 import type { ProbeEvent } from './events.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
@@ -148,7 +148,10 @@ describe('fault family', () => {
         probes.start({});
         const before = new Map(probes.costReading().programs.map((p) => [p.name, p.runCount]));
         await busy.map('b', 64);
+        const faultsBefore = readProcStat(busy.pid).minflt;
         await busy.send('touch b');
+        const busyFaults = readProcStat(busy.pid).minflt - faultsBefore;
+        assert.ok(busyFaults >= (64 * MiB) / 4096, `the process outside the targets faulted ${busyFaults} times`);
         const after = probes.costReading().programs;
         const perFault = after.filter((p) => ['pl_fault_sample', 'pl_major_fault', 'pl_page_fault_user', 'pl_mm_page_alloc'].includes(p.name));
         assert.ok(perFault.some((p) => p.name === 'pl_fault_sample'), 'the sampled-fault program is attached');
@@ -156,6 +159,38 @@ describe('fault family', () => {
       } finally {
         probes.stop();
       }
+    } finally {
+      loadAddon().closeFd(fd);
+    }
+    await idle.exit();
+    await busy.exit();
+  });
+
+  test('exact mode, a process outside the targets: page_fault_user runs once per fault (the dispatch) and records nothing', async () => {
+    // Tracepoints cannot be scoped in the kernel: every fault of every
+    // process runs the program, which rejects a foreign one at its first check.
+    const idle = await workload();
+    const busy = await workload();
+    const fd = loadAddon().enableBpfStats();
+    try {
+      const events: ProbeEvent[] = [];
+      const probes = createProbes({ ...EXACT_PROBES_CONFIG, families: ['fault', 'promotion'], targets: { pids: [idle.pid], cgroups: [] } });
+      try {
+        probes.start({ onEvents: (b) => events.push(...b) });
+        await busy.map('b', 64);
+        const runsBefore = probes.costReading().programs.find((p) => p.name === 'pl_page_fault_user')!.runCount;
+        const faultsBefore = readProcStat(busy.pid).minflt;
+        await busy.send('touch b');
+        const busyFaults = readProcStat(busy.pid).minflt - faultsBefore;
+        const runs = probes.costReading().programs.find((p) => p.name === 'pl_page_fault_user')!.runCount - runsBefore;
+        assert.ok(busyFaults >= (64 * MiB) / 4096, `the process outside the targets faulted ${busyFaults} times`);
+        // Other processes on the host fault too, and each runs the program: at least busy's, never fewer.
+        assert.ok(runs >= busyFaults, `page_fault_user ran ${runs} times for ${busyFaults} faults of the foreign process`);
+        assert.equal(probes.sweepFaults().filter((s) => s.pid === busy.pid).length, 0, 'nothing counted for it');
+      } finally {
+        probes.stop();
+      }
+      assert.equal(events.filter((e) => (e.type === 'fault_summary' ? e.pid : e.h.pid) === busy.pid).length, 0, 'nothing recorded for it');
     } finally {
       loadAddon().closeFd(fd);
     }
