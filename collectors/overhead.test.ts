@@ -205,3 +205,12 @@ test('overheadStatus and formatOverhead: the status line says the figures, or th
   assert.equal(overheadStatus(off.meter.stats()).faultPathCpuShare, null);
   assert.equal(formatOverhead(overheadStatus(createOverheadMeter(DEFAULT_OVERHEAD_CONFIG as never, { read: () => reading(1, 1, 1), enableStats: () => ({ close() {} }), cpus: 1 }).stats())), 'overhead: no interval yet');
 });
+
+test('meter: only the programs that ran in an interval go on the wire; the totals and the figures keep every program', () => {
+  const { meter, records } = scripted([reading(1e9, 10, 100), reading(2e9, 10, 100)], () => ({ close() {} }));
+  meter.start((r) => records.push(r));
+  meter.stop();
+  assert.deepEqual(records[0]!.programs, [], 'no program ran');
+  assert.deepEqual(Object.keys(meter.stats().totals.programs).sort(), ['pl_mm_compaction_begin', 'pl_page_fault_user']);
+  assert.equal(meter.stats().last!.programs.length, 2);
+});

@@ -240,7 +240,7 @@ export interface OverheadStats {
 export interface OverheadMeter {
   /** Enables stats, takes the first reading, and hands each interval's rows to onRecord. */
   start(onRecord: (r: OverheadRecord) => void): void;
-  /** Closes the interval now (the collector calls it on stop, before the probes detach). */
+  /** Closes the interval now (the collector calls it on stop, before the probes detach); returns what onRecord was given. */
   sampleNow(): OverheadRecord | undefined;
   stats(): OverheadStats;
   /** Takes a last interval, then turns stats off. */
@@ -294,8 +294,11 @@ export function createOverheadMeter(config: OverheadConfig, deps: OverheadDeps):
       t.runs += p.runCount;
       t.runTimeNs += p.runTimeNs;
     }
-    onRecord?.(record);
-    return record;
+    // On the wire only the programs that ran: most of a probe set idles most
+    // of the time (compaction, reclaim), and a fleet's rows add up either way.
+    const wire: OverheadRecord = { overhead: record.overhead, programs: record.programs.filter((p) => p.runCount > 0 || p.runTimeNs > 0) };
+    onRecord?.(wire);
+    return wire;
   }
 
   return {

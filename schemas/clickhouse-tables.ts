@@ -582,8 +582,8 @@ const V3_OVERHEAD: readonly string[] = [
   TTL toDateTime(time) + INTERVAL 90 DAY
   SETTINGS ${DEDUP}`,
 
-  // One row per BPF program per interval (bpf_prog_info run_cnt and
-  // run_time_ns deltas); fault_path 1 for the programs the slowdown model
+  // One row per BPF program that ran in the interval (bpf_prog_info run_cnt
+  // and run_time_ns deltas); fault_path 1 for the programs the slowdown model
   // counts. cpus and interval_ns repeat the interval's so a panel needs no join.
   `CREATE TABLE IF NOT EXISTS program_costs (
     time DateTime64(3, 'UTC'),
