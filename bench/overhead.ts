@@ -1,108 +1,222 @@
 /**
- * Overhead benchmark: a fault-heavy workload (mmap, write one byte per 4 KiB
- * page, munmap; repeated: 64 segments of 256 MiB, 16 GiB per arm, by
- * default) with and without the probes attached in the default
- * configuration (every family, aggregated faults, every process).
+ * Overhead benchmark: what the probes cost the programs they watch. Real
+ * programs (bench/workloads/real.ts: redis-server under redis-benchmark, a
+ * gcc loop, python3 start-up) and the fault storm (memtouch churn), each
+ * timed with and without the probes.
  *
- * Why short segments: on these VMs a 4 KiB fault costs ~2 us and its cost
- * drifts by tens of percent over seconds (the host backs guest memory
- * lazily and takes freed memory back through free page reporting), far more
- * than the effect measured. So each pair is two short segments, one without
- * and one with the probes, in alternating order, and the result is the
- * median of many per-pair ratios: drift slower than a pair cancels.
+ * Why pairs: on these VMs the cost of a run drifts by tens of percent over
+ * seconds (the host backs guest memory lazily, other tenants share the
+ * cores), far more than the effect measured. So each pair is two short
+ * runs, one without and one with the probes, in alternating order, and the
+ * result is the median of the per-pair ratios with their quartiles: drift
+ * slower than a pair cancels. Every round runs one pair of each config, so
+ * the configs see the same stretch of time. The `aa` config is an A/A pair
+ * (no probes in either run): the noise floor, from which the number of pairs
+ * that would resolve 1% is estimated.
  *
- * Then one more segment with kernel.bpf_stats_enabled=1 gives each program's
- * own run time per call (the kernel's count, stats overhead included; the
- * null-hook config shows that overhead), which does not drift with the host.
+ * Then one more run per config under BPF stats (bpf_enable_stats, on only
+ * while its fd is open) gives each program's own run count and time.
  *
- *   node dist/bench/overhead.js [--pairs N] [--segment-mib M] [--config default|fault-only|null-hook|raw|swap-entries]
+ *   node dist/bench/overhead.js [--workloads storm,redis,gcc,startup] [--configs aa,old-default,default,...]
+ *        [--pairs N] [--out results.jsonl]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createProbes, type ProbesConfig } from '../bpf/probes.js';
-import { startMemtouch } from './workloads/memtouch.js';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { createProbes, EXACT_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
+import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
+import { WORKLOADS, type RealWorkload } from './workloads/real.js';
 import { machine, median, percentile } from './stats.js';
 
 const args = process.argv.slice(2);
+const HELP = `node dist/bench/overhead.js [flags]
+  --workloads storm,redis,gcc,startup   which workloads (default: all four; Debian packages installed if missing)
+  --configs aa,old-default,default      which configs, each paired against no probes (names below, or sampled:N)
+  --pairs N                             pairs per config per workload (default 20)
+  --out FILE                            also append one JSON line per result
+configs:`;
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1]! : dflt;
 };
-const SEGMENT_MIB = Number(opt('segment-mib', '256'));
-/** Default: 16 GiB touched per arm in all, in 64 pairs. */
-const PAIRS = Number(opt('pairs', String(Math.max(1, Math.round(4096 / SEGMENT_MIB) * 4))));
-const CONFIG = opt('config', 'default');
+const PAIRS = Number(opt('pairs', '20'));
+const WORKLOAD_NAMES = opt('workloads', 'storm,redis,gcc,startup').split(',');
+const CONFIG_NAMES = opt('configs', 'aa,old-default,default').split(',');
+const OUT = opt('out', '');
 
-const configs: Record<string, Partial<ProbesConfig>> = {
-  default: {},
-  'swap-entries': { swapEntries: true },
-  'fault-only': { families: ['fault'] },
-  /** An empty program on the fault tracepoint: the cost of any hook there. */
-  'null-hook': { families: ['fault'], programsOnly: ['pl_bench_null_fault'] },
-  raw: { faultMode: 'raw', ringBufferBytes: 64 << 20 },
+interface BenchConfig {
+  /** undefined: no probes (the A/A config). */
+  readonly probes?: Partial<ProbesConfig>;
+  /** Targets an idle process, so the workload is outside the targets. */
+  readonly foreign?: boolean;
+  readonly describe: string;
+}
+
+const CONFIGS: Record<string, BenchConfig> = {
+  aa: { describe: 'A/A: no probes in either run (the noise floor)' },
+  'old-default': { probes: EXACT_PROBES_CONFIG, describe: 'old default = exact mode: every family, a program on every fault and every page allocation, every process' },
+  default: { probes: {}, describe: 'new default: every family, faults sampled 1 in 16 by a perf event, promotions from the kernel counters, every process' },
+  'default-foreign': { probes: {}, foreign: true, describe: 'new default, targets set to another (idle) process' },
+  'exact-foreign': { probes: EXACT_PROBES_CONFIG, foreign: true, describe: 'exact mode, targets set to another (idle) process' },
+  'fault-only': { probes: { families: ['fault'] }, describe: 'the fault family alone, sampled' },
+  'perf-floor': { probes: { families: ['fault'], faultSamplePeriod: 1 << 20 }, describe: 'the sampling perf event counting with (almost) no program runs: its floor' },
+  'null-hook': { probes: { families: ['fault'], programsOnly: ['pl_bench_null_fault'] }, describe: 'an empty program on page_fault_user, nothing else' },
+  'exact-fault-only': { probes: { ...EXACT_PROBES_CONFIG, families: ['fault'] }, describe: 'exact per-region fault counts (page_fault_user) alone' },
+  'exact-promotion-only': { probes: { ...EXACT_PROBES_CONFIG, families: ['promotion'] }, describe: 'exact promotions (page_fault_user + mm_page_alloc) alone' },
+  raw: { probes: { faultMode: 'raw', ringBufferBytes: 64 << 20 }, describe: 'raw mode: every fault a record' },
 };
 
-async function main(): Promise<void> {
-  const config = configs[CONFIG];
-  if (!config) throw new Error(`--config: one of ${Object.keys(configs).join(', ')}`);
-  const w = await startMemtouch();
-  const churn = async () => Number(await w.send(`churn ${SEGMENT_MIB} 1`));
-  const traced = async () => {
-    const probes = createProbes(config);
+if (args.includes('--help')) {
+  console.log(HELP);
+  for (const [name, c] of Object.entries(CONFIGS)) console.log(`  ${name.padEnd(22)}${c.describe}`);
+  console.log(`  ${'sampled:N'.padEnd(22)}the new default with faults sampled 1 in N`);
+  process.exit(0);
+}
+
+/** `sampled:N`: the new default with a sample period of N. */
+function configNamed(name: string): BenchConfig {
+  const m = /^sampled:(\d+)$/.exec(name);
+  if (m) return { probes: { faultSamplePeriod: Number(m[1]) }, describe: `new default with faults sampled 1 in ${m[1]}` };
+  const c = CONFIGS[name];
+  if (!c) throw new Error(`--configs: '${name}' is none of ${Object.keys(CONFIGS).join(', ')}, sampled:N`);
+  return c;
+}
+
+interface Result {
+  workload: string;
+  describe: string;
+  config: string;
+  pairs: number;
+  offMedianNs: number;
+  onMedianNs: number;
+  p25: number;
+  median: number;
+  p75: number;
+  programs: { name: string; runs: number; nsPerRun: number }[];
+}
+
+async function withProbes<T>(config: BenchConfig, foreignPid: number, body: () => Promise<T>): Promise<T> {
+  if (!config.probes) return body();
+  const targets = config.foreign ? { pids: [foreignPid], cgroups: [] } : config.probes.targets;
+  const probes = createProbes({ ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' });
+  probes.start({});
+  try {
+    return await body();
+  } finally {
+    probes.stop();
+  }
+}
+
+async function programStats(config: BenchConfig, foreignPid: number, w: RealWorkload): Promise<Result['programs']> {
+  if (!config.probes) return [];
+  const addon = loadAddon();
+  const fd = addon.enableBpfStats();
+  try {
+    const targets = config.foreign ? { pids: [foreignPid], cgroups: [] } : config.probes.targets;
+    const probes = createProbes({ ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' });
     probes.start({});
     try {
-      return await churn();
+      await w.run();
+      return probes
+        .costReading()
+        .programs.filter((p) => p.runCount > 0)
+        .map((p) => ({ name: p.name, runs: p.runCount, nsPerRun: p.runTimeNs / p.runCount }));
     } finally {
       probes.stop();
     }
-  };
-  for (let i = 0; i < 4; i++) await churn(); // warm-up: the host backs the memory once
-  const ratios: number[] = [];
-  const off: number[] = [];
-  const on: number[] = [];
-  for (let i = 0; i < PAIRS; i++) {
-    let a: number;
-    let b: number;
-    if (i % 2 === 0) {
-      a = await churn();
-      b = await traced();
-    } else {
-      b = await traced();
-      a = await churn();
-    }
-    off.push(a);
-    on.push(b);
-    ratios.push(b / a);
+  } finally {
+    addon.closeFd(fd);
   }
-  const programs = await programStats(config, () => churn());
-  await w.exit();
-  const faults = (SEGMENT_MIB * 1024) / 4;
-  const pct = (r: number) => `${((r - 1) * 100).toFixed(2)}%`;
-  console.log(`machine: ${machine()}`);
-  console.log(`workload: ${PAIRS} pairs of ${SEGMENT_MIB} MiB segments touched in 4 KiB pages (${faults} faults each; ${((PAIRS * SEGMENT_MIB) / 1024).toFixed(1)} GiB per arm), config: ${CONFIG}`);
-  console.log(`median without: ${(median(off) / faults).toFixed(0)} ns/fault; with: ${(median(on) / faults).toFixed(0)} ns/fault`);
-  console.log(`per-pair ratio: p25 ${percentile(ratios, 25).toFixed(4)}, median ${median(ratios).toFixed(4)}, p75 ${percentile(ratios, 75).toFixed(4)}`);
-  console.log(`median paired slowdown: ${pct(median(ratios))} (+${((median(ratios) - 1) * (median(off) / faults)).toFixed(0)} ns/fault)`);
-  console.log(`per program, one more segment under kernel.bpf_stats_enabled=1 (stats overhead included):`);
-  for (const p of programs) console.log(`  ${p.name}: ${p.runs} runs, ${p.nsPerRun.toFixed(1)} ns/run`);
 }
 
-const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+/** Pairs needed to resolve `effect` at two standard errors of the median, from A/A ratios. */
+export function pairsToResolve(aaRatios: readonly number[], effect = 0.01): number {
+  const sigma = (percentile(aaRatios, 75) - percentile(aaRatios, 25)) / 1.349;
+  return Math.ceil(((2 * 1.2533 * sigma) / effect) ** 2);
+}
 
-async function programStats(config: Partial<ProbesConfig>, segment: () => Promise<unknown>): Promise<{ name: string; runs: number; nsPerRun: number }[]> {
-  const before = readFileSync(STATS_SYSCTL, 'utf8').trim();
-  writeFileSync(STATS_SYSCTL, '1');
-  const probes = createProbes(config);
+async function benchWorkload(w: RealWorkload, idle: Memtouch): Promise<Result[]> {
+  await w.setup();
   try {
-    probes.start({});
-    await segment();
-    return probes.object
-      .programStats()
-      .filter((p) => p.runCount > 0)
-      .map((p) => ({ name: p.name, runs: p.runCount, nsPerRun: p.runTimeNs / p.runCount }));
+    const configs = CONFIG_NAMES.map((name) => ({ name, c: configNamed(name) }));
+    const off = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    const on = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    const ratios = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    await w.run(); // warm-up: caches, page cache, the server's first connections
+    for (let i = 0; i < PAIRS; i++) {
+      for (const { name, c } of configs) {
+        const traced = () => withProbes(c, idle.pid, () => w.run());
+        let a: number;
+        let b: number;
+        if ((i + configs.findIndex((x) => x.name === name)) % 2 === 0) {
+          a = await w.run();
+          b = await traced();
+        } else {
+          b = await traced();
+          a = await w.run();
+        }
+        off.get(name)!.push(a);
+        on.get(name)!.push(b);
+        ratios.get(name)!.push(b / a);
+      }
+      process.stderr.write(`${w.name}: round ${i + 1}/${PAIRS}\r`);
+    }
+    process.stderr.write('\n');
+    const results: Result[] = [];
+    for (const { name, c } of configs) {
+      const r = ratios.get(name)!;
+      results.push({
+        workload: w.name,
+        describe: w.describe,
+        config: name,
+        pairs: r.length,
+        offMedianNs: median(off.get(name)!),
+        onMedianNs: median(on.get(name)!),
+        p25: percentile(r, 25),
+        median: median(r),
+        p75: percentile(r, 75),
+        programs: await programStats(c, idle.pid, w),
+      });
+    }
+    return results;
   } finally {
-    probes.stop();
-    writeFileSync(STATS_SYSCTL, before);
+    await w.teardown();
   }
+}
+
+async function main(): Promise<void> {
+  const idle = await startMemtouch();
+  const pct = (r: number) => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(2)}%`;
+  // The machine is shared: the load at start and end says how quiet it was.
+  const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
+  console.log(`machine: ${machine()}; ${new Date().toISOString()}; /proc/loadavg at start: ${loadavg()}`);
+  console.log(`command: node dist/bench/overhead.js ${args.join(' ')}`);
+  console.log(`pairs: ${PAIRS} per config per workload, configs: ${CONFIG_NAMES.join(', ')}`);
+  try {
+    for (const name of WORKLOAD_NAMES) {
+      const make = WORKLOADS[name];
+      if (!make) throw new Error(`--workloads: '${name}' is none of ${Object.keys(WORKLOADS).join(', ')}`);
+      const results = await benchWorkload(make(), idle);
+      const aa = results.find((r) => r.config === 'aa');
+      console.log(`\n${results[0]!.describe}; one run without probes: ${(results[0]!.offMedianNs / 1e6).toFixed(1)} ms (median)`);
+      console.log('| config | median slowdown | p25 – p75 of pair ratios | pairs |');
+      console.log('| --- | --- | --- | --- |');
+      for (const r of results) console.log(`| ${r.config} | ${pct(r.median)} | ${r.p25.toFixed(4)} – ${r.p75.toFixed(4)} | ${r.pairs} |`);
+      if (aa) console.log(`noise floor (A/A): median ${pct(aa.median)}, IQR ${((aa.p75 - aa.p25) * 100).toFixed(2)} points; ~${pairsToResolveFrom(aa)} pairs would resolve 1% (2 standard errors of the median)`);
+      for (const r of results) {
+        if (r.programs.length) console.log(`  ${r.config}: ${r.programs.map((p) => `${p.name} ${p.runs} runs ${p.nsPerRun.toFixed(0)} ns/run`).join('; ')}`);
+        if (OUT) appendFileSync(OUT, JSON.stringify({ machine: machine(), date: new Date().toISOString(), ...r }) + '\n');
+      }
+    }
+  } finally {
+    await idle.exit();
+    console.log(`\n${new Date().toISOString()}; /proc/loadavg at end: ${loadavg()}`);
+  }
+}
+
+/** From the quartiles alone (the ratios are not kept per result). */
+function pairsToResolveFrom(aa: Result, effect = 0.01): number {
+  const sigma = (aa.p75 - aa.p25) / 1.349;
+  return Math.ceil(((2 * 1.2533 * sigma) / effect) ** 2);
 }
 
 main().catch((err: unknown) => {

@@ -57,6 +57,14 @@ export interface FaultSummary {
   firstNs: number;
   lastNs: number;
   hint: number;
+  /**
+   * 1: the counts are exact. N > 1: minor faults were sampled one in N and
+   * each sample counted N times, so the counts are estimates, already
+   * scaled (major faults, when the swap family runs, are still counted one
+   * by one). 0 only in a record from a collector that predates the field:
+   * exact. Travels as FaultSummaries.sample_period.
+   */
+  samplePeriod: number;
 }
 
 export type ProbeEvent =

@@ -38,6 +38,7 @@ export const TargetMode = {
 export const FaultMode = {
   PL_FAULT_AGGREGATED: 0,
   PL_FAULT_RAW: 1,
+  PL_FAULT_SAMPLED: 2,
 } as const;
 
 export const FaultErrorBits = {
@@ -165,7 +166,7 @@ export const layouts: Record<string, StructLayout> = {
     { name: 'last_ns', offset: 40, size: 8, type: '__u64', count: 0 },
     { name: 'start_ns', offset: 48, size: 8, type: '__u64', count: 0 },
     { name: 'hint', offset: 56, size: 4, type: '__u32', count: 0 },
-    { name: 'pad', offset: 60, size: 4, type: '__u32', count: 0 },
+    { name: 'sample_period', offset: 60, size: 4, type: '__u32', count: 0 },
   ] },
   pl_fault_cache: { name: 'pl_fault_cache', size: 72, fields: [
     { name: 'pid', offset: 0, size: 4, type: '__u32', count: 0 },
@@ -603,7 +604,7 @@ export interface FaultStats {
   lastNs: number;
   startNs: number;
   hint: number;
-  pad: number;
+  samplePeriod: number;
 }
 
 export const FAULT_STATS_SIZE = 64;
@@ -617,7 +618,7 @@ export function decodeFaultStats(buf: Buffer, at: number): FaultStats {
     lastNs: u64(buf, at + 40),
     startNs: u64(buf, at + 48),
     hint: buf.readUInt32LE(at + 56),
-    pad: buf.readUInt32LE(at + 60),
+    samplePeriod: buf.readUInt32LE(at + 60),
   };
 }
 

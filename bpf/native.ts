@@ -49,6 +49,8 @@ export interface ProgramStats {
   readonly recursionMisses: number;
 }
 
+export type PerfEventScope = { readonly cgroupFd: number } | { readonly tid: number };
+
 export interface RingReaderStats {
   readonly drains: number;
   readonly records: number;
@@ -65,9 +67,18 @@ export interface NativeBpfObject {
   maps(): MapInfo[];
   load(): void;
   attach(program: string): void;
-  /** One system-wide perf event per online CPU; returns those CPUs. */
-  attachPerfEvent(program: string, type: number, config: number, samplePeriod: number): number[];
+  /**
+   * The program on perf events the kernel filters by scope (no program runs
+   * outside it): none, one per online CPU for every task; `cgroupFd`, one per
+   * online CPU for that cgroup's tasks; `tid`, one on that thread, inherited
+   * by the threads it creates (not by processes it forks). Returns link ids.
+   */
+  attachPerfEvent(program: string, type: number, config: number, samplePeriod: number, scope?: PerfEventScope): number[];
   detachAll(): void;
+  /** Detaches these links (from attachPerfEvent); their perf events close with them. */
+  detachLinks(ids: readonly number[]): void;
+  /** Each perf event's count (faults, for the fault events), with its inherited threads'; -1 when gone. */
+  perfCounts(ids: readonly number[]): number[];
   mapFd(map: string): number;
   mapLookup(map: string, key: Buffer): Buffer | null;
   mapUpdate(map: string, key: Buffer, value: Buffer, flags?: number): void;
@@ -100,6 +111,10 @@ export interface NativeAddon {
   /** process_madvise(2) over (u64 start, u64 length) pairs; returns bytes advised. Throws with errno. */
   processMadvise(pidfd: number, ranges: Buffer, advice: number): number;
   closeFd(fd: number): void;
+  /** bpf_enable_stats(BPF_STATS_RUN_TIME): program run time and count are kept while this fd is open. */
+  enableBpfStats(): number;
+  /** An O_RDONLY directory fd (a cgroup's, for cgroup-scoped perf events). */
+  openDirectory(path: string): number;
   /** The layout of the map pinned at path (throws with errno ENOENT when nothing is pinned there). */
   pinnedMapInfo(path: string): PinnedMapInfo;
 }

@@ -21,6 +21,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 fault_mode = PL_FAULT_AGGREGATED;
 /* 0 when only promotions are wanted: the fault hook then just remembers the fault. */
 const volatile __u32 count_faults = 1;
+/* Sampled mode: major faults are added to the region counts one by one by pl_major_fault. */
+const volatile __u32 majors_into_fault_stats = 0;
 const volatile __u32 fault_sample_every = 1;
 const volatile __u32 region_shift = 21;
 const volatile __u32 self_pid = 0;
@@ -214,6 +216,7 @@ static __always_inline void flush_fault_cache(struct pl_fault_cache *c)
 		struct pl_fault_stats init = {
 			.first_ns = c->first_ns,
 			.start_ns = c->start_ns,
+			.sample_period = 1,
 		};
 
 		bpf_map_update_elem(&pl_fault_stats, &key, &init, BPF_NOEXIST);
@@ -334,6 +337,70 @@ int BPF_PROG(pl_page_fault_user, unsigned long address, struct pt_regs *regs,
 			last->ts_ns = c->first_ns;
 		count_fault(c, error_code);
 	}
+	return 0;
+}
+
+/*
+ * Sampled mode: a perf event on PERF_COUNT_SW_PAGE_FAULTS_MIN, which the
+ * kernel raises as it accounts a completed minor fault (the count minflt
+ * is), runs this program once every sample period of faults. Its perf
+ * events are opened per target (per thread of a target process, per target
+ * cgroup, or per CPU for every process), so the kernel itself rejects
+ * faults of other processes before any program runs; the check here only
+ * covers the moments a retarget is under way. Each sample counts for the
+ * period's faults: the region's counts are estimates labelled with it.
+ */
+static __always_inline void add_fault_sample(struct task_struct *task, __u64 address,
+					     __u64 error_code, __u64 weight)
+{
+	struct pl_fault_key key = { .pid = task->tgid, .region = address >> region_shift };
+	struct pl_fault_stats *stats;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	stats = bpf_map_lookup_elem(&pl_fault_stats, &key);
+	if (!stats) {
+		struct pl_fault_stats init = {
+			.first_ns = now,
+			.start_ns = task->group_leader->start_boottime,
+			.sample_period = weight,
+		};
+
+		bpf_map_update_elem(&pl_fault_stats, &key, &init, BPF_NOEXIST);
+		stats = bpf_map_lookup_elem(&pl_fault_stats, &key);
+		if (!stats) {
+			__u32 family = PL_FAMILY_FAULT;
+			__u64 *lost = bpf_map_lookup_elem(&pl_loss, &family);
+
+			if (lost)
+				*lost += weight;
+			return;
+		}
+	}
+	__sync_fetch_and_add(&stats->faults, weight);
+	if (error_code & PL_PF_WRITE)
+		__sync_fetch_and_add(&stats->write_faults, weight);
+	if (error_code & PL_PF_INSTR)
+		__sync_fetch_and_add(&stats->instr_faults, weight);
+	if (error_code & PL_PF_PROT)
+		__sync_fetch_and_add(&stats->prot_faults, weight);
+	if (weight > stats->sample_period)
+		stats->sample_period = weight;
+	stats->last_ns = now;
+	stats->hint = hint_in_force(key.pid, stats->start_ns, address);
+}
+
+SEC("perf_event")
+int pl_fault_sample(struct bpf_perf_event_data *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 pid = task->tgid;
+
+	if (pid == 0 || (self_pid && pid == self_pid))
+		return 0;
+	if (!pl_targeted(task))
+		return 0;
+	/* x86 keeps a fault's error code in orig_ax of its pt_regs. */
+	add_fault_sample(task, ctx->addr, ctx->regs.orig_ax, ctx->sample_period);
 	return 0;
 }
 
@@ -623,6 +690,8 @@ int pl_major_fault(struct bpf_perf_event_data *ctx)
 
 	if (!pl_targeted(task))
 		return 0;
+	if (majors_into_fault_stats)
+		add_fault_sample(task, address, ctx->regs.orig_ax, 1);
 	bpf_find_vma(task, address, backing_of_vma, &backing, 0);
 	e = pl_reserve(PL_FAMILY_SWAP, sizeof(*e));
 	if (!e)

@@ -54,6 +54,8 @@ enum pl_target_mode {
 enum pl_fault_mode {
 	PL_FAULT_AGGREGATED = 0,
 	PL_FAULT_RAW = 1,
+	/* Counted per region by a perf event on minor faults, 1 in its sample period. */
+	PL_FAULT_SAMPLED = 2,
 };
 
 /* x86 page fault error code bits (arch/x86/include/asm/trap_pf.h). */
@@ -211,7 +213,9 @@ struct pl_fault_stats {
 	__u64 last_ns;
 	__u64 start_ns;
 	__u32 hint;
-	__u32 pad;
+	/* 1: the counts are exact; N: minor faults were sampled 1 in N, each
+	 * sample counted N times (major faults are always counted one by one). */
+	__u32 sample_period;
 };
 
 /*

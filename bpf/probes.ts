@@ -15,7 +15,8 @@ import {
   FAULT_CACHE_SIZE,
   RUNTIME_CONFIG_SIZE,
 } from './layout.generated.js';
-import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader } from './native.js';
+import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader, type ProgramStats } from './native.js';
+import { attachScoped, scopesFor, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN, type PerfProgram } from './perf-scope.js';
 import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
 import { DEFAULT_HINT_MAP_PIN, hintMapOn, prepareHintMapPin, secureHintMapPin, type HintMap } from './hint-map.js';
 
@@ -23,10 +24,26 @@ export interface ProbesConfig {
   /** Event families to attach. */
   families: FamilyName[];
   targets: TargetSpec;
-  /** aggregated: per (process, region) counts in the kernel, swept into summaries; raw: every fault. */
-  faultMode: 'aggregated' | 'raw';
+  /**
+   * sampled (the default): per (process, region) counts in the kernel from a
+   * perf event on minor faults that runs a program once every
+   * faultSamplePeriod faults, each sample counting for the period (summaries
+   * say so: samplePeriod); aggregated: exact per-region counts from a program
+   * on every fault (page_fault_user); raw: every fault as a record.
+   */
+  faultMode: 'sampled' | 'aggregated' | 'raw';
+  /** Sampled mode: one program run per this many minor faults of a target (1: exact, through the perf event). */
+  faultSamplePeriod: number;
   /** Raw mode only: report 1 fault in N. */
   faultSampleEvery: number;
+  /**
+   * counters (the default): promotions per page size and host from the
+   * kernel's THP and per-size mTHP counters, read by the collector's sampler,
+   * with no program on the allocation path; exact: a promotion record per
+   * huge page or mTHP allocated in a target's fault (mm_page_alloc, which
+   * runs for every page the kernel allocates, and page_fault_user).
+   */
+  promotionMode: 'counters' | 'exact';
   /** Regions are 2^regionShift bytes (21: 2 MiB, the PMD size). */
   regionShift: number;
   /** Ring buffer size in bytes, a power of two, at least a page. */
@@ -50,11 +67,31 @@ export interface ProbesConfig {
   objectPath?: string;
 }
 
+export const FAULT_MODES: readonly ProbesConfig['faultMode'][] = ['sampled', 'aggregated', 'raw'];
+export const PROMOTION_MODES: readonly ProbesConfig['promotionMode'][] = ['counters', 'exact'];
+
+/**
+ * The fault modes as the config file and the command line name them:
+ * 'exact' is the mode this file calls 'aggregated' (its former name in the
+ * file, still accepted), named so for the user beside promotionMode 'exact'.
+ */
+export const FAULT_MODE_NAMES: Readonly<Record<'sampled' | 'exact' | 'raw' | 'aggregated', ProbesConfig['faultMode']>> = Object.freeze({
+  sampled: 'sampled',
+  exact: 'aggregated',
+  raw: 'raw',
+  aggregated: 'aggregated',
+});
+
+/** Exact mode, the behaviour before sampling: a program on every fault and on every page allocation. */
+export const EXACT_PROBES_CONFIG: Readonly<Partial<ProbesConfig>> = Object.freeze({ faultMode: 'aggregated', promotionMode: 'exact' });
+
 export const DEFAULT_PROBES_CONFIG: Readonly<ProbesConfig> = Object.freeze({
   families: [...FAMILIES],
   targets: { pids: [], cgroups: [] },
-  faultMode: 'aggregated',
+  faultMode: 'sampled',
+  faultSamplePeriod: 16,
   faultSampleEvery: 1,
+  promotionMode: 'counters',
   regionShift: 21,
   ringBufferBytes: 16 * 1024 * 1024,
   faultTableEntries: 65536,
@@ -75,8 +112,11 @@ export function validateProbesConfig(config: ProbesConfig): void {
       throw new UsageError(`families[${i}]: unknown event family '${f}' (known: ${FAMILIES.join(', ')})`);
     }
   });
-  if (config.faultMode !== 'aggregated' && config.faultMode !== 'raw') {
-    throw new UsageError(`faultMode: '${String(config.faultMode)}' is not one of aggregated, raw`);
+  if (!FAULT_MODES.includes(config.faultMode)) {
+    throw new UsageError(`faultMode: '${String(config.faultMode)}' is not one of ${FAULT_MODES.join(', ')}`);
+  }
+  if (!PROMOTION_MODES.includes(config.promotionMode)) {
+    throw new UsageError(`promotionMode: '${String(config.promotionMode)}' is not one of ${PROMOTION_MODES.join(', ')}`);
   }
   const positiveInt = (key: keyof ProbesConfig, value: number, max = 2 ** 31) => {
     if (!Number.isInteger(value) || value < 1 || value > max) {
@@ -84,6 +124,7 @@ export function validateProbesConfig(config: ProbesConfig): void {
     }
   };
   positiveInt('faultSampleEvery', config.faultSampleEvery);
+  positiveInt('faultSamplePeriod', config.faultSamplePeriod, 1 << 20);
   positiveInt('faultTableEntries', config.faultTableEntries, 1 << 24);
   positiveInt('faultSweepIntervalMs', config.faultSweepIntervalMs, 3_600_000);
   positiveInt('maxBatchBytes', config.maxBatchBytes, 1 << 30);
@@ -97,23 +138,43 @@ export function validateProbesConfig(config: ProbesConfig): void {
   }
 }
 
-/** Which BPF programs each family needs. */
-const PROGRAMS: Record<FamilyName, readonly string[]> = {
-  fault: ['pl_page_fault_user'],
-  promotion: ['pl_page_fault_user', 'pl_mm_page_alloc'],
-  collapse: ['pl_mm_collapse_huge_page'],
-  compaction: [
-    'pl_mm_compaction_begin',
-    'pl_mm_compaction_end',
-    'pl_mm_compaction_defer_compaction',
-    'pl_mm_compaction_deferred',
-    'pl_mm_compaction_wakeup_kcompactd',
-  ],
-  swap: ['pl_mm_vmscan_write_folio', 'pl_major_fault', 'pl_direct_reclaim_begin', 'pl_direct_reclaim_end'],
-};
-const PERF_EVENT_PROGRAMS = new Set(['pl_major_fault']);
-const PERF_TYPE_SOFTWARE = 1;
-const PERF_COUNT_SW_PAGE_FAULTS_MAJ = 6;
+/** Which BPF programs each family needs, in the chosen modes. */
+export function programsFor(config: Pick<ProbesConfig, 'families' | 'faultMode' | 'promotionMode' | 'swapEntries'>): string[] {
+  const wanted = new Set<string>();
+  for (const family of config.families) {
+    if (family === 'fault') wanted.add(config.faultMode === 'sampled' ? 'pl_fault_sample' : 'pl_page_fault_user');
+    if (family === 'promotion' && config.promotionMode === 'exact') {
+      wanted.add('pl_page_fault_user');
+      wanted.add('pl_mm_page_alloc');
+    }
+    if (family === 'collapse') wanted.add('pl_mm_collapse_huge_page');
+    if (family === 'compaction') {
+      for (const p of ['begin', 'end', 'defer_compaction', 'deferred', 'wakeup_kcompactd']) wanted.add(`pl_mm_compaction_${p}`);
+    }
+    if (family === 'swap') {
+      for (const p of ['pl_mm_vmscan_write_folio', 'pl_major_fault', 'pl_direct_reclaim_begin', 'pl_direct_reclaim_end']) wanted.add(p);
+      if (config.swapEntries) wanted.add('pl_rss_stat');
+    }
+  }
+  return [...wanted];
+}
+
+/** The programs that run on perf events (scoped by target in the kernel), with their event and period. */
+function perfProgramsOf(wanted: ReadonlySet<string>, config: ProbesConfig): PerfProgram[] {
+  const out: PerfProgram[] = [];
+  if (wanted.has('pl_fault_sample')) out.push({ program: 'pl_fault_sample', config: PERF_COUNT_SW_PAGE_FAULTS_MIN, samplePeriod: config.faultSamplePeriod });
+  if (wanted.has('pl_major_fault')) out.push({ program: 'pl_major_fault', config: PERF_COUNT_SW_PAGE_FAULTS_MAJ, samplePeriod: 1 });
+  return out;
+}
+const PERF_EVENT_PROGRAMS = new Set(['pl_fault_sample', 'pl_major_fault']);
+
+/** Readings for the overhead accounting: what each program cost so far, and the faults behind it. */
+export interface ProbesCostReading {
+  /** Run count and time (time only while BPF stats are enabled) of each attached program. */
+  readonly programs: readonly ProgramStats[];
+  /** Minor faults the sampled-fault perf events counted (every one, not only samples); undefined when not attached. */
+  readonly minorFaultsCounted: number | undefined;
+}
 
 export interface LossReport {
   /** Failed reservations (or, for faults, counts the full table could not hold) per family, per CPU. */
@@ -141,6 +202,8 @@ export interface Probes {
   /** Drains the ring buffer now, synchronously. */
   drain(): number;
   loss(): LossReport;
+  /** The programs' run counts and times, and the faults the perf events counted. */
+  costReading(): ProbesCostReading;
   /** The hint map these probes read (pinned at config.hintMapPinPath when set). */
   hints(): HintMap;
   readonly object: NativeBpfObject;
@@ -194,10 +257,25 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
   let stopped = false;
   let generation = 1;
   const reported = new Map<string, Totals>();
+  const wanted = new Set<string>();
+  let perfPrograms: PerfProgram[] = [];
+  let perfLinks = new Map<string, number[]>();
+  /** Faults counted by perf events detached on a retarget, so the total only grows. */
+  let retiredMinorFaults = 0;
+
+  function minorFaultsNow(): number | undefined {
+    const ids = perfLinks.get('pl_fault_sample');
+    if (!ids) return undefined;
+    return retiredMinorFaults + obj.perfCounts(ids).reduce((n, c) => n + Math.max(0, c), 0);
+  }
 
   try {
-    obj.setRodata('fault_mode', u32(config.faultMode === 'raw' ? FaultMode.PL_FAULT_RAW : FaultMode.PL_FAULT_AGGREGATED));
-    obj.setRodata('count_faults', u32(config.families.includes('fault') ? 1 : 0));
+    const faultMode = { raw: FaultMode.PL_FAULT_RAW, aggregated: FaultMode.PL_FAULT_AGGREGATED, sampled: FaultMode.PL_FAULT_SAMPLED }[config.faultMode];
+    const faultFamily = config.families.includes('fault');
+    obj.setRodata('fault_mode', u32(faultMode));
+    // In sampled mode page_fault_user (if attached, for exact promotions) only remembers the fault.
+    obj.setRodata('count_faults', u32(faultFamily && config.faultMode !== 'sampled' ? 1 : 0));
+    obj.setRodata('majors_into_fault_stats', u32(faultFamily && config.faultMode === 'sampled' ? 1 : 0));
     obj.setRodata('fault_sample_every', u32(config.faultSampleEvery));
     obj.setRodata('region_shift', u32(config.regionShift));
     obj.setRodata('self_pid', u32(process.pid));
@@ -208,8 +286,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
       obj.setRodata('bench_burst', u32(config.bench.burst));
       obj.setRodata('bench_as_faults', u32(config.bench.asFaults ? 1 : 0));
     }
-    const wanted = new Set<string>(config.families.flatMap((f) => PROGRAMS[f]));
-    if (config.swapEntries && config.families.includes('swap')) wanted.add('pl_rss_stat');
+    for (const name of programsFor(config)) wanted.add(name);
     if (config.bench) wanted.add('pl_bench_sys_enter');
     if (config.programsOnly) {
       const known = new Set(obj.programs().map((p) => p.name));
@@ -218,16 +295,15 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
       for (const name of config.programsOnly) wanted.add(name);
     }
     for (const p of obj.programs()) obj.setAutoload(p.name, wanted.has(p.name));
+    perfPrograms = perfProgramsOf(wanted, config);
     obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
     obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
     if (config.hintMapPinPath) prepareHintMapPin(obj, config.hintMapPinPath);
     obj.load();
     if (config.hintMapPinPath) secureHintMapPin(config.hintMapPinPath);
     writeTargets(targets);
-    for (const name of wanted) {
-      if (PERF_EVENT_PROGRAMS.has(name)) obj.attachPerfEvent(name, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1);
-      else obj.attach(name);
-    }
+    for (const name of wanted) if (!PERF_EVENT_PROGRAMS.has(name)) obj.attach(name);
+    perfLinks = attachScoped(obj, addon, perfPrograms, scopesFor(targets));
   } catch (err) {
     obj.close();
     throw err;
@@ -274,10 +350,10 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
   }
 
   function sweepFaults(): FaultSummary[] {
-    if (!config.families.includes('fault') || config.faultMode !== 'aggregated') return [];
+    if (!config.families.includes('fault') || config.faultMode === 'raw') return [];
     const stats = obj.mapEntries('pl_fault_stats');
     const cache = obj.mapEntries('pl_fault_cache');
-    const totals = new Map<string, { key: { pid: number; region: number }; t: Totals; firstNs: number; lastNs: number; startNs: number; hint: number }>();
+    const totals = new Map<string, { key: { pid: number; region: number }; t: Totals; firstNs: number; lastNs: number; startNs: number; hint: number; samplePeriod: number }>();
     for (let i = 0; i < stats.count; i++) {
       const key = decodeFaultKey(stats.keys, i * stats.keySize);
       const v = decodeFaultStats(stats.values, i * stats.valueSize);
@@ -288,6 +364,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
         lastNs: v.lastNs,
         startNs: v.startNs,
         hint: v.hint,
+        samplePeriod: Math.max(1, v.samplePeriod),
       });
     }
     // Pending counts in each CPU's cache are not in the table yet. Read after
@@ -306,6 +383,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
           lastNs: c.firstNs,
           startNs: c.startNs,
           hint: 0,
+          samplePeriod: 1,
         };
         entry.t.faults += c.faults;
         entry.t.writeFaults += c.writeFaults;
@@ -341,6 +419,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
         firstNs: e.firstNs,
         lastNs: e.lastNs,
         hint: e.hint,
+        samplePeriod: e.samplePeriod,
       });
     }
     forgetExited(stats);
@@ -397,7 +476,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
       handlers = h;
       reader = new addon.RingReader(obj.mapFd('pl_events'), onBatch, config.maxBatchBytes);
       reader.start();
-      if (config.families.includes('fault') && config.faultMode === 'aggregated') {
+      if (config.families.includes('fault') && config.faultMode !== 'raw') {
         sweepTimer = setInterval(() => deliverSummaries(sweepFaults()), config.faultSweepIntervalMs);
         sweepTimer.unref();
       }
@@ -405,7 +484,16 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     setTargets(spec: TargetSpec) {
       const next = resolveTargets(spec);
       writeTargets(next);
+      // The perf events follow: the old ones go first, so no fault counts twice.
+      const counted = minorFaultsNow();
+      obj.detachLinks([...perfLinks.values()].flat());
+      perfLinks = new Map();
+      if (counted !== undefined) retiredMinorFaults = counted;
+      perfLinks = attachScoped(obj, addon, perfPrograms, scopesFor(next));
       targets = next;
+    },
+    costReading() {
+      return { programs: obj.programStats().filter((p) => wanted.has(p.name)), minorFaultsCounted: minorFaultsNow() };
     },
     sweepFaults,
     hints() {
@@ -427,7 +515,7 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
           reader.drainNow();
           reader.stop();
         }
-        if (config.families.includes('fault') && config.faultMode === 'aggregated') deliverSummaries(sweepFaults());
+        if (config.families.includes('fault') && config.faultMode !== 'raw') deliverSummaries(sweepFaults());
       } finally {
         finalLoss = loss();
         reader?.close();

@@ -1,5 +1,7 @@
 import { UsageError } from '../lib/errors.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
+import { DEFAULT_PROBES_CONFIG, FAULT_MODE_NAMES, PROMOTION_MODES, type ProbesConfig } from '../bpf/probes.js';
+import { flagNumber, flagString, type FlagSpec, type ParsedArgs } from './args.js';
 
 /** --pid values: process ids, each named in the error when it is not one. */
 export function parsePids(values: readonly string[]): number[] {
@@ -17,4 +19,34 @@ export function parseFamilies(values: readonly string[], emptyMeansAll: boolean)
     if (!(FAMILIES as readonly string[]).includes(v)) throw new UsageError(`--events: unknown event family '${v}' (known: ${FAMILIES.join(', ')})`);
     return v as FamilyName;
   });
+}
+
+/** The flags that choose how the probes count: shared by `collect`, `agent`, `record` and `trace`. */
+export const PROBE_MODE_FLAGS: FlagSpec[] = [
+  { name: 'fault-mode', kind: 'string', help: 'sampled (default: per-region counts, 1 fault in --sample-period runs a program), exact (a program on every fault) or raw (every fault a record)' },
+  { name: 'sample-period', kind: 'number', help: `sampled fault mode: one program run per N minor faults (default ${DEFAULT_PROBES_CONFIG.faultSamplePeriod}; 1 counts every fault)` },
+  { name: 'promotion-mode', kind: 'string', help: 'counters (default: from the kernel THP/mTHP counters, no program on page allocation) or exact (a record per huge page or mTHP a target faults in)' },
+];
+
+/** --fault-mode, --sample-period, --promotion-mode: what was given, checked, each error naming its flag. */
+export function parseProbeModes(args: ParsedArgs): Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> {
+  const out: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> = {};
+  const faultMode = flagString(args, 'fault-mode');
+  if (faultMode !== undefined) {
+    const mode = Object.hasOwn(FAULT_MODE_NAMES, faultMode) ? FAULT_MODE_NAMES[faultMode as keyof typeof FAULT_MODE_NAMES] : undefined;
+    if (!mode) throw new UsageError(`--fault-mode: '${faultMode}' is not one of sampled, exact, raw`);
+    out.faultMode = mode;
+  }
+  const period = flagNumber(args, 'sample-period');
+  if (period !== undefined) {
+    if (!Number.isInteger(period) || period < 1 || period > 1 << 20) throw new UsageError(`--sample-period: wants an integer from 1 to ${1 << 20}, got ${period}`);
+    if (out.faultMode !== undefined && out.faultMode !== 'sampled') throw new UsageError(`--sample-period: only with --fault-mode sampled (got --fault-mode ${faultMode})`);
+    out.faultSamplePeriod = period;
+  }
+  const promotionMode = flagString(args, 'promotion-mode');
+  if (promotionMode !== undefined) {
+    if (!(PROMOTION_MODES as readonly string[]).includes(promotionMode)) throw new UsageError(`--promotion-mode: '${promotionMode}' is not one of ${PROMOTION_MODES.join(', ')}`);
+    out.promotionMode = promotionMode as ProbesConfig['promotionMode'];
+  }
+  return out;
 }

@@ -14,6 +14,7 @@ import type { LossReport, Probes } from '../bpf/probes.js';
 import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
 import { BoundedQueue, addCounts, chunkOfEvents, chunkOfFrames, countFrames, zeroCounts, type Chunk, type FamilyCounts } from './queue.js';
 import type { DamonRegion, PsiSample, ReferencedSampler, Samplers, VmstatSample } from './samplers.js';
+import type { OverheadMeter, OverheadSample, ProgramCostSample } from './overhead.js';
 
 export interface CollectorConfig {
   host: string;
@@ -65,6 +66,9 @@ export interface CollectorBatch {
   vmstat: VmstatSample[];
   psi: PsiSample[];
   damon: DamonRegion[];
+  /** Overhead intervals closed since the last batch, and their programs' rows. */
+  overhead: OverheadSample[];
+  programCosts: ProgramCostSample[];
   /** Cumulative ring-buffer loss per family, per CPU. */
   loss: Record<FamilyName, number[]>;
   /** Cumulative queue drops per family. */
@@ -100,6 +104,8 @@ export interface CollectorDeps {
   samplers?: Samplers;
   /** Per-mapping access sampling of the target processes (clear_refs + smaps Referenced). */
   referenced?: ReferencedSampler;
+  /** What the probes and this process cost the host, per interval (collectors/overhead.ts). */
+  overhead?: Pick<OverheadMeter, 'start' | 'stop'>;
   producer: EventsProducer;
   encode: EncodeBatch;
   /** Called after each produced batch with its latency, for metrics. */
@@ -127,6 +133,8 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   let vmstat: VmstatSample[] = [];
   let psi: PsiSample[] = [];
   let damon: DamonRegion[] = [];
+  let overhead: OverheadSample[] = [];
+  let programCosts: ProgramCostSample[] = [];
   /** Start time of each process seen in fault summaries: sampler rows must name processes as events do. */
   const startNsOfPid = new Map<number, number>();
   /** Batches Kafka has acknowledged (the next sequence number to be acknowledged). */
@@ -193,8 +201,8 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     return JSON.stringify([loss, dropped]);
   }
 
-  type SamplerRows = Pick<CollectorBatch, 'vmstat' | 'psi' | 'damon'>;
-  const NO_SAMPLES: SamplerRows = { vmstat: [], psi: [], damon: [] };
+  type SamplerRows = Pick<CollectorBatch, 'vmstat' | 'psi' | 'damon' | 'overhead' | 'programCosts'>;
+  const NO_SAMPLES: SamplerRows = { vmstat: [], psi: [], damon: [], overhead: [], programCosts: [] };
 
   /** Encodes chunks as batch `sequence`, the totals read now (so they include any rejection just made). */
   function encodeChunks(sequence: number, chunks: readonly Chunk[], samples: SamplerRows): Uint8Array {
@@ -240,12 +248,14 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
   /** `report`: encode a batch even with nothing in it, to carry the final loss and drop totals. */
   function nextBatch(report = false): { value: Buffer; chunks: Chunk[]; events: number } | undefined {
     let chunks = queue.take(config.batch.maxEvents, config.batch.maxBytes);
-    if (!report && chunks.length === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0) return undefined;
+    if (!report && chunks.length === 0 && !samplesWaiting()) return undefined;
     const sequence = nextSequence++;
-    const samples: SamplerRows = { vmstat, psi, damon };
+    const samples: SamplerRows = { vmstat, psi, damon, overhead, programCosts };
     vmstat = [];
     psi = [];
     damon = [];
+    overhead = [];
+    programCosts = [];
     let value: Uint8Array;
     try {
       value = encodeChunks(sequence, chunks, samples);
@@ -321,6 +331,10 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
     if (!stopping && (prepared || queue.waitingEvents >= config.batch.maxEvents)) setImmediate(kick);
   }
 
+  function samplesWaiting(): boolean {
+    return vmstat.length + psi.length + damon.length + overhead.length + programCosts.length > 0;
+  }
+
   function stats(): CollectorStats {
     const q = queue.stats();
     return {
@@ -353,6 +367,10 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       encodedTotals = totalsKey(deps.probes.loss().perFamily, queue.stats().dropped);
       deps.samplers?.start({ onVmstat: (s) => vmstat.push(s), onPsi: (s) => psi.push(s) });
       deps.referenced?.start((rows) => damon.push(...rows));
+      deps.overhead?.start((r) => {
+        overhead.push(r.overhead);
+        programCosts.push(...r.programs);
+      });
       timer = setInterval(() => {
         if (!stopping) kick();
       }, config.batch.maxDelayMs);
@@ -373,13 +391,15 @@ export function createCollector(config: CollectorConfig, deps: CollectorDeps): C
       deps.samplers?.stop();
       deps.samplers?.flush();
       deps.referenced?.stop();
+      // The last overhead interval is read while the programs are still loaded.
+      deps.overhead?.stop();
       // Detaching drains the ring and sweeps the fault table one last time.
       deps.probes.stop();
       const deadline = Date.now() + config.flushTimeoutMs;
       for (;;) {
         if (sending) await sending;
         const q = queue.stats();
-        const empty = !pending && !prepared && q.chunks === 0 && vmstat.length === 0 && psi.length === 0 && damon.length === 0;
+        const empty = !pending && !prepared && q.chunks === 0 && !samplesWaiting();
         // Drops or loss since the newest batch encoded (a retried batch keeps
         // the totals it was encoded with): one more batch, maybe empty, says
         // the final totals, so downstream never reads a stale count.

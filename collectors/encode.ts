@@ -14,6 +14,8 @@ export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {
       vmstat: b.vmstat,
       psi: b.psi,
       damon: b.damon,
+      overhead: b.overhead,
+      programCosts: b.programCosts,
     },
     b.frames,
     b.events,

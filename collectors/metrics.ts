@@ -1,8 +1,9 @@
 /**
  * The collector's Prometheus metrics (prom-client): events drained, produced
  * and dropped per family, ring-buffer loss per CPU, queue depth, produce
- * latency. Counters are read from the collector's own stats at scrape time,
- * so there is one source of truth for every number.
+ * latency; and, given the overhead meter, what the probes and the agent
+ * cost (collectors/overhead.ts). Counters are read from the components' own
+ * stats at scrape time, so there is one source of truth for every number.
  */
 import { createServer, type Server } from 'node:http';
 import client from 'prom-client';
@@ -10,6 +11,7 @@ import { UsageError } from '../lib/errors.js';
 import { basicAuthCredentials, isLoopback, sameSecret } from '../lib/net.js';
 import { FAMILIES } from '../bpf/events.js';
 import type { CollectorStats } from './collector.js';
+import type { OverheadStats } from './overhead.js';
 
 export interface CollectorMetrics {
   readonly registry: client.Registry;
@@ -27,8 +29,9 @@ export interface MetricsAuth {
   readonly password: string;
 }
 
-export function createCollectorMetrics(stats: () => CollectorStats): CollectorMetrics {
+export function createCollectorMetrics(stats: () => CollectorStats, overhead?: () => OverheadStats): CollectorMetrics {
   const registry = new client.Registry();
+  if (overhead) registerOverheadMetrics(registry, overhead);
   const perFamily = (name: string, help: string, pick: (s: CollectorStats) => Record<string, number>) =>
     new client.Counter({
       name,
@@ -141,4 +144,92 @@ export function createCollectorMetrics(stats: () => CollectorStats): CollectorMe
       return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
     },
   };
+}
+
+/**
+ * The overhead meter's series. Counters are totals since the collector
+ * started (Prometheus rates them); gauges are the newest interval's model
+ * figures: NaN until the first interval closes and, for the program
+ * figures, while stats are off ("not measured", never a 0 that reads as
+ * free); per-program ns per run has no series for a program not measured.
+ */
+function registerOverheadMetrics(registry: client.Registry, overhead: () => OverheadStats): void {
+  new client.Gauge({
+    name: 'pageloop_bpf_stats_enabled',
+    help: 'Whether the kernel keeps BPF program run times for the overhead meter (1) or not (0: the per-program and per-fault figures are not reported)',
+    registers: [registry],
+    collect() {
+      this.set(overhead().statsEnabled ? 1 : 0);
+    },
+  });
+  new client.Counter({
+    name: 'pageloop_overhead_read_errors_total',
+    help: 'Overhead readings that failed (the interval is not reported)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(overhead().readErrors);
+    },
+  });
+  new client.Counter({
+    name: 'pageloop_bpf_program_runs_total',
+    help: 'BPF program runs while stats were on (bpf_prog_info run_cnt), per program',
+    labelNames: ['program', 'fault_path'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [program, t] of Object.entries(overhead().totals.programs)) this.inc({ program, fault_path: t.faultPath ? '1' : '0' }, t.runs);
+    },
+  });
+  new client.Counter({
+    name: 'pageloop_bpf_program_run_seconds_total',
+    help: 'BPF program run time while stats were on (bpf_prog_info run_time_ns), per program',
+    labelNames: ['program', 'fault_path'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [program, t] of Object.entries(overhead().totals.programs)) this.inc({ program, fault_path: t.faultPath ? '1' : '0' }, t.runTimeNs / 1e9);
+    },
+  });
+  new client.Counter({
+    name: 'pageloop_agent_cpu_seconds_total',
+    help: "The agent's own CPU time (user + system, every thread) over the overhead intervals",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(overhead().totals.agentCpuNs / 1e9);
+    },
+  });
+  const lastGauge = (name: string, help: string, pick: (l: NonNullable<OverheadStats['last']>) => number | null) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const last = overhead().last;
+        const v = last ? pick(last) : null;
+        // An unlabelled gauge is always exposed; NaN says "not measured" (no interval yet, stats off) where 0 would claim "free".
+        this.set(v ?? NaN);
+      },
+    });
+  new client.Gauge({
+    name: 'pageloop_bpf_program_ns_per_run',
+    help: 'BPF program run time per run over the newest overhead interval, per program',
+    labelNames: ['program', 'fault_path'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of overhead().last?.programs ?? []) if (p.nsPerRun !== null) this.set({ program: p.name, fault_path: p.faultPath ? '1' : '0' }, p.nsPerRun);
+    },
+  });
+  lastGauge('pageloop_agent_cpu_share', "The agent's CPU time over the newest interval as a share of the host's CPU capacity (interval x CPUs)", (l) => l.agentCpuShare);
+  lastGauge('pageloop_bpf_cpu_share', 'Every BPF program of the probes: run time over the newest interval as a share of the host CPU capacity', (l) => (l.statsEnabled ? l.bpfCpuShare : null));
+  lastGauge('pageloop_fault_path_ns_per_fault', 'Fault-path programs: run time per page fault of the host over the newest interval', (l) => l.faultPathNsPerFault);
+  lastGauge(
+    'pageloop_fault_path_cpu_share',
+    'Fault-path programs: ns per fault x faults/s / CPUs / 1e9, the share of host CPU capacity they take (newest interval)',
+    (l) => (l.statsEnabled ? l.faultPathCpuShare : null),
+  );
+  lastGauge('pageloop_fault_path_slowdown_ratio', 'Estimated slowdown of the work that ran: fault-path run time / (host busy time - it), newest interval', (l) => l.faultPathSlowdown);
+  lastGauge('pageloop_host_faults_per_second', 'Page faults of the host per second over the newest interval', (l) => l.faultsPerSecond);
 }

@@ -230,4 +230,23 @@ describe('every query on the ClickHouse engine', () => {
       ],
     );
   });
+
+  it('overhead: ns per fault, shares and the stats-on share per host follow the model; intervals without stats are not counted as free', async () => {
+    const entry = queryRegistry().find((q) => q.title === 'Probe cost per host')!;
+    const r = await run(entry, [{ name: 'host', value: [ALL_VALUE], options: ['host-a', 'host-b'] }], 60_000);
+    const byHost = new Map(r.data.map((row) => [String(row.host), row]));
+    // test/dashboard-rows.ts: per minute 6e6 faults, 2 CPUs, fault-path programs 375000 runs at 900 ns (host-b 1000 ns) + 2000 at 1500 ns.
+    for (const [host, nsPerRun, statsMinutes] of [
+      ['host-a', 900, 30],
+      ['host-b', 1000, 25],
+    ] as const) {
+      const row = byHost.get(host)!;
+      const faultPathNsPerMinute = 375_000 * nsPerRun + 2_000 * 1_500;
+      const near = (got: unknown, want: number, what: string) => assert.ok(Math.abs(Number(got) - want) <= want * 1e-9, `${host} ${what}: ${String(got)}, expected ${want}`);
+      near(row.ns_per_fault, faultPathNsPerMinute / 6_000_000, 'ns per fault');
+      near(row.fault_path_cpu_percent, (100 * faultPathNsPerMinute) / (60e9 * 2), 'fault-path CPU %');
+      near(row.est_slowdown_percent, (100 * faultPathNsPerMinute) / (60e9 - faultPathNsPerMinute), 'estimated slowdown %');
+      near(row.stats_on_percent, (100 * statsMinutes) / 30, 'stats on %');
+    }
+  });
 });

@@ -1,7 +1,8 @@
-/** Fleet overview: is every collector reporting, and is anything lost on the way? */
+/** Fleet overview: is every collector reporting, is anything lost on the way, and what do the probes cost? */
 import { TABLE } from '../schemas/clickhouse-tables.js';
 import { HOST_VARIABLE, phaseAnnotation, TUNER_ANNOTATION } from './common.js';
 import { counterIncreases, sql, table, where, type DashboardSpec } from './spec.js';
+import { OVERHEAD_PANELS } from './overhead.js';
 
 const FAMILIES = ['fault', 'promotion', 'collapse', 'compaction', 'swap'] as const;
 const FAMILY_COLUMNS = ['fault_events', 'promotion_events', 'collapse_events', 'compaction_events', 'swap_events'] as const;
@@ -9,7 +10,7 @@ const FAMILY_COLUMNS = ['fault_events', 'promotion_events', 'collapse_events', '
 export const FLEET_DASHBOARD: DashboardSpec = {
   uid: 'pageloop-fleet',
   title: 'pageloop / Fleet overview',
-  description: 'Event rates per host and family, ring-buffer loss per CPU, collector queue drops, lost batches and bad input.',
+  description: 'Event rates per host and family, ring-buffer loss per CPU, collector queue drops, lost batches, bad input, and what the probes and the agent cost each host.',
   tags: ['pageloop', 'fleet'],
   variables: [HOST_VARIABLE],
   annotations: [phaseAnnotation({ process: false }), TUNER_ANNOTATION],
@@ -139,5 +140,6 @@ export const FLEET_DASHBOARD: DashboardSpec = {
       ]),
       columns: ['time', 'topic', 'dead_letters'],
     },
+    ...OVERHEAD_PANELS,
   ],
 };

@@ -10,14 +10,17 @@ import { readBootId } from '../lib/procfs.js';
 import type { PageloopConfig } from '../schemas/validate.js';
 import type { KafkaSettings } from '../kafka/client.js';
 import { kafkaSettingsFor } from '../kafka/settings.js';
-import type { Probes, ProbesConfig } from '../bpf/probes.js';
+import { FAULT_MODE_NAMES, type Probes, type ProbesConfig } from '../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
-import { loadAddon } from '../bpf/native.js';
+import { errnoOf, loadAddon } from '../bpf/native.js';
+import { PageloopError, errorMessage } from '../lib/errors.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats, type EventsProducer } from '../collectors/collector.js';
 import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
 import { createCollectorMetrics, type MetricsAuth } from '../collectors/metrics.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
+import { createOverheadMeter, DEFAULT_OVERHEAD_CONFIG, formatOverhead, overheadStatus, type OverheadConfig, type OverheadMeter, type StatsHandle } from '../collectors/overhead.js';
+import { bpfStatsSysctlOn, procOverheadReading } from '../collectors/overhead-reading.js';
 
 export interface CollectSettings {
   kafka: KafkaSettings;
@@ -26,15 +29,28 @@ export interface CollectSettings {
   compression: 'none' | 'gzip';
   metrics: { host: string; port: number; auth?: MetricsAuth } | null;
   samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
+  /** Live overhead accounting; null turns it off. */
+  overhead: OverheadConfig | null;
 }
 
 /** Defaults, then the config file, then the environment, then flags. */
-export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number }, env = process.env): CollectSettings {
+export function collectSettings(
+  file: PageloopConfig,
+  cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number; modes?: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> },
+  env = process.env,
+): CollectSettings {
   const host = env.PAGELOOP_HOST || file.host || hostname();
   const c = file.collector ?? {};
-  const p = file.probes ?? {};
+  const { faultMode, ...p } = file.probes ?? {};
   const targets = cli.pids.length || cli.cgroups.length ? { pids: cli.pids, cgroups: cli.cgroups } : { pids: p.targets?.pids ?? [], cgroups: p.targets?.cgroups ?? [] };
-  const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
+  const probes: Partial<ProbesConfig> = {
+    ...p,
+    // The file names the modes as the user does (exact, not aggregated).
+    ...(faultMode !== undefined ? { faultMode: FAULT_MODE_NAMES[faultMode] } : {}),
+    targets,
+    ...(cli.families.length ? { families: cli.families } : {}),
+    ...cli.modes,
+  };
   const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
   return {
     kafka: kafkaSettingsFor('collector', file.kafka, { brokers: cli.brokers }, host),
@@ -53,6 +69,10 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
       vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
       psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
     },
+    overhead:
+      c.overhead?.enabled === false
+        ? null
+        : { ...DEFAULT_OVERHEAD_CONFIG, faultPathPrograms: [...DEFAULT_OVERHEAD_CONFIG.faultPathPrograms], intervalMs: c.overhead?.intervalMs ?? DEFAULT_OVERHEAD_CONFIG.intervalMs },
   };
 }
 
@@ -77,6 +97,10 @@ export function formatStats(s: CollectorStats): string {
 export interface RunningCollector {
   readonly collector: Collector;
   readonly probes: Probes;
+  /** The overhead meter, unless settings.overhead is null. */
+  readonly overhead: OverheadMeter | undefined;
+  /** The metrics endpoint's port, when it serves one. */
+  readonly metricsPort: number | undefined;
   stop(): Promise<CollectorStats>;
 }
 
@@ -94,6 +118,15 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
   const addon = loadAddon();
   let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
   const pids = probes.targets.pids;
+  const overhead = settings.overhead
+    ? createOverheadMeter(settings.overhead, {
+        read: procOverheadReading(() => probes.costReading().programs, () => addon.bootTimeNs()),
+        enableStats: () => enableBpfStats(addon),
+        statsOnAnyway: () => bpfStatsSysctlOn(),
+        cpus: addon.possibleCpus(),
+        log,
+      })
+    : undefined;
   const collector: Collector = createCollector(settings.collector, {
     probes,
     samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
@@ -101,23 +134,26 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     ...(pids.length > 0
       ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
       : {}),
+    ...(overhead ? { overhead } : {}),
     producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
     encode: encodeCollectorBatch,
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
     // One line per refused batch: the BPF object and the decoder disagree, worth seeing at once.
     onRejected: (reason, counts) => log(`collector: dropped ${totalOf(counts)} events of a refused batch: ${reason}`),
   });
-  metrics = createCollectorMetrics(() => collector.stats());
+  metrics = createCollectorMetrics(() => collector.stats(), overhead ? () => overhead.stats() : undefined);
   const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port, settings.metrics.auth) : undefined;
   collector.start();
   log(
     `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${'kafka' in sink ? settings.collector.topic : sink.describe}` +
       (port !== undefined ? `; metrics on http://${settings.metrics!.host}:${port}/metrics` : ''),
   );
-  const status = setInterval(() => log(formatStats(collector.stats())), 10_000).unref();
+  const status = setInterval(() => log(formatStats(collector.stats()) + (overhead ? `; ${formatOverhead(overheadStatus(overhead.stats()))}` : '')), 10_000).unref();
   return {
     collector,
     probes,
+    overhead,
+    metricsPort: port,
     async stop() {
       clearInterval(status);
       const final = await collector.stop();
@@ -127,3 +163,24 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
   };
 }
 
+
+/**
+ * BPF stats on until the handle is closed: BPF_ENABLE_STATS through the
+ * addon (mechanics only), an fd the kernel counts, so stats stay on while any
+ * holder has one and the sysctl is never written.
+ */
+function enableBpfStats(addon: ReturnType<typeof loadAddon>): StatsHandle {
+  let fd: number;
+  try {
+    fd = addon.enableBpfStats();
+  } catch (err) {
+    // The kernel asks CAP_SYS_ADMIN for it, which the agent's capability set (deploy/kubernetes/agent.ts) leaves out.
+    if (errnoOf(err) === EPERM) {
+      throw new PageloopError('bpf-stats', `${errorMessage(err)}: BPF_ENABLE_STATS needs CAP_SYS_ADMIN; without it, kernel.bpf_stats_enabled=1 on the host keeps run times`, { cause: err });
+    }
+    throw err;
+  }
+  return { close: () => addon.closeFd(fd) };
+}
+
+const EPERM = 1;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { readStackStatus, writeStackStatus, type StackStatus } from './stack.js';
+import { formatStatusLine, readStackStatus, writeStackStatus, type StackStatus } from './stack.js';
 
 const status: StackStatus = {
   pid: 1, startedAt: 'a', updatedAt: 'b', host: 'h', kafka: '127.0.0.1:9092', clickhouseHttp: null,
@@ -26,4 +26,16 @@ test('the status file is written root-only and read back whole, even over a stal
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the status line carries the overhead when the file has it, and reads a file of an older version without it', () => {
+  const overhead = {
+    statsEnabled: true, statsError: null, intervals: 3, readErrors: 0, agentCpuShare: 0.004, faultsPerSecond: 5000,
+    faultPathNsPerFault: 120, faultPathCpuShare: 0.0003, faultPathSlowdown: 0.002,
+    programs: [{ name: 'pl_fault_sample', faultPath: true, runs: 3000, nsPerRun: 1900 }],
+  };
+  assert.match(formatStatusLine({ ...status, overhead }), /; overhead: agent CPU 0\.40% of host; fault path 120\.0 ns\/fault at 5000 faults\/s = 0\.0300% of CPU, est\. slowdown 0\.20%; pl_fault_sample 1900 ns\/run$/);
+  assert.match(formatStatusLine({ ...status, overhead: { ...overhead, statsEnabled: false, statsError: 'EPERM' } }), /BPF stats off \(EPERM\)/);
+  assert.match(formatStatusLine(status), /sink 7 rows$/);
+  assert.match(formatStatusLine({ ...status, overhead: null }), /sink 7 rows$/);
 });

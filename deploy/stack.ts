@@ -24,6 +24,7 @@ import { createProcessorConfig } from '../processors/config.js';
 import { processorTopics } from '../processors/topics.js';
 import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../sink/sink.js';
 import { totalOf } from '../collectors/collector.js';
+import { formatOverhead, overheadStatus, type OverheadStatus } from '../collectors/overhead.js';
 import { errorMessage } from '../lib/errors.js';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -70,6 +71,8 @@ export interface StackStatus {
   hintsFailed: number;
   processor: { records: number; regions: number; outputs: Record<string, number> };
   sinkRows: number;
+  /** What the probes and the agent cost this host (newest interval); null when overhead accounting is off. Absent in files of older versions. */
+  overhead?: OverheadStatus | null;
 }
 
 export function formatStatusLine(s: StackStatus): string {
@@ -77,7 +80,8 @@ export function formatStatusLine(s: StackStatus): string {
     `${s.eventsPerSecond.toFixed(0)} events/s; drained ${s.drained}, produced ${s.produced}, dropped ${s.dropped}, ` +
     `ring-buffer lost ${s.ringBufferLost}; processors ${s.processor.records} batches, ${s.processor.regions} regions, ` +
     `${s.processor.outputs.hints ?? 0} hints; hints applied ${s.hintsApplied}, refused ${s.hintsRefused}, failed ${s.hintsFailed}; ` +
-    `sink ${s.sinkRows} rows`
+    `sink ${s.sinkRows} rows` +
+    (s.overhead ? `; ${formatOverhead(s.overhead)}` : '')
   );
 }
 
@@ -188,6 +192,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
         hintsFailed: f.outcomes.failed,
         processor: { records: p.records, regions: p.hosts.regions, outputs: p.outputs },
         sinkRows: Object.values(sink.stats().rows).reduce((a, b) => a + b, 0),
+        overhead: collector.overhead ? overheadStatus(collector.overhead.stats()) : null,
       };
     };
     const writeStatus = (s: StackStatus) => writeStackStatus(config.statusFile, s);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseProcStat, parseSmaps, parseVmstat, smapsFieldInRange, vmstatDelta, readProcStat } from './procfs.js';
+import { parseProcStat, parseProcStatBusyNs, parseSmaps, parseVmstat, smapsFieldInRange, vmstatDelta, readProcStat } from './procfs.js';
 
 test('parseProcStat reads fields after a comm with spaces and parentheses', () => {
   const line = '4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 1234 0 7 0 10 2 0 0 20 0 1 0 98765 1000 200 ...';
@@ -44,4 +44,11 @@ test('parseSmaps reads mappings and fields, smapsFieldInRange sums inside a rang
   assert.equal(e[1]!.offset, 0x1000);
   assert.equal(smapsFieldInRange(e, 'AnonHugePages', 0x7f0000000000, 0x7f0000400000), 4096);
   assert.equal(smapsFieldInRange(e, 'Rss', 0x7f0000000000, 0x7f0000600000), 4196);
+});
+
+test('parseProcStatBusyNs: user+nice+system+irq+softirq+steal ticks, not idle or iowait; garbage is refused', () => {
+  const text = 'cpu  100 2 30 5000 40 1 6 7 9 0\ncpu0 50 1 15 2500 20 0 3 3 4 0\nintr 1\n';
+  assert.equal(parseProcStatBusyNs(text), ((100 + 2 + 30 + 1 + 6 + 7) * 1e9) / 100);
+  assert.throws(() => parseProcStatBusyNs('intr 1\n'), /not a \/proc\/stat/);
+  assert.throws(() => parseProcStatBusyNs('cpu  1 2 x 4 5 6 7 8\n'), /not a \/proc\/stat/);
 });

@@ -57,6 +57,26 @@ export function vmstatDelta(a: Map<string, number>, b: Map<string, number>, name
   return Object.fromEntries(names.map((n) => [n, (b.get(n) ?? 0) - (a.get(n) ?? 0)]));
 }
 
+/** /proc/stat counts CPU time in USER_HZ ticks, 100 per second on every Linux ABI (independent of CONFIG_HZ). */
+const USER_HZ = 100;
+
+/**
+ * Busy CPU time of the whole host from /proc/stat's aggregate `cpu` line, in
+ * ns: user, nice, system, irq, softirq and steal (guest time is already
+ * inside user). Idle and iowait are not busy.
+ */
+export function parseProcStatBusyNs(text: string): number {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  const f = line?.trim().split(/\s+/).slice(1).map(Number);
+  if (!f || f.length < 8 || f.slice(0, 8).some((v) => !Number.isFinite(v))) throw new Error(`not a /proc/stat text: '${text.slice(0, 80)}'`);
+  const [user, nice, system, , , irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+  return ((user + nice + system + irq + softirq + steal) * 1e9) / USER_HZ;
+}
+
+export function readProcStatBusyNs(): number {
+  return parseProcStatBusyNs(readFileSync('/proc/stat', 'utf8'));
+}
+
 export interface SmapsEntry {
   start: number;
   end: number;

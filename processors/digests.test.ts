@@ -15,33 +15,14 @@ import { deserialize } from 'node:v8';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
-import { createProcessorConfig, type ProcessorConfigInput } from './config.js';
+import { createProcessorConfig } from './config.js';
 import { PartitionEngine, type OutRecord } from './engine.js';
 import { checkpointBody } from './state.js';
-import { CollectorStream, SEC, T0, faultSummary, fleetRecords, scenarioRecords, type StreamRecord } from './synthetic.js';
+import { CollectorStream, PROCESSOR_WORKLOADS, SEC, T0, faultSummary, type ProcessorWorkload as Workload } from './synthetic.js';
 
 const GOLDEN = resolve(dirname(fileURLToPath(import.meta.url)), '../../processors/testdata/workload-digests.json');
 
-interface Workload {
-  readonly name: string;
-  readonly records: () => StreamRecord[];
-  readonly config?: ProcessorConfigInput;
-  /** Restore from a checkpoint every this many records (0: never). */
-  readonly checkpointEvery?: number;
-}
-
-const WORKLOADS: readonly Workload[] = [
-  { name: 'scenario', records: () => scenarioRecords() },
-  { name: 'scenario-dup-gap', records: () => scenarioRecords({ dupAndGap: true }) },
-  { name: 'scenario-40-windows', records: () => scenarioRecords({ windows: 40 }) },
-  { name: 'scenario-checkpoint-7', records: () => scenarioRecords({ dupAndGap: true }), checkpointEvery: 7 },
-  { name: 'scenario-window-5s', records: () => scenarioRecords(), config: { windowMs: 5000 } },
-  ...Array.from({ length: 15 }, (_, i): Workload => ({
-    name: `fleet-seed-${i + 1}`,
-    records: () => fleetRecords(i + 1, 20 + (i % 4) * 5),
-    ...(i % 5 === 4 ? { checkpointEvery: 11 + i } : {}),
-  })),
-];
+const WORKLOADS = PROCESSOR_WORKLOADS;
 
 function run(w: Workload): { outputs: string; state: string; count: number } {
   const ctx = { config: createProcessorConfig(w.config ?? {}), inputTopic: 'pageloop.events.v1' };

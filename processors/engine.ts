@@ -472,6 +472,9 @@ export class PartitionEngine {
       switch (type) {
         case 'fault_summary': {
           // The bulk of a real stream: columns hoisted; countFaults adds them up.
+          // Sampled summaries (samplePeriod N > 1) arrive scaled: the kernel
+          // adds N per sample, so their counts are the estimates to use as
+          // they are, and nothing here multiplies them again.
           const s = b.faultSummaries;
           const lastNs = s.lastNs;
           const pids = s.pid;
@@ -492,14 +495,17 @@ export class PartitionEngine {
         }
         case 'fault': {
           const s = b.faults;
+          const weights = s.sampleWeight;
           for (let i = from; i < to; i++) {
             const w = this.admit(h, s.h.tsNs[i]!);
             if (w < 0) continue;
             const code = s.errorCode[i]!;
-            const write = code & PAGE_FAULT_WRITE ? 1 : 0;
-            const instr = code & PAGE_FAULT_INSTR ? 1 : 0;
-            const prot = code & PAGE_FAULT_PROT ? 1 : 0;
-            countFaults(s.h.pid[i]!, s.h.startNs[i]!, regionStartOf(s.address[i]!), regionBytes, w, 1, write, instr, prot);
+            // Raw mode reporting 1 fault in N (faultSampleEvery) sends each with weight N: it stands for N faults, as in the sink.
+            const n = weights.length === 0 ? 1 : weights[i]! || 1;
+            const write = code & PAGE_FAULT_WRITE ? n : 0;
+            const instr = code & PAGE_FAULT_INSTR ? n : 0;
+            const prot = code & PAGE_FAULT_PROT ? n : 0;
+            countFaults(s.h.pid[i]!, s.h.startNs[i]!, regionStartOf(s.address[i]!), regionBytes, w, n, write, instr, prot);
           }
           break;
         }

@@ -21,6 +21,7 @@
 import type { ProbeEvent } from '../bpf/events.js';
 import type { Header } from '../bpf/layout.generated.js';
 import { prng } from '../lib/prng.js';
+import type { ProcessorConfigInput } from './config.js';
 import type { DamonRegion, PsiSample } from '../schemas/event-batch.js';
 import { encodeEventBatch } from '../schemas/event-batch-codec.js';
 import { eventBatchFromProbeEvents } from '../schemas/event-batch-rows.js';
@@ -46,6 +47,7 @@ export function faultSummary(tNs: number, pid: number, startNs: number, regionSt
     firstNs: tNs - 1000,
     lastNs: tNs,
     hint: 0,
+    samplePeriod: 1,
   };
 }
 
@@ -257,3 +259,25 @@ export function fleetRecords(seed: number, windows: number): StreamRecord[] {
   for (const { stream } of hosts) out.push({ key: stream.host, value: stream.batch([kcompactdWake(tail)]), atNs: tail });
   return out;
 }
+
+/** One of the processors' fixed workloads: the digests' (digests.test.ts) and the sampled-count check's (sampled.test.ts). */
+export interface ProcessorWorkload {
+  readonly name: string;
+  readonly records: () => StreamRecord[];
+  readonly config?: ProcessorConfigInput;
+  /** Restore from a checkpoint every this many records (0: never). */
+  readonly checkpointEvery?: number;
+}
+
+export const PROCESSOR_WORKLOADS: readonly ProcessorWorkload[] = [
+  { name: 'scenario', records: () => scenarioRecords() },
+  { name: 'scenario-dup-gap', records: () => scenarioRecords({ dupAndGap: true }) },
+  { name: 'scenario-40-windows', records: () => scenarioRecords({ windows: 40 }) },
+  { name: 'scenario-checkpoint-7', records: () => scenarioRecords({ dupAndGap: true }), checkpointEvery: 7 },
+  { name: 'scenario-window-5s', records: () => scenarioRecords(), config: { windowMs: 5000 } },
+  ...Array.from({ length: 15 }, (_, i): ProcessorWorkload => ({
+    name: `fleet-seed-${i + 1}`,
+    records: () => fleetRecords(i + 1, 20 + (i % 4) * 5),
+    ...(i % 5 === 4 ? { checkpointEvery: 11 + i } : {}),
+  })),
+];

@@ -14,8 +14,12 @@ import { DATABASE, DEDUP_WINDOW_BLOCKS, MIGRATIONS, TABLE, rawTtlStatement } fro
 import { LOCAL_SUFFIX, SHARDING_KEY, clusterStatement, migrationsFor, renderTableDdl } from './clickhouse-cluster.js';
 
 const FLEET = { cluster: 'fleet', database: DATABASE };
-const one = MIGRATIONS[0]!.statements;
-const clustered = migrationsFor(FLEET)[0]!.statements;
+// Every migration's statements, in order: the cluster form must cover each one, not only the first.
+const one = MIGRATIONS.flatMap((m) => m.statements);
+const clustered = migrationsFor(FLEET).flatMap((m) => m.statements);
+/** Every migration's statements, in order: what the rendered script holds. */
+const allOne = one;
+const allClustered = clustered;
 
 /** The column list of a CREATE TABLE: from its first '(' to the ') ENGINE' closing it. */
 function columnsOf(statement: string): string {
@@ -42,7 +46,8 @@ test('a cluster: every table becomes a replicated _local table on the cluster pl
   const tables = createdTables(one);
   const views = one.filter((s) => s.startsWith('CREATE MATERIALIZED VIEW')).length;
   assert.deepEqual(new Set(tables), new Set(Object.values(TABLE)));
-  assert.equal(clustered.length, 1 + 2 * tables.length + views, 'the database, two statements per table, one per view');
+  const alters = one.filter((s) => s.startsWith('ALTER TABLE')).reduce((n, s) => n + clusterStatement(s, FLEET).length, 0);
+  assert.equal(clustered.length, 1 + 2 * tables.length + views + alters, 'the database, two statements per table, one per view, each ALTER in its cluster form');
   assert.equal(clustered[0], `CREATE DATABASE IF NOT EXISTS ${DATABASE} ON CLUSTER \`fleet\``);
   for (const t of tables) {
     const single = one.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${t} (`))!;
@@ -80,6 +85,10 @@ test('a cluster: materialized views run on the cluster, from and into the _local
 
 test('a cluster: ALTERs go to the _local tables; unknown shapes and bad names are errors naming the key', () => {
   assert.deepEqual(clusterStatement(rawTtlStatement(TABLE.events, 7), FLEET), ['ALTER TABLE events_local ON CLUSTER `fleet` MODIFY TTL toDateTime(time) + INTERVAL 7 DAY']);
+  assert.deepEqual(clusterStatement('ALTER TABLE events ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight', FLEET), [
+    'ALTER TABLE events_local ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight',
+    'ALTER TABLE events ON CLUSTER `fleet` ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight',
+  ]);
   assert.throws(() => clusterStatement('DROP TABLE events', FLEET), /no cluster form for a statement starting 'DROP TABLE events'/);
   assert.throws(() => clusterStatement('CREATE TABLE IF NOT EXISTS other (a UInt8) ENGINE = MergeTree ORDER BY a', FLEET), /'other' is not a table of the contract/);
   assert.throws(() => migrationsFor({ cluster: 'a b', database: DATABASE }), /^UsageError: clickhouse\.cluster: /);
@@ -89,9 +98,9 @@ test('a cluster: ALTERs go to the _local tables; unknown shapes and bad names ar
 
 test('the rendered script holds every statement once, and the forms have different checksums (a switch is refused)', () => {
   const sql = renderTableDdl(FLEET);
-  assert.equal(sql.split(';\n').length - 1, clustered.length);
+  assert.equal(sql.split(';\n').length - 1, allClustered.length);
   assert.notEqual(migrationChecksum(clustered), migrationChecksum(one));
-  assert.equal(renderTableDdl().split(';\n').length - 1, one.length);
+  assert.equal(renderTableDdl().split(';\n').length - 1, allOne.length);
 });
 
 test('a cluster: the migrations record is one replicated table for every server; one server keeps its plain table', () => {
@@ -134,7 +143,7 @@ describe('the cluster DDL against the real parser (embedded engine)', () => {
     assert.deepEqual((await readAppliedMigrations(ch)).map((a) => a.checksum), MIGRATIONS.map((m) => migrationChecksum(m.statements)));
     // `pageloop deploy clickhouse-sql` output, statement by statement, over the migrated database: every statement is IF NOT EXISTS.
     const script = renderTableDdl().split(';\n').map((s) => s.replace(/^(--[^\n]*\n|\s)+/g, '').trim()).filter((s) => s !== '');
-    assert.equal(script.length, one.length);
+    assert.equal(script.length, allOne.length);
     for (const s of script) await ch.command(s);
     const tables = await ch.queryRows<{ name: string }>('SELECT name FROM system.tables WHERE database = currentDatabase()');
     const views = one.map((st) => /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)/.exec(st)?.[1]).filter((v): v is string => v !== undefined);
@@ -149,7 +158,7 @@ describe('the cluster DDL against the real parser (embedded engine)', () => {
   });
 
   test('every cluster statement parses; a malformed one does not', async () => {
-    for (const s of clustered) {
+    for (const s of allClustered) {
       const rows = await ch.queryRows<{ f: string }>(`SELECT formatQuery(${literal(s)}) AS f`);
       assert.ok(rows[0]!.f.length > 0, s.slice(0, 60));
     }

@@ -18,7 +18,8 @@
  *     at most REPLICATED_DEDUP_WINDOW_SECONDS in Keeper.
  *   - a materialized view runs where the rows land: ON CLUSTER, reading
  *     and writing the _local tables.
- *   - ALTER TABLE T becomes ALTER TABLE T_local ON CLUSTER c.
+ *   - ALTER TABLE T becomes ALTER TABLE T_local ON CLUSTER c (ADD COLUMN:
+ *     and ALTER TABLE T ON CLUSTER c, the Distributed table, after it).
  * The servers need `{shard}` and `{replica}` macros and the cluster in
  * remote_servers (what ClickHouse operators set up).
  */
@@ -91,7 +92,13 @@ export function clusterStatement(statement: string, l: TableLayout): string[] {
     ];
   }
   const alter = /^ALTER TABLE (\w+) /.exec(statement);
-  if (alter) return [statement.replace(alter[0], `ALTER TABLE ${tableOf(alter[1]!)}${LOCAL_SUFFIX} ${on} `)];
+  if (alter) {
+    const name = tableOf(alter[1]!);
+    const local = statement.replace(alter[0], `ALTER TABLE ${name}${LOCAL_SUFFIX} ${on} `);
+    // A new column goes on the Distributed table too: it was made AS the _local table then and does not follow it.
+    if (/^ALTER TABLE \w+ ADD COLUMN /.test(statement)) return [local, statement.replace(alter[0], `ALTER TABLE ${name} ${on} `)];
+    return [local];
+  }
   return unknownShape(statement);
 }
 

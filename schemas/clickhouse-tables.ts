@@ -33,6 +33,9 @@
  *     targets keep it too: the sink sets
  *     deduplicate_blocks_in_dependent_materialized_views=1.
  *
+ * Longer than the usual 600 lines on purpose: it is the one list of every
+ * table of the database, and applied migrations are never moved or edited.
+ *
  * Rollup tables are SummingMergeTree: rows with the same key are summed
  * when parts merge, not at insert, so always query them with sum() and
  * GROUP BY (never read a rollup row as final).
@@ -77,6 +80,9 @@ export const TABLE = {
   tunerChanges: 'tuner_changes',
   deadLetters: 'dead_letters',
   sinkBlocks: 'sink_blocks',
+  // Overhead accounting (migration 3).
+  overhead: 'overhead',
+  programCosts: 'program_costs',
 } as const;
 
 export type TableName = (typeof TABLE)[keyof typeof TABLE];
@@ -547,8 +553,73 @@ const V1: readonly string[] = [
   SETTINGS ${DEDUP}`,
 ];
 
+// ---------------------------------------------------------------------------
+// Migration 3: overhead accounting (EventBatch.overhead and program_costs,
+// collectors/overhead.ts). Deltas per collector interval, so sums over any
+// time range and any set of hosts stay right; the dashboards compute the
+// model's figures from them (ns per run = sum(run_time_ns) / sum(run_count),
+// fault-path CPU share = sum(fault-path run_time_ns) / sum(interval_ns × cpus)).
+// ---------------------------------------------------------------------------
+const V3_OVERHEAD: readonly string[] = [
+  // One row per host per interval: the agent's CPU, the host's faults and
+  // busy time, and whether program run times were kept (stats_enabled 0:
+  // the interval has no program_costs rows).
+  `CREATE TABLE IF NOT EXISTS overhead (
+    time DateTime64(3, 'UTC'),
+    ts_ns UInt64,
+    host LowCardinality(String),
+    boot_id LowCardinality(String),
+    collector_id String,
+    interval_ns UInt64,
+    cpus UInt32,
+    stats_enabled UInt8,
+    agent_cpu_ns UInt64,
+    host_faults UInt64,
+    host_busy_ns UInt64,${PROVENANCE}
+  ) ENGINE = MergeTree
+  PARTITION BY toYYYYMM(time)
+  ORDER BY (host, time)
+  TTL toDateTime(time) + INTERVAL 90 DAY
+  SETTINGS ${DEDUP}`,
+
+  // One row per BPF program that ran in the interval (bpf_prog_info run_cnt
+  // and run_time_ns deltas); fault_path 1 for the programs the slowdown model
+  // counts. cpus and interval_ns repeat the interval's so a panel needs no join.
+  `CREATE TABLE IF NOT EXISTS program_costs (
+    time DateTime64(3, 'UTC'),
+    ts_ns UInt64,
+    host LowCardinality(String),
+    boot_id LowCardinality(String),
+    collector_id String,
+    program LowCardinality(String),
+    fault_path UInt8,
+    run_count UInt64,
+    run_time_ns UInt64,
+    interval_ns UInt64,
+    cpus UInt32,${PROVENANCE}
+  ) ENGINE = MergeTree
+  PARTITION BY toYYYYMM(time)
+  ORDER BY (host, program, time)
+  TTL toDateTime(time) + INTERVAL 90 DAY
+  SETTINGS ${DEDUP}`,
+];
+
 /** The database's migrations, in order. Append; never edit an applied one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'sink tables, rollups and the block ledger', statements: V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'sink tables, rollups and the block ledger', statements: V1 },
+  {
+    version: 2,
+    name: 'events.sample_period: a fault count sampled 1 in N',
+    statements: [
+      // 1: the row's counts are exact; N: faults were sampled one in N and
+      // `weight` and its parts are already scaled estimates (a sampling
+      // collector's fault summaries; a raw fault: its sample weight). Rows
+      // from before this column read 1: they were exact.
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS sample_period UInt32 DEFAULT 1 AFTER weight`,
+    ],
+  },
+  { version: 3, name: 'overhead accounting: overhead and program_costs', statements: V3_OVERHEAD },
+];
 
 /** The TTL clause of a raw table for `days` (used to move the TTL off its default). */
 export function rawTtlStatement(table: typeof TABLE.events | typeof TABLE.damonRegions, days: number): string {

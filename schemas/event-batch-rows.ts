@@ -6,7 +6,22 @@
  * comes from schemas/event-blocks.ts.
  */
 import { checkFrames, eventTimeNs, type ProbeEvent } from '../bpf/events.js';
-import type { BatchMeta, DamonColumns, DamonRegion, EventBatch, PsiColumns, PsiSample, SamplerBlocks, VmstatColumns, VmstatSample, WireEventType } from './event-batch.js';
+import type {
+  BatchMeta,
+  DamonColumns,
+  DamonRegion,
+  EventBatch,
+  OverheadColumns,
+  OverheadRow,
+  ProgramCostColumns,
+  ProgramCostRow,
+  PsiColumns,
+  PsiSample,
+  SamplerBlocks,
+  VmstatColumns,
+  VmstatSample,
+  WireEventType,
+} from './event-batch.js';
 import {
   FRAME_HEADER,
   HEADER_KIND_OFFSET,
@@ -155,7 +170,9 @@ export function eventBatchFromRecords(meta: BatchMeta, frames: readonly Buffer[]
   if (meta.vmstat) batch.vmstat = vmstatToBlock(meta.vmstat);
   if (meta.psi) batch.psi = rowsToBlock('psi', meta.psi) as unknown as PsiColumns;
   if (meta.damon) batch.damon = rowsToBlock('damon', meta.damon) as unknown as DamonColumns;
-  for (const s of [...(meta.vmstat ?? []), ...(meta.psi ?? []), ...(meta.damon ?? [])]) note(s.tsNs);
+  if (meta.overhead) batch.overhead = rowsToBlock('overhead', meta.overhead) as unknown as OverheadColumns;
+  if (meta.programCosts) batch.programCosts = rowsToBlock('programCosts', meta.programCosts) as unknown as ProgramCostColumns;
+  for (const s of [...(meta.vmstat ?? []), ...(meta.psi ?? []), ...(meta.damon ?? []), ...(meta.overhead ?? []), ...(meta.programCosts ?? [])]) note(s.tsNs);
   if (first !== Infinity) {
     batch.firstEventNs = first;
     batch.lastEventNs = last;
@@ -186,11 +203,19 @@ export function probeEventsFromEventBatch(batch: EventBatch): ProbeEvent[] {
 }
 
 /** The sampler records of a batch, as rows. */
-export function samplesFromEventBatch(batch: SamplerBlocks): { vmstat: VmstatSample[]; psi: PsiSample[]; damon: DamonRegion[] } {
+export function samplesFromEventBatch(batch: SamplerBlocks): {
+  vmstat: VmstatSample[];
+  psi: PsiSample[];
+  damon: DamonRegion[];
+  overhead: OverheadRow[];
+  programCosts: ProgramCostRow[];
+} {
   return {
     vmstat: vmstatFromBlock(batch.vmstat),
     psi: blockToRows<PsiSample>('psi', batch.psi as unknown as Block),
     damon: blockToRows<DamonRegion>('damon', batch.damon as unknown as Block),
+    overhead: blockToRows<OverheadRow>('overhead', batch.overhead as unknown as Block),
+    programCosts: blockToRows<ProgramCostRow>('programCosts', batch.programCosts as unknown as Block),
   };
 }
 

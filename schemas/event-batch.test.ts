@@ -58,6 +58,7 @@ function extremeEvents(): ProbeEvent[] {
         firstNs: u64,
         lastNs: u64,
         hint: u32,
+        samplePeriod: u32,
       },
       { type: 'promotion', h: header(Kind.PL_KIND_PROMOTION, v), address: u64, faultNs: u64, order: u32, gfp: u32, failed: u32, migratetype: s32 },
       { type: 'collapse', h: header(Kind.PL_KIND_COLLAPSE, v), status: s32, isolated: u32, callerPid: u32, pad: 0, callerComm: comm },
@@ -112,7 +113,7 @@ test('the column blocks match the structs of bpf/pageloop.h, field for field', (
   for (const type of WIRE_TYPES) {
     const wire = wireColumns(type);
     if (type === 'fault_summary') {
-      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0 };
+      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0, samplePeriod: 0 };
       assert.equal(wire.header, false);
       assert.deepEqual(wire.columns, Object.keys(sample));
       continue;
@@ -201,7 +202,7 @@ test('without an order, events come back grouped in EventType order', () => {
   assert.deepStrictEqual(back.map(sortKey).sort(), events.map(sortKey).sort());
 });
 
-test('sampler records (vmstat, PSI, DAMON) round-trip', () => {
+test('sampler records (vmstat, PSI, DAMON, overhead, program costs) round-trip', () => {
   const meta: BatchMeta = {
     ...META,
     vmstat: [
@@ -217,13 +218,21 @@ test('sampler records (vmstat, PSI, DAMON) round-trip', () => {
       { tsNs: 900, pid: U32, startNs: U64, regionStart: 0x7f00_0000_0000, regionEnd: 0x7f00_0020_0000, nrAccesses: 20, age: 0 },
       { tsNs: 4_000, pid: 1, startNs: 0, regionStart: 0, regionEnd: U64, nrAccesses: 0, age: U32 },
     ],
+    overhead: [
+      { tsNs: 800, intervalNs: 10_000_000_000, cpus: 2, statsEnabled: 1, agentCpuNs: 123_456_789, hostFaults: 250_000, hostBusyNs: U64 },
+      { tsNs: 4_100, intervalNs: 1, cpus: U32, statsEnabled: 0, agentCpuNs: 0, hostFaults: 0, hostBusyNs: 0 },
+    ],
+    programCosts: [
+      { tsNs: 800, program: 'pl_page_fault_user', faultPath: 1, runCount: 250_000, runTimeNs: 37_500_000 },
+      { tsNs: 800, program: 'pl_mm_compaction_begin', faultPath: 0, runCount: 0, runTimeNs: U64 },
+    ],
   };
   const events = extremeEvents().filter((e) => e.type === 'fault' && e.h.tsNs !== 0 && e.h.tsNs !== U64);
   const batch = eventBatchFromProbeEvents(meta, events);
-  assert.equal(batch.firstEventNs, 900);
+  assert.equal(batch.firstEventNs, 800, 'overhead rows count in the batch times');
   assert.equal(batch.lastEventNs, 259_200_123_456_789);
   const decoded = decodeEventBatch(encodeEventBatch(batch));
-  assert.deepStrictEqual(samplesFromEventBatch(decoded), { vmstat: meta.vmstat, psi: meta.psi, damon: meta.damon });
+  assert.deepStrictEqual(samplesFromEventBatch(decoded), { vmstat: meta.vmstat, psi: meta.psi, damon: meta.damon, overhead: meta.overhead, programCosts: meta.programCosts });
   assert.deepStrictEqual(decoded.vmstat.names, ['pgfault', 'nr_free_pages', 'thp_fault_alloc', 'compact_stall']);
   assert.deepStrictEqual(probeEventsFromEventBatch(decoded), events);
 });
@@ -266,6 +275,8 @@ function faultSweep(n: number, seed: number): ProbeEvent[] {
       firstNs: first,
       lastNs: first + Math.floor(rand() * 1e8),
       hint: 0,
+      // A sampling collector's sweep: every row 1 in 16.
+      samplePeriod: 16,
     });
   }
   return out;

@@ -2,7 +2,7 @@
  * pageloop.events.v1's message, EventBatch, as TypeScript types: one Kafka
  * record holds one collector's batch: its identity, one block of packed
  * columns per event type (ring-buffer header columns nested in `h`), the
- * sampler blocks (vmstat, PSI, DAMON), the run-length `order` of the
+ * sampler blocks (vmstat, PSI, DAMON, overhead), the run-length `order` of the
  * events, and cumulative loss and drops. Types only; the code is in
  *   schemas/event-blocks.ts       the block table, from the .proto
  *   schemas/event-batch-codec.ts  encodeEventBatch, decodeEventBatch
@@ -57,6 +57,8 @@ export interface FaultSummaryColumns {
   firstNs: number[];
   lastNs: number[];
   hint: number[];
+  /** 1: exact; N: sampled 1 in N, counts already scaled; 0: exact (sent before the column existed). */
+  samplePeriod: number[];
 }
 
 /** Sparse: sample i owns entries[i] consecutive (nameIndex, delta) pairs; nameIndex points into names. */
@@ -95,6 +97,28 @@ export interface DamonColumns {
   age: number[];
 }
 
+/** OverheadSamples: one row per host per overhead interval (collectors/overhead.ts OverheadSample). */
+export interface OverheadColumns {
+  rows: number;
+  tsNs: number[];
+  intervalNs: number[];
+  cpus: number[];
+  statsEnabled: number[];
+  agentCpuNs: number[];
+  hostFaults: number[];
+  hostBusyNs: number[];
+}
+
+/** ProgramCosts: one row per BPF program per overhead interval (collectors/overhead.ts ProgramCostSample). */
+export interface ProgramCostColumns {
+  rows: number;
+  tsNs: number[];
+  program: string[];
+  faultPath: number[];
+  runCount: number[];
+  runTimeNs: number[];
+}
+
 /** Run-length order of the events: run[i] events of type[i]. Empty: blocks in EventType order. */
 export interface EventOrder {
   type: WireEventType[];
@@ -131,6 +155,8 @@ export interface SamplerBlocks {
   vmstat: VmstatColumns;
   psi: PsiColumns;
   damon: DamonColumns;
+  overhead: OverheadColumns;
+  programCosts: ProgramCostColumns;
 }
 
 export interface BatchIdentity {
@@ -197,5 +223,27 @@ export interface BatchMeta extends BatchIdentity {
   vmstat?: readonly VmstatSample[];
   psi?: readonly PsiSample[];
   damon?: readonly DamonRegion[];
+  overhead?: readonly OverheadRow[];
+  programCosts?: readonly ProgramCostRow[];
+}
+
+/** One OverheadSamples row (the same shape as collectors/overhead.ts OverheadSample). */
+export interface OverheadRow {
+  tsNs: number;
+  intervalNs: number;
+  cpus: number;
+  statsEnabled: number;
+  agentCpuNs: number;
+  hostFaults: number;
+  hostBusyNs: number;
+}
+
+/** One ProgramCosts row (the same shape as collectors/overhead.ts ProgramCostSample). */
+export interface ProgramCostRow {
+  tsNs: number;
+  program: string;
+  faultPath: number;
+  runCount: number;
+  runTimeNs: number;
 }
 

@@ -64,7 +64,7 @@ export const EVENT_BLOCK_KEYS: Readonly<Record<WireEventType, EventBlockKey>> = 
   reclaim: 'reclaims',
 };
 
-export const SAMPLER_KEYS: readonly SamplerKey[] = ['vmstat', 'psi', 'damon'];
+export const SAMPLER_KEYS: readonly SamplerKey[] = ['vmstat', 'psi', 'damon', 'overhead', 'programCosts'];
 
 /** Vmstat columns that are not one-per-row: the dictionary and the (index, delta) pairs. */
 const FREE_COLUMNS: ReadonlySet<string> = new Set(['names', 'nameIndex', 'delta']);

@@ -261,7 +261,9 @@ export function encodeEventBatchFromRecords(meta: BatchMeta, frames: readonly Bu
       if (b[w.key].rows > 0) return objectPath();
       (b[w.key] as unknown as Block).rows = w.rows;
     }
-    const hadTimes = b.order.type.length > 0 || (meta.vmstat?.length ?? 0) + (meta.psi?.length ?? 0) + (meta.damon?.length ?? 0) > 0;
+    const hadTimes =
+      b.order.type.length > 0 ||
+      (meta.vmstat?.length ?? 0) + (meta.psi?.length ?? 0) + (meta.damon?.length ?? 0) + (meta.overhead?.length ?? 0) + (meta.programCosts?.length ?? 0) > 0;
     let { first, last } = st;
     if (hadTimes) {
       first = Math.min(first, b.firstEventNs);

@@ -23,7 +23,9 @@ const GOOD_CONFIG = {
   probes: {
     families: ['fault', 'promotion', 'collapse', 'compaction', 'swap'],
     targets: { pids: [], cgroups: ['/sys/fs/cgroup/app.slice'] },
-    faultMode: 'aggregated',
+    faultMode: 'sampled',
+    faultSamplePeriod: 16,
+    promotionMode: 'counters',
     faultSampleEvery: 1,
     regionShift: 21,
     ringBufferBytes: 16 * 1024 * 1024,
@@ -39,6 +41,7 @@ const GOOD_CONFIG = {
     compression: 'gzip',
     metrics: { port: 9464, host: '127.0.0.1' },
     samplers: { vmstat: { intervalMs: 1000 }, psi: { intervalMs: 1000 }, damon: { enabled: true } },
+    overhead: { enabled: true, intervalMs: 10_000 },
   },
   processors: {
     windowMs: 10_000,
@@ -109,6 +112,10 @@ test('good documents pass and come back typed', () => {
   assert.deepEqual(validateConfig(GOOD_CONFIG), GOOD_CONFIG);
   assert.deepEqual(validateConfig({}), {});
   assert.deepEqual(validateConfig({ kafka: { ssl: true } }), { kafka: { ssl: true } });
+  // Every probe mode the file may name, and the period's bounds.
+  for (const faultMode of ['sampled', 'exact', 'raw', 'aggregated']) assert.deepEqual(validateConfig({ probes: { faultMode } }), { probes: { faultMode } });
+  for (const promotionMode of ['counters', 'exact']) assert.deepEqual(validateConfig({ probes: { promotionMode } }), { probes: { promotionMode } });
+  for (const faultSamplePeriod of [1, 1 << 20]) assert.deepEqual(validateConfig({ probes: { faultSamplePeriod } }), { probes: { faultSamplePeriod } });
   assert.deepEqual(validateProfile(GOOD_PROFILE), GOOD_PROFILE);
   assert.deepEqual(validateProfile({ version: 1, regions: [] }), { version: 1, regions: [] });
 });
@@ -143,7 +150,10 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['probes', 'families'], ['fault', 'pagecache']), '/probes/families/1', /must be one of fault, promotion, collapse, compaction, swap \(got "pagecache"\)/],
     [withChange(GOOD_CONFIG, ['probes', 'families'], []), '/probes/families', /must have at least 1 item/],
     [withChange(GOOD_CONFIG, ['probes', 'families'], ['swap', 'swap']), '/probes/families/1', /repeats item 0/],
-    [withChange(GOOD_CONFIG, ['probes', 'faultMode'], 'sampled'), '/probes/faultMode', /must be one of aggregated, raw/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultMode'], 'sometimes'), '/probes/faultMode', /must be one of sampled, exact, raw, aggregated \(got "sometimes"\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'promotionMode'], 'guess'), '/probes/promotionMode', /must be one of counters, exact \(got "guess"\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultSamplePeriod'], 0), '/probes/faultSamplePeriod', /must be integer >= 1 \(got 0\)/],
+    [withChange(GOOD_CONFIG, ['probes', 'faultSamplePeriod'], 2.5), '/probes/faultSamplePeriod', /must be integer/],
     [withChange(GOOD_CONFIG, ['probes', 'regionShift'], 8), '/probes/regionShift', /must be integer >= 12/],
     [withChange(GOOD_CONFIG, ['probes', 'ringBufferBytes'], 5000), '/probes/ringBufferBytes', /must be a power of two \(got 5000\)/],
     [withChange(GOOD_CONFIG, ['probes', 'targets', 'pids'], [1]), '/probes/targets', /give pids or cgroups, not both/],
@@ -156,6 +166,8 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['collector', 'compression'], 'zstd'), '/collector/compression', /must be one of none, gzip/],
     [withChange(GOOD_CONFIG, ['collector', 'metrics', 'port'], 70000), '/collector/metrics/port', /must be integer <= 65535/],
     [withChange(GOOD_CONFIG, ['collector', 'samplers', 'damon', 'enabled'], 'true'), '/collector/samplers/damon/enabled', /must be boolean/],
+    [withChange(GOOD_CONFIG, ['collector', 'overhead', 'intervalMs'], 5), '/collector/overhead/intervalMs', /must be integer >= 100/],
+    [withChange(GOOD_CONFIG, ['collector', 'overhead', 'sysctl'], true), '/collector/overhead/sysctl', /is not a known property/],
     [withChange(GOOD_CONFIG, ['processors', 'scorer', 'pageSizesKb'], [64, 1000]), '/processors/scorer/pageSizesKb/1', /must be a power of two/],
     [withChange(GOOD_CONFIG, ['processors', 'sink'], {}), '/processors/sink', /is not a known property/],
     [withChange(GOOD_CONFIG, ['feedback', 'allow', 'comms'], ['a-name-longer-than-15']), '/feedback/allow/comms/0', /must be at most 15 characters/],

@@ -59,7 +59,10 @@ export interface PageloopConfig {
   probes?: {
     families?: FamilyName[];
     targets?: { pids?: number[]; cgroups?: string[] };
-    faultMode?: 'aggregated' | 'raw';
+    /** 'aggregated' is the former name of 'exact'. */
+    faultMode?: 'sampled' | 'exact' | 'raw' | 'aggregated';
+    faultSamplePeriod?: number;
+    promotionMode?: 'counters' | 'exact';
     faultSampleEvery?: number;
     regionShift?: number;
     ringBufferBytes?: number;
@@ -76,6 +79,7 @@ export interface PageloopConfig {
     compression?: 'none' | 'gzip';
     metrics?: { port?: number; host?: string; user?: string; password?: string };
     samplers?: { vmstat?: { intervalMs?: number }; psi?: { intervalMs?: number }; damon?: { enabled?: boolean } };
+    overhead?: { enabled?: boolean; intervalMs?: number };
   };
   processors?: {
     windowMs?: number;

@@ -4,7 +4,8 @@
  * every other type in a second block, see OTHER_EVENTS_PART), written a
  * column at a time from the fast decoder's columns; the batch's own
  * bookkeeping to collector_batches, collector_loss and collector_drops; its
- * samplers to vmstat, psi and damon_regions.
+ * samplers to vmstat, psi and damon_regions; its overhead intervals to
+ * overhead and program_costs.
  */
 import { FAMILY_OF, type FamilyName } from '../bpf/events.js';
 import type { NativeBlock } from '../clickhouse/native-block.js';
@@ -97,7 +98,10 @@ function eventRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: SinkEve
   b.u32Fill(k.kafka_partition!, base, n, rec.partition);
   b.u64Fill(k.kafka_offset!, base, n, rec.offset);
   if (h) headerColumns(b, k, base, n, h, rec.timestampMs, batch.lastEventNs);
-  if (type !== 'fault' && type !== 'fault_summary') b.u64Fill(k.weight!, base, n, 1);
+  if (type !== 'fault' && type !== 'fault_summary') {
+    b.u64Fill(k.weight!, base, n, 1);
+    b.u32Fill(k.sample_period!, base, n, 1);
+  }
   return base;
 }
 
@@ -115,6 +119,7 @@ export function appendEventBatch(t: TableBlocks, rec: SinkRecord, batch: SinkEve
   }
   appendCollectorRows(t, rec, batch);
   appendSamplerRows(t, rec, batch);
+  appendOverheadRows(t, rec, batch);
 }
 
 /** Raw faults and fault summaries: nearly all the rows. */
@@ -142,6 +147,8 @@ function appendFaultRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: S
       prot[i] = e & FAULT_PROT ? weight : 0;
     }
     b.u64From(k.weight!, base, w, n);
+    // A raw fault reported 1 in N stands for N faults: its sample period is its weight.
+    b.u32From(k.sample_period!, base, w, n);
     b.u64From(k.write_faults!, base, wr, n);
     b.u64From(k.instr_faults!, base, ins, n);
     b.u64From(k.prot_faults!, base, prot, n);
@@ -160,6 +167,11 @@ function appendFaultRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: S
     b.u64From(k.address!, base, asF64(s.regionStart), n);
     b.u64From(k.region_bytes!, base, asF64(s.regionBytes), n);
     b.u64From(k.weight!, base, asF64(s.faults), n);
+    // 0 came from a collector before the column: exact, like 1.
+    const period = scratch(1, n);
+    const periods = asF64(s.samplePeriod);
+    for (let i = 0; i < n; i++) period[i] = periods[i]! || 1;
+    b.u32From(k.sample_period!, base, period, n);
     b.u64From(k.write_faults!, base, asF64(s.writeFaults), n);
     b.u64From(k.instr_faults!, base, asF64(s.instrFaults), n);
     b.u64From(k.prot_faults!, base, asF64(s.protFaults), n);
@@ -378,8 +390,52 @@ function appendSamplerRows(t: TableBlocks, rec: SinkRecord, batch: SinkEventBatc
   }
 }
 
+/**
+ * The overhead meter's rows: one overhead row per interval, one
+ * program_costs row per program, which repeats its interval's length and
+ * CPUs (matched by ts_ns; 0 if the batch lacks the interval's row, which
+ * the collector never sends) so a panel needs no join.
+ */
+function appendOverheadRows(t: TableBlocks, rec: SinkRecord, batch: SinkEventBatch): void {
+  const wall = (ts: number): number => eventWallMs(rec.timestampMs, batch.lastEventNs, ts);
+  const o = batch.overhead;
+  const interval = new Map<number, { intervalNs: number; cpus: number }>();
+  const ident = { host: batch.host, boot_id: batch.bootId, collector_id: batch.collectorId };
+  for (let i = 0; i < o.rows; i++) {
+    interval.set(o.tsNs[i]!, { intervalNs: o.intervalNs[i]!, cpus: o.cpus[i]! });
+    appendRow(t.get(TABLE.overhead), {
+      time: wall(o.tsNs[i]!),
+      ts_ns: o.tsNs[i]!,
+      ...ident,
+      interval_ns: o.intervalNs[i]!,
+      cpus: o.cpus[i]!,
+      stats_enabled: o.statsEnabled[i]!,
+      agent_cpu_ns: o.agentCpuNs[i]!,
+      host_faults: o.hostFaults[i]!,
+      host_busy_ns: o.hostBusyNs[i]!,
+      ...provenance(rec),
+    });
+  }
+  const p = batch.programCosts;
+  for (let i = 0; i < p.rows; i++) {
+    const of = interval.get(p.tsNs[i]!);
+    appendRow(t.get(TABLE.programCosts), {
+      time: wall(p.tsNs[i]!),
+      ts_ns: p.tsNs[i]!,
+      ...ident,
+      program: p.program[i]!,
+      fault_path: p.faultPath[i]!,
+      run_count: p.runCount[i]!,
+      run_time_ns: p.runTimeNs[i]!,
+      interval_ns: of?.intervalNs ?? 0,
+      cpus: of?.cpus ?? 0,
+      ...provenance(rec),
+    });
+  }
+}
+
 export const EVENTS_ROUTE: TopicRoute = {
-  tables: ['events', 'collector_batches', 'collector_loss', 'collector_drops', 'vmstat', 'psi', 'damon_regions'],
+  tables: ['events', 'collector_batches', 'collector_loss', 'collector_drops', 'vmstat', 'psi', 'damon_regions', 'overhead', 'program_costs'],
   decode: (rec) => {
     const batch = decodeEventBatchFast(recordValue(rec));
     return Object.assign((t: TableBlocks) => appendEventBatch(t, rec, batch), { eventRows: batch.faults.rows + batch.faultSummaries.rows });

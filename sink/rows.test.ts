@@ -84,6 +84,12 @@ describe('rows on the embedded engine', () => {
 
     assert.equal(await count('SELECT count() AS n FROM events'), totals.events);
     assert.equal(await count("SELECT sum(weight) AS n FROM events WHERE type IN ('fault', 'fault_summary')"), totals.faults);
+    // sample_period: a summary's own (16 in these records), a raw fault's sample weight (4, or 1 when 0), 1 for every other row.
+    assert.equal(await count("SELECT countIf(sample_period != 16) AS n FROM events WHERE type = 'fault_summary'"), 0);
+    assert.ok((await count("SELECT count() AS n FROM events WHERE type = 'fault_summary'")) > 0);
+    assert.equal(await count("SELECT countIf(sample_period != weight) AS n FROM events WHERE type = 'fault'"), 0);
+    assert.ok((await count("SELECT countIf(sample_period = 4) AS n FROM events WHERE type = 'fault'")) > 0);
+    assert.equal(await count("SELECT countIf(sample_period != 1) AS n FROM events WHERE type NOT IN ('fault', 'fault_summary')"), 0);
     assert.equal(await count('SELECT sum(faults) AS n FROM region_minute'), totals.faults);
     assert.equal(await count('SELECT sum(write_faults) AS n FROM region_minute'), totals.writeFaults);
     assert.equal(await count('SELECT sum(promotions) AS n FROM region_minute'), totals.promotions);
@@ -100,6 +106,8 @@ describe('rows on the embedded engine', () => {
     assert.equal(await count('SELECT count() AS n FROM vmstat'), totals.vmstatRows);
     assert.equal(await count('SELECT count() AS n FROM psi'), totals.psiRows);
     assert.equal(await count('SELECT count() AS n FROM damon_regions'), totals.damonRows);
+    assert.equal(await count('SELECT count() AS n FROM overhead'), totals.overheadRows);
+    assert.equal(await count('SELECT count() AS n FROM program_costs'), totals.programCostRows);
 
     // Values, one of each kind of column.
     const [p] = await ch.queryRows<Record<string, string | number>>(
@@ -118,6 +126,25 @@ describe('rows on the embedded engine', () => {
       { name: 'nr_free_pages', delta: '-4096' },
       { name: 'pgfault', delta: '1201' },
       { name: 'thp_fault_alloc', delta: '3' },
+    ]);
+    // Overhead rows: the interval's own, and each program's with its interval's length and CPUs.
+    const [oh] = await ch.queryRows<Record<string, string | number>>(
+      'SELECT host, collector_id, interval_ns, cpus, stats_enabled, agent_cpu_ns, host_faults, host_busy_ns FROM overhead WHERE kafka_offset = 2',
+    );
+    assert.deepEqual(oh, {
+      host: 'node-a',
+      collector_id: 'collector-node-a',
+      interval_ns: '10000000000',
+      cpus: 4,
+      stats_enabled: 1,
+      agent_cpu_ns: '40000002',
+      host_faults: '250000',
+      host_busy_ns: '20000000000',
+    });
+    const pc = await ch.queryRows<Record<string, string | number>>('SELECT program, fault_path, run_count, run_time_ns, interval_ns, cpus FROM program_costs WHERE kafka_offset = 2 ORDER BY program');
+    assert.deepEqual(pc, [
+      { program: 'pl_mm_compaction_begin', fault_path: 0, run_count: '2', run_time_ns: '1000', interval_ns: '10000000000', cpus: 4 },
+      { program: 'pl_page_fault_user', fault_path: 1, run_count: '250000', run_time_ns: '37500002', interval_ns: '10000000000', cpus: 4 },
     ]);
     // Wall time: the newest event of a batch sits at the record timestamp.
     const [w] = await ch.queryRows<{ ms: string }>('SELECT toUnixTimestamp64Milli(max(time)) AS ms FROM events WHERE kafka_offset = 1');

@@ -67,6 +67,8 @@ export async function loadSyntheticData(ch: PageloopClickHouse, minutes = 30): P
   const actions: Record<string, unknown>[] = [];
   const tuner: Record<string, unknown>[] = [];
   const deadLetters: Record<string, unknown>[] = [];
+  const overhead: Record<string, unknown>[] = [];
+  const programCosts: Record<string, unknown>[] = [];
 
   for (const [h, host] of HOSTS.entries()) {
     const procs = processesOf(host, h);
@@ -129,6 +131,20 @@ export async function loadSyntheticData(ch: PageloopClickHouse, minutes = 30): P
         ['compact_success', 3],
       ] as const) {
         vmstat.push({ time: chTime(t0 + 30_000), ts_ns: tsNs(t0 + 30_000), host, boot_id: bootId, interval_ns: 60_000_000_000, name, delta, ...provenance(offset) });
+      }
+      // One overhead interval a minute; host-b ran its first 5 minutes without BPF stats (no program rows).
+      const statsOn = h === 0 || m >= 5;
+      const interval = { time: chTime(t0 + 59_000), ts_ns: tsNs(t0 + 59_000), host, boot_id: bootId, collector_id: collectorId, interval_ns: 60_000_000_000, cpus: 2 };
+      overhead.push({ ...interval, stats_enabled: statsOn ? 1 : 0, agent_cpu_ns: 300_000_000 + Math.floor(rand() * 1e8), host_faults: 6_000_000, host_busy_ns: 60_000_000_000, ...provenance(offset) });
+      if (statsOn) {
+        for (const [program, faultPath, runs, nsPerRun] of [
+          ['pl_fault_sample', 1, 375_000, 900 + h * 100],
+          ['pl_major_fault', 1, 2_000, 1_500],
+          ['pl_mm_compaction_begin', 0, 4, 400],
+        ] as const) {
+          const { cpus, interval_ns, ...rest } = interval;
+          programCosts.push({ ...rest, program, fault_path: faultPath, run_count: runs, run_time_ns: runs * nsPerRun, interval_ns, cpus, ...provenance(offset) });
+        }
       }
       psi.push({
         time: chTime(t0 + 30_000),
@@ -373,6 +389,8 @@ export async function loadSyntheticData(ch: PageloopClickHouse, minutes = 30): P
     [TABLE.hintActions, actions],
     [TABLE.tunerChanges, tuner],
     [TABLE.deadLetters, deadLetters],
+    [TABLE.overhead, overhead],
+    [TABLE.programCosts, programCosts],
   ];
   for (const [name, rows] of inserts) await ch.insert(name, rows);
   // A consumer that replayed re-sends its dead letters: new DLQ records, same bad records.

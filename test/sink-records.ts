@@ -27,6 +27,8 @@ export interface EventTotals {
   vmstatRows: number;
   psiRows: number;
   damonRows: number;
+  overheadRows: number;
+  programCostRows: number;
   lossRows: number;
   dropRows: number;
 }
@@ -45,6 +47,8 @@ export const ZERO_TOTALS: EventTotals = {
   vmstatRows: 0,
   psiRows: 0,
   damonRows: 0,
+  overheadRows: 0,
+  programCostRows: 0,
   lossRows: 0,
   dropRows: 0,
 };
@@ -97,7 +101,7 @@ export function eventRecord(host: string, seq: number, opts: EventRecordOptions)
   if (opts.mixed) {
     const s = opts.faults;
     events.push(
-      { type: 'fault_summary', pid: 1001, startNs: 5_001_001, regionStart: 0x7f10_0000_0000, regionBytes: 0x200000, faults: 40, writeFaults: 10, instrFaults: 0, protFaults: 1, firstNs: t0, lastNs: t0 + 5000, hint: 0 },
+      { type: 'fault_summary', pid: 1001, startNs: 5_001_001, regionStart: 0x7f10_0000_0000, regionBytes: 0x200000, faults: 40, writeFaults: 10, instrFaults: 0, protFaults: 1, firstNs: t0, lastNs: t0 + 5000, hint: 0, samplePeriod: 16 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s), address: 0x7f00_0000_0000, faultNs: t0, order: 9, gfp: 0x100cca, failed: 0, migratetype: 1 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s + 1), address: 0x7f00_0020_0000, faultNs: t0, order: 4, gfp: 0x100cca, failed: 0, migratetype: 1 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s + 2), address: 0x7f00_0040_0000, faultNs: t0, order: 9, gfp: 0x100cca, failed: 1, migratetype: 1 },
@@ -142,12 +146,19 @@ export function eventRecord(host: string, seq: number, opts: EventRecordOptions)
       vmstat: [{ tsNs: t0, intervalNs: 1_000_000_000, deltas: { pgfault: 1200 + seq, nr_free_pages: -4096, thp_fault_alloc: 3 } }],
       psi: [{ tsNs: t0, cgroup: '', someAvg10: 1.5, someAvg60: 0.5, someAvg300: 0.1, someTotalUs: 1000 + seq, fullAvg10: 0, fullAvg60: 0, fullAvg300: 0, fullTotalUs: 10 }],
       damon: [{ tsNs: t0, pid: 1001, startNs: 5_001_001, regionStart: 0x7f00_0000_0000, regionEnd: 0x7f00_0040_0000, nrAccesses: 7, age: 3 }],
+      overhead: [{ tsNs: t0, intervalNs: 10_000_000_000, cpus: 4, statsEnabled: 1, agentCpuNs: 40_000_000 + seq, hostFaults: 250_000, hostBusyNs: 20_000_000_000 }],
+      programCosts: [
+        { tsNs: t0, program: 'pl_page_fault_user', faultPath: 1, runCount: 250_000, runTimeNs: 37_500_000 + seq },
+        { tsNs: t0, program: 'pl_mm_compaction_begin', faultPath: 0, runCount: 2, runTimeNs: 1_000 },
+      ],
     };
     totals.lossRows += 2; // fault: cpu 1 (seq + 1) and cpu 3; swap: none lost
     totals.dropRows += seq > 0 ? 1 : 0;
     totals.vmstatRows += 3;
     totals.psiRows += 1;
     totals.damonRows += 1;
+    totals.overheadRows += 1;
+    totals.programCostRows += 2;
   }
   const batch = eventBatchFromProbeEvents({ host, bootId: BOOT_ID, collectorId: `collector-${host}`, sequence: seq, ...samplers }, events);
   return { value: Buffer.from(encodeEventBatch(batch)), totals };

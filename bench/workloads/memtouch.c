@@ -13,6 +13,8 @@
 //   getpid COUNT                               COUNT getpid syscalls (drives the drain benchmark)
 //   idlethread                                 start a thread that only sleeps: with two users of
 //                                              the mm, NUMA balancing samples accesses even on one node
+//   threadtouch NAME                           touch NAME from a new thread, joined -> ok
+//   forktouch NAME                             touch NAME in a forked child, waited for -> ok CHILDPID
 //   pid                                        -> ok PID
 //   exit
 #define _GNU_SOURCE
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +56,15 @@ static void say(const char *s) {
 static void *sleeper(void *arg) {
   (void)arg;
   for (;;) pause();
+  return NULL;
+}
+
+static void touch_pages(struct region *r) {
+  for (size_t off = 0; off < r->len; off += 4096) r->addr[off] = 1;
+}
+
+static void *toucher(void *arg) {
+  touch_pages(arg);
   return NULL;
 }
 
@@ -153,6 +165,25 @@ int main(void) {
       size_t stride = arg[0] ? strtoull(arg, NULL, 10) : 4096;
       for (size_t off = 0; off < r->len; off += stride) r->addr[off] = 1;
       snprintf(reply, sizeof(reply), "ok\n");
+    } else if (strcmp(cmd, "threadtouch") == 0) {
+      pthread_t t;
+      int e = pthread_create(&t, NULL, toucher, r);
+      if (e == 0) e = pthread_join(t, NULL);
+      if (e)
+        snprintf(reply, sizeof(reply), "err threadtouch %d\n", e);
+      else
+        snprintf(reply, sizeof(reply), "ok\n");
+    } else if (strcmp(cmd, "forktouch") == 0) {
+      pid_t child = fork();
+      if (child == 0) {
+        touch_pages(r);
+        _exit(0);
+      }
+      int status = 0;
+      if (child < 0 || waitpid(child, &status, 0) != child)
+        snprintf(reply, sizeof(reply), "err forktouch errno %d\n", errno);
+      else
+        snprintf(reply, sizeof(reply), "ok %d\n", (int)child);
     } else if (strcmp(cmd, "read") == 0) {
       volatile uint64_t sum = 0;
       for (size_t off = 0; off < r->len; off += 4096) sum += r->addr[off];

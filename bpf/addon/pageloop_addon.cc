@@ -12,6 +12,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -245,6 +246,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
             InstanceMethod("attach", &BpfObject::Attach),
             InstanceMethod("attachPerfEvent", &BpfObject::AttachPerfEvent),
             InstanceMethod("detachAll", &BpfObject::DetachAll),
+            InstanceMethod("detachLinks", &BpfObject::DetachLinks),
+            InstanceMethod("perfCounts", &BpfObject::PerfCounts),
             InstanceMethod("mapFd", &BpfObject::MapFd),
             InstanceMethod("mapLookup", &BpfObject::MapLookup),
             InstanceMethod("mapUpdate", &BpfObject::MapUpdate),
@@ -279,6 +282,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   struct Link {
     std::string program;
     struct bpf_link* link;
+    int perf_fd;  // -1 unless the link is on a perf event
+    int64_t id;
   };
 
   bool CheckOpen(Napi::Env env) {
@@ -436,46 +441,118 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     if (!prog) return env.Undefined();
     struct bpf_link* link = bpf_program__attach(prog);
     if (!link) return ThrowErrno(env, std::string("attach ") + bpf_program__name(prog), errno);
-    links_.push_back({bpf_program__name(prog), link});
+    links_.push_back({bpf_program__name(prog), link, -1, next_link_id_++});
     return env.Undefined();
   }
 
-  // attachPerfEvent(program, type, config, samplePeriod): one perf event per online
-  // CPU, system-wide, each with the program attached. Returns the CPUs attached.
+  // Opens one perf event and attaches the program to it; returns the link id or -errno.
+  int64_t OpenAndAttach(struct bpf_program* prog, struct perf_event_attr* attr, pid_t pid, int cpu,
+                        unsigned long flags) {
+    int fd = static_cast<int>(syscall(__NR_perf_event_open, attr, pid, cpu, -1, flags | PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) return -errno;
+    struct bpf_link* link = bpf_program__attach_perf_event(prog, fd);
+    if (!link) {
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+    // libbpf owns the perf event fd from here (bpf_link__destroy closes it);
+    // it is kept to read the event's count.
+    int64_t id = next_link_id_++;
+    links_.push_back({bpf_program__name(prog), link, fd, id});
+    return id;
+  }
+
+  // attachPerfEvent(program, type, config, samplePeriod, scope?): the program on perf
+  // events of one kind, counting in the scope the kernel filters by, so that no
+  // program runs for anything outside it:
+  //   no scope        one event per online CPU, every task;
+  //   { cgroupFd }    one event per online CPU, tasks of that cgroup (and below);
+  //   { tid }         one event on that thread, inherited by the threads it
+  //                   creates (not by the processes it forks).
+  // Returns the link ids (for detachLinks and perfCounts).
   Napi::Value AttachPerfEvent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     struct bpf_program* prog = FindProgram(env, info[0]);
     if (!prog) return env.Undefined();
-    uint32_t type = info[1].As<Napi::Number>().Uint32Value();
-    uint64_t config = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-    uint64_t period = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = info[1].As<Napi::Number>().Uint32Value();
+    attr.config = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+    attr.sample_period = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+    attr.sample_type = PERF_SAMPLE_ADDR;
+    Napi::Array ids = Napi::Array::New(env);
+    std::string what = std::string("attach ") + bpf_program__name(prog) + " to a perf event";
+    if (info.Length() > 4 && info[4].IsObject()) {
+      Napi::Object scope = info[4].As<Napi::Object>();
+      if (scope.Has("tid")) {
+        attr.inherit = 1;
+        attr.inherit_thread = 1;
+        int tid = scope.Get("tid").As<Napi::Number>().Int32Value();
+        int64_t id = OpenAndAttach(prog, &attr, tid, -1, 0);
+        if (id < 0) return ThrowErrno(env, what + " of thread " + std::to_string(tid), static_cast<int>(-id));
+        ids.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+        return ids;
+      }
+      if (!scope.Has("cgroupFd")) return ThrowPlain(env, "attachPerfEvent: scope wants { tid } or { cgroupFd }");
+      int cgroup_fd = scope.Get("cgroupFd").As<Napi::Number>().Int32Value();
+      return AttachPerCpu(env, prog, &attr, cgroup_fd, PERF_FLAG_PID_CGROUP, what + " of a cgroup");
+    }
+    return AttachPerCpu(env, prog, &attr, -1, 0, what);
+  }
+
+  Napi::Value AttachPerCpu(Napi::Env env, struct bpf_program* prog, struct perf_event_attr* attr, pid_t pid,
+                           unsigned long flags, const std::string& what) {
     int ncpus = libbpf_num_possible_cpus();
     if (ncpus < 0) return ThrowErrno(env, "libbpf_num_possible_cpus", ncpus);
-    Napi::Array cpus = Napi::Array::New(env);
+    Napi::Array ids = Napi::Array::New(env);
     uint32_t attached = 0;
     for (int cpu = 0; cpu < ncpus; cpu++) {
-      struct perf_event_attr attr;
-      memset(&attr, 0, sizeof(attr));
-      attr.size = sizeof(attr);
-      attr.type = type;
-      attr.config = config;
-      attr.sample_period = period;
-      attr.sample_type = PERF_SAMPLE_ADDR;
-      int fd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-      if (fd < 0) {
-        if (errno == ENODEV) continue;  // offline CPU
-        return ThrowErrno(env, "perf_event_open on cpu " + std::to_string(cpu), errno);
+      int64_t id = OpenAndAttach(prog, attr, pid, cpu, flags);
+      if (id == -ENODEV) continue;  // offline CPU
+      if (id < 0) {
+        for (uint32_t i = 0; i < attached; i++) DestroyLink(static_cast<int64_t>(ids.Get(i).As<Napi::Number>().Int64Value()));
+        return ThrowErrno(env, what + " on cpu " + std::to_string(cpu), static_cast<int>(-id));
       }
-      struct bpf_link* link = bpf_program__attach_perf_event(prog, fd);
-      if (!link) {
-        int err = errno;
-        close(fd);
-        return ThrowErrno(env, std::string("attach ") + bpf_program__name(prog) + " to perf event", err);
-      }
-      links_.push_back({bpf_program__name(prog), link});
-      cpus.Set(attached++, Napi::Number::New(env, cpu));
+      ids.Set(attached++, Napi::Number::New(env, static_cast<double>(id)));
     }
-    return cpus;
+    return ids;
+  }
+
+  void DestroyLink(int64_t id) {
+    for (auto it = links_.begin(); it != links_.end(); ++it) {
+      if (it->id != id) continue;
+      bpf_link__destroy(it->link);
+      links_.erase(it);
+      return;
+    }
+  }
+
+  // detachLinks(ids): detaches those links (perf events are closed with them).
+  Napi::Value DetachLinks(const Napi::CallbackInfo& info) {
+    Napi::Array ids = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < ids.Length(); i++) DestroyLink(ids.Get(i).As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+
+  // perfCounts(ids): each perf event's count so far (with its inherited
+  // children's), or -1 for a link that is not a live perf event.
+  Napi::Value PerfCounts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array ids = info[0].As<Napi::Array>();
+    Napi::Array out = Napi::Array::New(env);
+    for (uint32_t i = 0; i < ids.Length(); i++) {
+      int64_t id = ids.Get(i).As<Napi::Number>().Int64Value();
+      double count = -1;
+      for (auto& l : links_) {
+        uint64_t value = 0;
+        if (l.id == id && l.perf_fd >= 0 && read(l.perf_fd, &value, sizeof(value)) == sizeof(value))
+          count = static_cast<double>(value);
+      }
+      out.Set(i, Napi::Number::New(env, count));
+    }
+    return out;
   }
 
   void DestroyLinks() {
@@ -650,6 +727,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   struct bpf_object* obj_ = nullptr;
   bool loaded_ = false;
   std::vector<Link> links_;
+  int64_t next_link_id_ = 1;
 };
 
 Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
@@ -711,6 +789,22 @@ Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(done));
 }
 
+// enableBpfStats(): an fd that keeps kernel.bpf_stats_enabled on (run time and
+// count per program) until it is closed, without touching the sysctl's value.
+Napi::Value EnableBpfStats(const Napi::CallbackInfo& info) {
+  int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) return ThrowErrno(info.Env(), "bpf_enable_stats", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// openDirectory(path): an O_RDONLY fd on a directory (a cgroup, for cgroup perf events).
+Napi::Value OpenDirectory(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(info.Env(), "open " + path, errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -734,6 +828,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("processMadvise", Napi::Function::New(env, ProcessMadvise));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("enableBpfStats", Napi::Function::New(env, EnableBpfStats));
+  exports.Set("openDirectory", Napi::Function::New(env, OpenDirectory));
   return exports;
 }
 

@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { parseFamilies, parsePids } from '../targets-flags.js';
+import { PROBE_MODE_FLAGS, parseFamilies, parseProbeModes, parsePids } from '../targets-flags.js';
 import { createKafka } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig } from '../../schemas/validate.js';
 import { createProbes } from '../../bpf/probes.js';
@@ -14,6 +14,7 @@ export const COLLECTOR_FLAGS: FlagSpec[] = [
   { name: 'pid', kind: 'list', help: 'only these processes' },
   { name: 'cgroup', kind: 'list', help: 'only processes in these cgroup v2 paths' },
   { name: 'events', kind: 'list', help: `families: ${FAMILIES.join(',')} (default: all)` },
+  ...PROBE_MODE_FLAGS,
   { name: 'metrics-port', kind: 'number', help: 'Prometheus /metrics port (default 9464; 0 picks a free one)' },
 ];
 
@@ -38,6 +39,7 @@ export function collectSettingsFromArgs(args: ParsedArgs): CollectSettings {
     pids: parsePids(flagList(args, 'pid')),
     cgroups: flagList(args, 'cgroup'),
     families: parseFamilies(flagList(args, 'events'), false),
+    modes: parseProbeModes(args),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
   });
 }

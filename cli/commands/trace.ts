@@ -1,8 +1,8 @@
 import type { Command } from '../command.js';
-import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
+import { flagBoolean, flagList, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { parseFamilies, parsePids } from '../targets-flags.js';
+import { PROBE_MODE_FLAGS, parseFamilies, parseProbeModes, parsePids } from '../targets-flags.js';
 import { createProbes, type LossReport } from '../../bpf/probes.js';
 import { FAMILIES, FAMILY_OF, eventToJson, type FamilyName, type ProbeEvent } from '../../bpf/events.js';
 
@@ -12,7 +12,7 @@ const flags: FlagSpec[] = [
   { name: 'events', kind: 'list', help: `families to trace: ${FAMILIES.join(',')} (default: all)` },
   { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until Ctrl-C)' },
   { name: 'json', kind: 'boolean', help: 'one JSON object per line, then one summary line' },
-  { name: 'fault-mode', kind: 'string', help: 'aggregated (default: per-region summaries) or raw (every fault)' },
+  ...PROBE_MODE_FLAGS,
   { name: 'sample', kind: 'number', help: 'raw fault mode: report 1 fault in N' },
   { name: 'swap-entries', kind: 'boolean', help: 'also trace rss_stat MM_SWAPENTS changes (costly: fires on every fault)' },
   { name: 'help', kind: 'boolean', help: 'this text' },
@@ -76,10 +76,7 @@ export const traceCommand: Command = {
       return 0;
     }
     const families = parseFamilies(flagList(args, 'events'), true);
-    const faultMode = flagString(args, 'fault-mode') ?? 'aggregated';
-    if (faultMode !== 'aggregated' && faultMode !== 'raw') {
-      throw new UsageError(`--fault-mode: '${faultMode}' is not one of aggregated, raw`);
-    }
+    const modes = parseProbeModes(args);
     const duration = flagNumber(args, 'duration');
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const json = flagBoolean(args, 'json');
@@ -87,7 +84,7 @@ export const traceCommand: Command = {
     const probes = createProbes({
       families,
       targets: { pids: parsePids(flagList(args, 'pid')), cgroups: flagList(args, 'cgroup') },
-      faultMode,
+      ...modes,
       faultSampleEvery: flagNumber(args, 'sample') ?? 1,
       swapEntries: flagBoolean(args, 'swap-entries'),
     });

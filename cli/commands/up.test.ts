@@ -118,6 +118,22 @@ test('pageloop up: events reach ClickHouse, the status file is root-only, and ev
     assert.ok(status.produced > 0 && status.eventsPerSecond >= 0);
     assert.equal(statSync(statusFile).mode & 0o777, 0o600);
 
+    // Overhead accounting: the status says what the probes cost, and the intervals reach ClickHouse through the real sink.
+    for (let i = 0; i < 60 && !((status.overhead?.intervals ?? 0) >= 1); i++) {
+      await sleep(1000);
+      status = JSON.parse(readFileSync(statusFile, 'utf8')) as StackStatus;
+    }
+    assert.ok(status.overhead && status.overhead.intervals >= 1, `no overhead interval in the status: ${JSON.stringify(status.overhead)}`);
+    assert.equal(status.overhead.statsEnabled, true, `BPF stats: ${status.overhead.statsError ?? ''}`);
+    assert.ok(status.overhead.agentCpuShare !== null && status.overhead.agentCpuShare > 0);
+    let overheadRows = 0;
+    for (let i = 0; i < 60 && overheadRows === 0; i++) {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/?query=${encodeURIComponent('SELECT count() FROM pageloop.overhead WHERE stats_enabled = 1')}`);
+      overheadRows = Number((await res.text()).trim());
+      if (overheadRows === 0) await sleep(1000);
+    }
+    assert.ok(overheadRows >= 1, 'an overhead interval reached the overhead table');
+
     const sockets = listening(socketInodes(processTree(child.pid!)));
     const ports = new Set(sockets.map((s) => s.port));
     for (const port of [kafkaPort, controllerPort, httpPort, metricsPort]) assert.ok(ports.has(port), `nothing listens on ${port}: ${JSON.stringify(sockets)}`);
