@@ -21,7 +21,7 @@
  *        [--pairs N] [--out results.jsonl]
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { createProbes, EXACT_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
+import { createProbes, EXACT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { WORKLOADS, type RealWorkload } from './workloads/real.js';
@@ -53,12 +53,12 @@ interface BenchConfig {
 
 const CONFIGS: Record<string, BenchConfig> = {
   aa: { describe: 'A/A: no probes in either run (the noise floor)' },
-  'old-default': { probes: EXACT_PROBES_CONFIG, describe: 'old default = exact mode: every family, a program on every fault and every page allocation, every process' },
-  default: { probes: {}, describe: 'new default: every family, faults sampled 1 in 16 by a perf event, promotions from the kernel counters, every process' },
-  'default-foreign': { probes: {}, foreign: true, describe: 'new default, targets set to another (idle) process' },
+  'old-default': { probes: EXACT_PROBES_CONFIG, describe: 'old default = exact mode (still the default): every family, a program on every fault and every page allocation, every process' },
+  default: { probes: SAMPLED_PROBES_CONFIG, describe: 'new default (the candidate, SAMPLED_PROBES_CONFIG): every family, faults sampled 1 in 16 by a perf event, promotions from the kernel counters, every process' },
+  'default-foreign': { probes: SAMPLED_PROBES_CONFIG, foreign: true, describe: 'new default, targets set to another (idle) process' },
   'exact-foreign': { probes: EXACT_PROBES_CONFIG, foreign: true, describe: 'exact mode, targets set to another (idle) process' },
-  'fault-only': { probes: { families: ['fault'] }, describe: 'the fault family alone, sampled' },
-  'perf-floor': { probes: { families: ['fault'], faultSamplePeriod: 1 << 20 }, describe: 'the sampling perf event counting with (almost) no program runs: its floor' },
+  'fault-only': { probes: { ...SAMPLED_PROBES_CONFIG, families: ['fault'] }, describe: 'the fault family alone, sampled' },
+  'perf-floor': { probes: { ...SAMPLED_PROBES_CONFIG, families: ['fault'], faultSamplePeriod: 1 << 20 }, describe: 'the sampling perf event counting with (almost) no program runs: its floor' },
   'null-hook': { probes: { families: ['fault'], programsOnly: ['pl_bench_null_fault'] }, describe: 'an empty program on page_fault_user, nothing else' },
   'exact-fault-only': { probes: { ...EXACT_PROBES_CONFIG, families: ['fault'] }, describe: 'exact per-region fault counts (page_fault_user) alone' },
   'exact-promotion-only': { probes: { ...EXACT_PROBES_CONFIG, families: ['promotion'] }, describe: 'exact promotions (page_fault_user + mm_page_alloc) alone' },
@@ -75,7 +75,7 @@ if (args.includes('--help')) {
 /** `sampled:N`: the new default with a sample period of N. */
 function configNamed(name: string): BenchConfig {
   const m = /^sampled:(\d+)$/.exec(name);
-  if (m) return { probes: { faultSamplePeriod: Number(m[1]) }, describe: `new default with faults sampled 1 in ${m[1]}` };
+  if (m) return { probes: { ...SAMPLED_PROBES_CONFIG, faultSamplePeriod: Number(m[1]) }, describe: `new default with faults sampled 1 in ${m[1]}` };
   const c = CONFIGS[name];
   if (!c) throw new Error(`--configs: '${name}' is none of ${Object.keys(CONFIGS).join(', ')}, sampled:N`);
   return c;

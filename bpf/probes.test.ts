@@ -6,7 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { createProbes, DEFAULT_PROBES_CONFIG, EXACT_PROBES_CONFIG, type ProbesConfig } from './probes.js';
+import { createProbes, DEFAULT_PROBES_CONFIG, EXACT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, type ProbesConfig } from './probes.js';
 import { loadAddon } from './native.js';
 import type { ProbeEvent } from './events.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
@@ -98,7 +98,7 @@ describe('fault family', () => {
     const w = await workload();
     let delta = 0;
     let base = 0;
-    const { events } = await traced({ families: ['fault'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
+    const { events } = await traced({ ...SAMPLED_PROBES_CONFIG, families: ['fault'], targets: { pids: [w.pid], cgroups: [] } }, async () => {
       const before = readProcStat(w.pid).minflt;
       base = await w.map('a', 512);
       await w.send('touch a');
@@ -119,7 +119,7 @@ describe('fault family', () => {
     const w = await workload();
     let threadDelta = 0;
     let child = 0;
-    const { events } = await traced({ families: ['fault'], faultSamplePeriod: 1, targets: { pids: [w.pid], cgroups: [] } }, async () => {
+    const { events } = await traced({ ...SAMPLED_PROBES_CONFIG, families: ['fault'], faultSamplePeriod: 1, targets: { pids: [w.pid], cgroups: [] } }, async () => {
       await w.map('t', 16);
       await w.map('f', 16);
       const before = readProcStat(w.pid).minflt;
@@ -143,7 +143,7 @@ describe('fault family', () => {
     const busy = await workload();
     const fd = loadAddon().enableBpfStats();
     try {
-      const probes = createProbes({ targets: { pids: [idle.pid], cgroups: [] } });
+      const probes = createProbes({ ...SAMPLED_PROBES_CONFIG, targets: { pids: [idle.pid], cgroups: [] } });
       try {
         probes.start({});
         const before = new Map(probes.costReading().programs.map((p) => [p.name, p.runCount]));

@@ -23,9 +23,9 @@ export function parseFamilies(values: readonly string[], emptyMeansAll: boolean)
 
 /** The flags that choose how the probes count: shared by `collect`, `agent`, `record` and `trace`. */
 export const PROBE_MODE_FLAGS: FlagSpec[] = [
-  { name: 'fault-mode', kind: 'string', help: 'sampled (default: per-region counts, 1 fault in --sample-period runs a program), exact (a program on every fault) or raw (every fault a record)' },
+  { name: 'fault-mode', kind: 'string', help: 'exact (default: a program on every fault, exact per-region counts), sampled (per-region counts, 1 fault in --sample-period runs a program) or raw (every fault a record)' },
   { name: 'sample-period', kind: 'number', help: `sampled fault mode: one program run per N minor faults (default ${DEFAULT_PROBES_CONFIG.faultSamplePeriod}; 1 counts every fault)` },
-  { name: 'promotion-mode', kind: 'string', help: 'counters (default: from the kernel THP/mTHP counters, no program on page allocation) or exact (a record per huge page or mTHP a target faults in)' },
+  { name: 'promotion-mode', kind: 'string', help: 'exact (default: a record per huge page or mTHP a target faults in) or counters (from the kernel THP/mTHP counters, no program on page allocation)' },
 ];
 
 /** --fault-mode, --sample-period, --promotion-mode: what was given, checked, each error naming its flag. */
