@@ -1,10 +1,13 @@
 /** The pinned hint map against the real kernel: shared between objects, read by the probes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { after } from 'node:test';
 import { dirname } from 'node:path';
-import { openHintMap, HINT_MAP_ACTION } from './hint-map.js';
+import { openHintMap, HINT_MAP_ACTION, layoutMismatches } from './hint-map.js';
+import { loadAddon } from './native.js';
+import { PageloopError } from '../lib/errors.js';
 import { createProbes } from './probes.js';
 import type { ProbeEvent } from './events.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
@@ -56,4 +59,45 @@ test('the probes tag events with the hint in force for their region, never one f
     await w.exit();
     rmSync(PIN, { force: true });
   }
+});
+
+test('the pin and its directory are root-only', () => {
+  rmSync(dirname(PIN), { recursive: true, force: true });
+  const map = openHintMap(PIN);
+  try {
+    const pin = statSync(PIN);
+    assert.equal(pin.uid, 0);
+    assert.equal(pin.mode & 0o777, 0o600);
+    assert.equal(statSync(dirname(PIN)).mode & 0o777, 0o700);
+  } finally {
+    map.close();
+  }
+});
+
+test('a map someone else pinned with another layout is refused, named, and left alone', () => {
+  rmSync(dirname(PIN), { recursive: true, force: true });
+  mkdirSync(dirname(PIN), { recursive: true });
+  // A hash map of 4-byte keys and values where the hint map should be.
+  execFileSync('bpftool', ['map', 'create', PIN, 'type', 'hash', 'key', '4', 'value', '4', 'entries', '16', 'name', 'pl_hints']);
+  assert.throws(
+    () => openHintMap(PIN),
+    (err: unknown) => err instanceof PageloopError && err.code === 'hint-map-foreign' && !err.retriable && /keySize 4 \(expected 16\)/.test(err.message) && err.message.includes(PIN),
+  );
+  const left = loadAddon().pinnedMapInfo(PIN);
+  assert.deepEqual([left.keySize, left.valueSize, left.maxEntries], [4, 4, 16]);
+  rmSync(PIN);
+});
+
+test('a hint map pinned by another user is refused even with the right layout', () => {
+  rmSync(dirname(PIN), { recursive: true, force: true });
+  openHintMap(PIN).close();
+  chownSync(PIN, 65534, 65534);
+  assert.throws(() => openHintMap(PIN), (err: unknown) => err instanceof PageloopError && err.code === 'hint-map-foreign' && /owner uid 65534/.test(err.message));
+  rmSync(PIN);
+});
+
+test('layoutMismatches names each field that differs', () => {
+  const expected = { type: 1, keySize: 16, valueSize: 24, maxEntries: 65536 };
+  assert.deepEqual(layoutMismatches({ name: 'pl_hints', flags: 0, ...expected }, expected), []);
+  assert.deepEqual(layoutMismatches({ name: 'x', flags: 0, type: 2, keySize: 16, valueSize: 8, maxEntries: 65536 }, expected), ['type 2 (expected 1)', 'valueSize 8 (expected 24)']);
 });

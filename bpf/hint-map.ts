@@ -3,10 +3,11 @@
  * pinned under bpffs so that the probes (which tag events with the hint in
  * force), the feedback agent and any fault-time page-size hook share one map.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { PageloopError } from '../lib/errors.js';
 import { decodeHintKey, decodeHintValue, HINT_KEY_SIZE, HINT_VALUE_SIZE } from './layout.generated.js';
-import { bpfObjectPath, loadAddon, type NativeBpfObject } from './native.js';
+import { bpfObjectPath, loadAddon, type MapInfo, type NativeBpfObject, type PinnedMapInfo } from './native.js';
 
 export const DEFAULT_HINT_MAP_PIN = '/sys/fs/bpf/pageloop/pl_hints';
 
@@ -86,18 +87,57 @@ export function hintMapOn(obj: NativeBpfObject, pinPath: string, onClose: () => 
   };
 }
 
+/** Differences between a pinned map and the layout this build expects, in words; empty when it matches. */
+export function layoutMismatches(pinned: PinnedMapInfo, expected: Pick<MapInfo, 'type' | 'keySize' | 'valueSize' | 'maxEntries'>): string[] {
+  const out: string[] = [];
+  for (const field of ['type', 'keySize', 'valueSize', 'maxEntries'] as const) {
+    if (pinned[field] !== expected[field]) out.push(`${field} ${pinned[field]} (expected ${expected[field]})`);
+  }
+  return out;
+}
+
+/**
+ * Points obj's pl_hints at pinPath before load. The directory is made
+ * root-only; a map already pinned there is reused only if it is root's and has
+ * this build's layout, so the agent never writes hints into a map someone
+ * else planted (libbpf alone would fail with a bare EINVAL).
+ */
+export function prepareHintMapPin(obj: NativeBpfObject, pinPath: string): void {
+  mkdirSync(dirname(pinPath), { recursive: true, mode: 0o700 });
+  chmodSync(dirname(pinPath), 0o700);
+  if (existsSync(pinPath)) {
+    const owner = statSync(pinPath).uid;
+    const expected = obj.maps().find((m) => m.name === 'pl_hints');
+    if (!expected) throw new PageloopError('hint-map-missing', 'the BPF object has no pl_hints map: rebuild it (make -C bpf)');
+    const problems = layoutMismatches(loadAddon().pinnedMapInfo(pinPath), expected);
+    if (owner !== 0) problems.unshift(`owner uid ${owner} (expected 0, root)`);
+    if (problems.length > 0) {
+      throw new PageloopError(
+        'hint-map-foreign',
+        `${pinPath} is not this pageloop's hint map: ${problems.join(', ')}; remove it (rm ${pinPath}) if it is a stale pin, or set hintMapPinPath elsewhere`,
+      );
+    }
+  }
+  obj.setMapPinPath('pl_hints', pinPath);
+}
+
+/** After load: only root may open the pin (bpffs gives 0600 by default; this makes it so whatever the umask). */
+export function secureHintMapPin(pinPath: string): void {
+  chmodSync(pinPath, 0o600);
+}
+
 /**
  * Opens the pinned hint map, creating and pinning it if it is not there, by
  * loading pageloop.bpf.o with no program: only its maps come into being.
  */
 export function openHintMap(pinPath = DEFAULT_HINT_MAP_PIN): HintMap {
-  mkdirSync(dirname(pinPath), { recursive: true });
   const addon = loadAddon();
   const obj = new addon.BpfObject(bpfObjectPath());
   try {
     for (const p of obj.programs()) obj.setAutoload(p.name, false);
-    obj.setMapPinPath('pl_hints', pinPath);
+    prepareHintMapPin(obj, pinPath);
     obj.load();
+    secureHintMapPin(pinPath);
   } catch (err) {
     obj.close();
     throw err;

@@ -23,6 +23,16 @@ export interface MapInfo {
   readonly fd: number;
 }
 
+/** What the kernel says about a map pinned under bpffs (bpf_obj_get + info). */
+export interface PinnedMapInfo {
+  readonly name: string;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
 export interface MapEntries {
   readonly keys: Buffer;
   readonly values: Buffer;
@@ -90,6 +100,8 @@ export interface NativeAddon {
   /** process_madvise(2) over (u64 start, u64 length) pairs; returns bytes advised. Throws with errno. */
   processMadvise(pidfd: number, ranges: Buffer, advice: number): number;
   closeFd(fd: number): void;
+  /** The layout of the map pinned at path (throws with errno ENOENT when nothing is pinned there). */
+  pinnedMapInfo(path: string): PinnedMapInfo;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

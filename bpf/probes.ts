@@ -17,9 +17,7 @@ import {
 } from './layout.generated.js';
 import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader } from './native.js';
 import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
-import { DEFAULT_HINT_MAP_PIN, hintMapOn, type HintMap } from './hint-map.js';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { DEFAULT_HINT_MAP_PIN, hintMapOn, prepareHintMapPin, secureHintMapPin, type HintMap } from './hint-map.js';
 
 export interface ProbesConfig {
   /** Event families to attach. */
@@ -222,11 +220,9 @@ export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
     for (const p of obj.programs()) obj.setAutoload(p.name, wanted.has(p.name));
     obj.setMapMaxEntries('pl_events', config.ringBufferBytes);
     obj.setMapMaxEntries('pl_fault_stats', config.faultTableEntries);
-    if (config.hintMapPinPath) {
-      mkdirSync(dirname(config.hintMapPinPath), { recursive: true });
-      obj.setMapPinPath('pl_hints', config.hintMapPinPath);
-    }
+    if (config.hintMapPinPath) prepareHintMapPin(obj, config.hintMapPinPath);
     obj.load();
+    if (config.hintMapPinPath) secureHintMapPin(config.hintMapPinPath);
     writeTargets(targets);
     for (const name of wanted) {
       if (PERF_EVENT_PROGRAMS.has(name)) obj.attachPerfEvent(name, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1);

@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   trace: async () => (await import('./commands/trace.js')).traceCommand,
   kafka: async () => (await import('./commands/kafka.js')).kafkaCommand,
   collect: async () => (await import('./commands/collect.js')).collectCommand,
+  record: async () => (await import('./commands/record.js')).recordCommand,
   feedback: async () => (await import('./commands/feedback.js')).feedbackCommand,
   agent: async () => (await import('./commands/agent.js')).agentCommand,
   up: async () => (await import('./commands/up.js')).upCommand,

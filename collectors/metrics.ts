@@ -6,15 +6,25 @@
  */
 import { createServer, type Server } from 'node:http';
 import client from 'prom-client';
+import { UsageError } from '../lib/errors.js';
+import { basicAuthCredentials, isLoopback, sameSecret } from '../lib/net.js';
 import { FAMILIES } from '../bpf/events.js';
 import type { CollectorStats } from './collector.js';
 
 export interface CollectorMetrics {
   readonly registry: client.Registry;
   observeProduce(latencyMs: number, bytes: number): void;
-  /** Serves /metrics on host:port; resolves with the bound port. */
-  serve(host: string, port: number): Promise<number>;
+  /**
+   * Serves /metrics on host:port; resolves with the bound port. Beyond
+   * loopback it needs `auth` (HTTP Basic, what Prometheus's basic_auth sends).
+   */
+  serve(host: string, port: number, auth?: MetricsAuth): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface MetricsAuth {
+  readonly user: string;
+  readonly password: string;
 }
 
 export function createCollectorMetrics(stats: () => CollectorStats): CollectorMetrics {
@@ -89,8 +99,18 @@ export function createCollectorMetrics(stats: () => CollectorStats): CollectorMe
       latency.observe(latencyMs / 1000);
       batchBytes.observe(bytes);
     },
-    serve(host, port) {
+    serve(host, port, auth) {
+      if (!isLoopback(host) && !auth?.password) {
+        throw new UsageError(`collector.metrics.host: ${host} is reachable from other machines; set collector.metrics.password (and user) to serve metrics there`);
+      }
       server = createServer((req, res) => {
+        if (auth) {
+          const given = basicAuthCredentials(req.headers.authorization);
+          if (!given || !sameSecret(given.user, auth.user) || !sameSecret(given.password, auth.password)) {
+            res.writeHead(401, { 'www-authenticate': 'Basic realm="pageloop"' }).end('credentials required\n');
+            return;
+          }
+        }
         if (req.url !== '/metrics') {
           res.writeHead(404).end('see /metrics\n');
           return;

@@ -8,21 +8,23 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { readBootId } from '../lib/procfs.js';
 import type { PageloopConfig } from '../schemas/validate.js';
+import type { KafkaSettings } from '../kafka/client.js';
+import { kafkaSettingsFor } from '../kafka/settings.js';
 import type { Probes, ProbesConfig } from '../bpf/probes.js';
 import { FAMILIES, type FamilyName } from '../bpf/events.js';
 import { loadAddon } from '../bpf/native.js';
-import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats } from '../collectors/collector.js';
+import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf, type Collector, type CollectorConfig, type CollectorStats, type EventsProducer } from '../collectors/collector.js';
 import { createReferencedSampler, createSamplers, DEFAULT_REFERENCED_SAMPLER_CONFIG, DEFAULT_SAMPLERS_CONFIG } from '../collectors/samplers.js';
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
-import { createCollectorMetrics } from '../collectors/metrics.js';
+import { createCollectorMetrics, type MetricsAuth } from '../collectors/metrics.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
 
 export interface CollectSettings {
-  kafka: { brokers: string[]; clientId: string; ssl?: NonNullable<PageloopConfig['kafka']>['ssl']; sasl?: NonNullable<PageloopConfig['kafka']>['sasl'] };
+  kafka: KafkaSettings;
   probes: Partial<ProbesConfig>;
   collector: CollectorConfig;
   compression: 'none' | 'gzip';
-  metrics: { host: string; port: number } | null;
+  metrics: { host: string; port: number; auth?: MetricsAuth } | null;
   samplers: { vmstatIntervalMs: number; psiIntervalMs: number };
 }
 
@@ -35,12 +37,7 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
   const probes: Partial<ProbesConfig> = { ...p, targets, ...(cli.families.length ? { families: cli.families } : {}) };
   const port = cli.metricsPort ?? (env.PAGELOOP_METRICS_PORT ? Number(env.PAGELOOP_METRICS_PORT) : c.metrics?.port ?? 9464);
   return {
-    kafka: {
-      brokers: cli.brokers.length ? cli.brokers : file.kafka?.brokers ?? [],
-      clientId: file.kafka?.clientId ?? `pageloop-collector-${host}`,
-      ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
-      ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
-    },
+    kafka: kafkaSettingsFor('collector', file.kafka, { brokers: cli.brokers }, host),
     probes,
     collector: {
       ...DEFAULT_COLLECTOR_CONFIG,
@@ -51,12 +48,18 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
       queue: { ...DEFAULT_COLLECTOR_CONFIG.queue, ...c.queue },
     },
     compression: c.compression ?? 'gzip',
-    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port },
+    metrics: port < 0 ? null : { host: c.metrics?.host ?? '127.0.0.1', port, ...metricsAuth(c.metrics, env) },
     samplers: {
       vmstatIntervalMs: c.samplers?.vmstat?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.vmstatIntervalMs,
       psiIntervalMs: c.samplers?.psi?.intervalMs ?? DEFAULT_SAMPLERS_CONFIG.psiIntervalMs,
     },
   };
+}
+
+/** Credentials for the metrics endpoint: the environment's password over the file's, so it need not sit in the file. */
+function metricsAuth(m: { user?: string; password?: string } | undefined, env: NodeJS.ProcessEnv): { auth?: MetricsAuth } {
+  const password = env.PAGELOOP_METRICS_PASSWORD || m?.password;
+  return password ? { auth: { user: m?.user ?? 'prometheus', password } } : {};
 }
 
 export function formatStats(s: CollectorStats): string {
@@ -77,8 +80,17 @@ export interface RunningCollector {
   stop(): Promise<CollectorStats>;
 }
 
+export interface CollectingDeps {
+  readonly probes: Probes;
+  /** Where batches go: Kafka (the default, through this client) or another producer (a recording file). */
+  readonly sink: { readonly kafka: Kafka } | { readonly producer: EventsProducer; readonly describe: string };
+  readonly log?: (line: string) => void;
+}
+
 /** Starts the collector on loaded probes, with its metrics endpoint and a status line every 10 s. */
-export async function startCollecting(settings: CollectSettings, kafka: Kafka, probes: Probes, log: (line: string) => void = (l) => console.error(l)): Promise<RunningCollector> {
+export async function startCollecting(settings: CollectSettings, deps: CollectingDeps): Promise<RunningCollector> {
+  const { probes, sink } = deps;
+  const log = deps.log ?? ((l: string) => console.error(l));
   const addon = loadAddon();
   let metrics: ReturnType<typeof createCollectorMetrics> | undefined;
   const pids = probes.targets.pids;
@@ -89,15 +101,15 @@ export async function startCollecting(settings: CollectSettings, kafka: Kafka, p
     ...(pids.length > 0
       ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
       : {}),
-    producer: createKafkaEventsProducer(kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }),
+    producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
     encode: encodeCollectorBatch,
     onProduced: (i) => metrics?.observeProduce(i.latencyMs, i.bytes),
   });
   metrics = createCollectorMetrics(() => collector.stats());
-  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port) : undefined;
+  const port = settings.metrics ? await metrics.serve(settings.metrics.host, settings.metrics.port, settings.metrics.auth) : undefined;
   collector.start();
   log(
-    `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${settings.collector.topic}` +
+    `collecting ${probes.config.families.join(',')} on ${settings.collector.host} into ${'kafka' in sink ? settings.collector.topic : sink.describe}` +
       (port !== undefined ? `; metrics on http://${settings.metrics!.host}:${port}/metrics` : ''),
   );
   const status = setInterval(() => log(formatStats(collector.stats())), 10_000).unref();

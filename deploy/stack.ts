@@ -5,7 +5,7 @@
  * processors and the sink. Started in that order, stopped in reverse; a
  * status file lets `pageloop status` report from another terminal.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
@@ -39,6 +39,17 @@ export interface StackConfig {
 
 export function defaultStatusFile(): string {
   return join(dirname(defaultDataDir()), 'up.json');
+}
+
+/**
+ * Replaces the status file atomically. Root-only (file 0600, directory 0700):
+ * it names the host's processes and the pipeline's endpoints.
+ */
+export function writeStackStatus(file: string, s: StackStatus): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file + '.tmp', JSON.stringify(s, null, 2), { mode: 0o600 });
+  chmodSync(file + '.tmp', 0o600); // a .tmp left by a crash keeps its old mode otherwise
+  renameSync(file + '.tmp', file);
 }
 
 /** What `pageloop status` reads. */
@@ -138,7 +149,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
 
     progress('starting the agent (probes, collector, feedback)');
     const probes = createProbes({ ...config.collect.probes, hintMapPinPath: config.feedback.hintMapPinPath });
-    const collector: RunningCollector = await startCollecting(config.collect, kafka, probes, progress);
+    const collector: RunningCollector = await startCollecting(config.collect, { probes, sink: { kafka }, log: progress });
     stops.push({ what: 'collector', stop: () => collector.stop() });
     const feedback: FeedbackAgent = createFeedbackAgent(config.feedback, { kafka, hintMap: probes.hints(), log: progress });
     await feedback.start();
@@ -178,11 +189,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
         sinkRows: Object.values(sink.stats().rows).reduce((a, b) => a + b, 0),
       };
     };
-    mkdirSync(dirname(config.statusFile), { recursive: true });
-    const writeStatus = (s: StackStatus) => {
-      writeFileSync(config.statusFile + '.tmp', JSON.stringify(s, null, 2));
-      renameSync(config.statusFile + '.tmp', config.statusFile);
-    };
+    const writeStatus = (s: StackStatus) => writeStackStatus(config.statusFile, s);
     const timer = setInterval(() => {
       const s = status();
       writeStatus(s);

@@ -15,25 +15,9 @@ import { deserialize } from 'node:v8';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
-import { prng } from '../lib/prng.js';
-import type { ProbeEvent } from '../bpf/events.js';
 import { createProcessorConfig, type ProcessorConfigInput } from './config.js';
 import { PartitionEngine, type OutRecord } from './engine.js';
-import {
-  CollectorStream,
-  MB,
-  SEC,
-  T0,
-  compaction,
-  faultSummary,
-  kcompactdWake,
-  promotion,
-  rawFault,
-  scenarioRecords,
-  swapIn,
-  swapOut,
-  type StreamRecord,
-} from './synthetic.js';
+import { CollectorStream, SEC, T0, faultSummary, fleetRecords, scenarioRecords, type StreamRecord } from './synthetic.js';
 
 const GOLDEN = resolve(dirname(fileURLToPath(import.meta.url)), '../../processors/testdata/workload-digests.json');
 
@@ -45,57 +29,6 @@ interface Workload {
   readonly checkpointEvery?: number;
 }
 
-/**
- * A random fleet: hosts with processes whose regions fault, promote,
- * compact, swap out and refault, in event-time order, phases switching at a
- * random window. Everything comes from the seed.
- */
-function randomFleet(seed: number, windows: number): StreamRecord[] {
-  const rnd = prng(seed);
-  const int = (n: number): number => Math.floor(rnd() * n);
-  const hostCount = 1 + int(6);
-  const hosts = Array.from({ length: hostCount }, (_, h) => {
-    const procs = Array.from({ length: 1 + int(4) }, (_, p) => ({
-      pid: 1000 + h * 100 + p,
-      startNs: (1 + int(50)) * SEC,
-      base: 0x7f0000000000 + h * 0x10000000000 + p * 0x100000000,
-      regions: 2 + int(12),
-      switchAt: int(windows),
-    }));
-    return { stream: new CollectorStream(`fleet-${seed}-${h}`, `boot-${seed}-${h}`, `collector-${seed}-${h}`), procs };
-  });
-  const out: StreamRecord[] = [];
-  const batchesPerWindow = 1 + int(4);
-  const windowNs = 10 * SEC;
-  for (let k = 0; k < windows; k++) {
-    for (let b = 0; b < batchesPerWindow; b++) {
-      const t = T0 + k * windowNs + Math.floor(((b + 0.5) * windowNs) / batchesPerWindow);
-      for (const { stream, procs } of hosts) {
-        const ev: ProbeEvent[] = [];
-        for (const p of procs) {
-          const hotFrom = k < p.switchAt ? 0 : Math.floor(p.regions / 2);
-          for (let r = hotFrom; r < p.regions; r++) {
-            if (rnd() < 0.6) ev.push(faultSummary(t + r, p.pid, p.startNs, p.base + r * 2 * MB, 1 + int(400)));
-          }
-          if (rnd() < 0.3) ev.push(promotion(t + 50, p.pid, p.startNs, p.base + int(p.regions) * 2 * MB, rnd() < 0.5 ? 9 : 4, rnd() < 0.2));
-          if (rnd() < 0.1) ev.push(swapOut(t + 60, p.pid, p.startNs, p.base + int(p.regions) * 2 * MB, 1 + int(512)));
-          if (rnd() < 0.15) ev.push(swapIn(t + 70, p.pid, p.startNs, p.base + int(p.regions) * 2 * MB + int(512) * 4096));
-          if (rnd() < 0.1) ev.push(rawFault(t + 80, p.pid, p.startNs, p.base + int(p.regions) * 2 * MB + int(512) * 4096, rnd() < 0.5 ? 6 : 4));
-        }
-        if (rnd() < 0.1) ev.push(compaction(t + 90, 1_000_000 + int(80_000_000), 9, rnd() < 0.5));
-        if (rnd() < 0.05) ev.push(kcompactdWake(t + 95));
-        if (rnd() < 0.02) stream.lose(1);
-        const value = stream.batch(ev);
-        out.push({ key: stream.host, value, atNs: t });
-        if (rnd() < 0.02) out.push({ key: stream.host, value, atNs: t });
-      }
-    }
-  }
-  const tail = T0 + (windows + 1) * windowNs;
-  for (const { stream } of hosts) out.push({ key: stream.host, value: stream.batch([kcompactdWake(tail)]), atNs: tail });
-  return out;
-}
-
 const WORKLOADS: readonly Workload[] = [
   { name: 'scenario', records: () => scenarioRecords() },
   { name: 'scenario-dup-gap', records: () => scenarioRecords({ dupAndGap: true }) },
@@ -104,7 +37,7 @@ const WORKLOADS: readonly Workload[] = [
   { name: 'scenario-window-5s', records: () => scenarioRecords(), config: { windowMs: 5000 } },
   ...Array.from({ length: 15 }, (_, i): Workload => ({
     name: `fleet-seed-${i + 1}`,
-    records: () => randomFleet(i + 1, 20 + (i % 4) * 5),
+    records: () => fleetRecords(i + 1, 20 + (i % 4) * 5),
     ...(i % 5 === 4 ? { checkpointEvery: 11 + i } : {}),
   })),
 ];

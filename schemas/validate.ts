@@ -51,7 +51,7 @@ export interface PageloopConfig {
     batch?: { maxEvents?: number; maxBytes?: number; maxDelayMs?: number };
     queue?: { maxBytes?: number };
     compression?: 'none' | 'gzip';
-    metrics?: { port?: number; host?: string };
+    metrics?: { port?: number; host?: string; user?: string; password?: string };
     samplers?: { vmstat?: { intervalMs?: number }; psi?: { intervalMs?: number }; damon?: { enabled?: boolean } };
   };
   processors?: {

@@ -28,6 +28,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   cli: 6,
   bench: 7,
   test: 7,
+  scripts: 7,
 };
 
 const STAGES = new Set(['collectors', 'processors', 'feedback', 'sink', 'dashboards']);

@@ -659,6 +659,28 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
 }
 
 // pidfdOpen(pid): a pidfd, so that later calls cannot hit a reused pid.
+// pinnedMapInfo(path): the layout of the map pinned at path, so that a caller
+// can refuse a pin it did not create before libbpf tries to reuse it.
+Napi::Value PinnedMapInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return ThrowErrno(env, "bpf_obj_get " + path, errno);
+  struct bpf_map_info m = {};
+  __u32 len = sizeof(m);
+  int err = bpf_obj_get_info_by_fd(fd, &m, &len) != 0 ? errno : 0;
+  close(fd);
+  if (err) return ThrowErrno(env, "bpf_obj_get_info_by_fd " + path, err);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("name", Napi::String::New(env, m.name));
+  out.Set("type", Napi::Number::New(env, m.type));
+  out.Set("keySize", Napi::Number::New(env, m.key_size));
+  out.Set("valueSize", Napi::Number::New(env, m.value_size));
+  out.Set("maxEntries", Napi::Number::New(env, m.max_entries));
+  out.Set("flags", Napi::Number::New(env, m.map_flags));
+  return out;
+}
+
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = info[0].As<Napi::Number>().Int32Value();
@@ -703,6 +725,7 @@ Napi::Value BootTimeNs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfQuietPrint);
+  exports.Set("pinnedMapInfo", Napi::Function::New(env, PinnedMapInfo));
   BpfObject::Init(env, exports);
   RingReader::Init(env);
   exports.Set("RingReader", RingReader::constructor.Value());

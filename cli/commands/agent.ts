@@ -1,9 +1,8 @@
-import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { createKafka } from '../../kafka/settings.js';
 import { createProbes } from '../../bpf/probes.js';
 import { createFeedbackAgent } from '../../feedback/agent.js';
 import { feedbackConfig } from '../../feedback/config.js';
@@ -36,10 +35,10 @@ export const agentCommand: Command = {
     const collect = collectSettingsFromArgs(args);
     const { settings: policy } = policyFromArgs(args);
     const fb = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
-    const kafka = new kafkajs.Kafka(kafkaConfigFromSettings(collect.kafka));
+    const kafka = createKafka((collect.kafka));
     // One BPF object: the probes pin the hint map the feedback agent writes.
     const probes = createProbes({ ...collect.probes, hintMapPinPath: fb.hintMapPinPath });
-    const running = await startCollecting(collect, kafka, probes);
+    const running = await startCollecting(collect, { probes, sink: { kafka } });
     const feedback = createFeedbackAgent(fb, {
       kafka,
       hintMap: probes.hints(),

@@ -1,10 +1,9 @@
-import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { parseFamilies, parsePids } from '../targets-flags.js';
-import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { createKafka } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig } from '../../schemas/validate.js';
 import { createProbes } from '../../bpf/probes.js';
 import { collectSettings, formatStats, startCollecting, type CollectSettings } from '../../deploy/collector.js';
@@ -55,8 +54,8 @@ export const collectCommand: Command = {
     const duration = flagNumber(args, 'duration');
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const settings = collectSettingsFromArgs(args);
-    const kafka = new kafkajs.Kafka(kafkaConfigFromSettings(settings.kafka));
-    const running = await startCollecting(settings, kafka, createProbes(settings.probes));
+    const kafka = createKafka((settings.kafka));
+    const running = await startCollecting(settings, { probes: createProbes(settings.probes), sink: { kafka } });
     await untilStopped(duration);
     const final = await running.stop();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));

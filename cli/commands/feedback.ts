@@ -1,9 +1,8 @@
-import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
 import { createFeedbackAgent } from '../../feedback/agent.js';
@@ -72,15 +71,7 @@ export const feedbackCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const { file, settings } = policyFromArgs(args);
     const config = feedbackConfig(settings);
-    const brokers = flagList(args, 'brokers');
-    const kafka = new kafkajs.Kafka(
-      kafkaConfigFromSettings({
-        brokers: brokers.length ? brokers : file.kafka?.brokers ?? [],
-        clientId: file.kafka?.clientId ?? `pageloop-feedback-${config.host}`,
-        ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
-        ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
-      }),
-    );
+    const kafka = createKafka(kafkaSettingsFor('feedback', file.kafka, { brokers: flagList(args, 'brokers') }, config.host));
     const agent = createFeedbackAgent(config, {
       kafka,
       onAction: (a) => console.log(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import kafkajs, { type Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
-import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson, type ProcessorConfig, type ProcessorConfigInput } from '../../processors/config.js';
 import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
@@ -50,7 +50,7 @@ export interface Setup {
 }
 
 /** Kafka client and model from flags, config file and environment (flags win). */
-export function setupFromArgs(args: ParsedArgs, clientId: string): Setup {
+export function setupFromArgs(args: ParsedArgs, role: 'processors' | 'replay', instance: string): Setup {
   const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
   const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
   let input: ProcessorConfigInput = processorConfigFromFile(file.processors);
@@ -73,14 +73,7 @@ export function setupFromArgs(args: ParsedArgs, clientId: string): Setup {
     };
   }
   const model = createProcessorConfig(input);
-  const brokers = flagList(args, 'brokers');
-  const config = kafkaConfigFromSettings({
-    brokers: brokers.length ? brokers : file.kafka?.brokers ?? [],
-    clientId: file.kafka?.clientId ?? clientId,
-    ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
-    ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
-  });
-  const kafka = new kafkajs.Kafka(config);
+  const kafka = createKafka(kafkaSettingsFor(role, file.kafka, { brokers: flagList(args, 'brokers') }, instance));
   return { kafka, model, file };
 }
 
@@ -156,7 +149,7 @@ export const processCommand: Command = {
     }
     if (args.positionals.length > 0) throw new UsageError(`process: unexpected argument '${args.positionals[0]}'`);
     const instanceId = flagString(args, 'instance') ?? `${hostname()}-${process.pid}`;
-    const { kafka, model, file } = setupFromArgs(args, `pageloop-processor-${instanceId}`);
+    const { kafka, model, file } = setupFromArgs(args, 'processors', instanceId);
     const groupId = flagString(args, 'group') ?? file.processors?.groupId ?? model.name;
     const topics = processorTopics(flagString(args, 'output-prefix') ?? '', flagString(args, 'events-topic'));
     const quiet = flagBoolean(args, 'quiet');

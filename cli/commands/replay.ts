@@ -41,7 +41,7 @@ export const replayCommand: Command = {
     };
 
     const instanceId = `replay-${process.pid}`;
-    const { kafka, model } = setupFromArgs(args, `pageloop-replay-${prefix}`);
+    const { kafka, model } = setupFromArgs(args, 'replay', prefix);
     const topics = processorTopics(prefix, flagString(args, 'events-topic'));
     const groupId = `${prefix}.${model.name}`;
 

@@ -3,12 +3,11 @@
  * The embedded engine by default; a server with --clickhouse-url or
  * PAGELOOP_CLICKHOUSE_URL. Schema migrations are applied on start.
  */
-import kafkajs from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { createClickHouseClient } from '../../clickhouse/client.js';
-import { kafkaConfigFromSettings } from '../../kafka/client.js';
+import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { untilStopped } from '../run-until.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { DATABASE } from '../../schemas/clickhouse-tables.js';
@@ -82,15 +81,7 @@ export const sinkCommand: Command = {
     const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
     const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
     const config = sinkConfigFromArgs(file, args);
-    const brokers = flagList(args, 'brokers');
-    const kafka = new kafkajs.Kafka(
-      kafkaConfigFromSettings({
-        brokers: brokers.length ? brokers : file.kafka?.brokers ?? [],
-        clientId: file.kafka?.clientId ? `${file.kafka.clientId}-sink` : 'pageloop-sink',
-        ...(file.kafka?.ssl !== undefined ? { ssl: file.kafka.ssl } : {}),
-        ...(file.kafka?.sasl ? { sasl: file.kafka.sasl } : {}),
-      }),
-    );
+    const kafka = createKafka(kafkaSettingsFor('sink', file.kafka, { brokers: flagList(args, 'brokers') }));
     const url = flagString(args, 'clickhouse-url') ?? file.clickhouse?.url;
     const dataDir = flagString(args, 'clickhouse-dir');
     const ch = await createClickHouseClient({

@@ -28,7 +28,6 @@
  * over HTTP), external tables as file parts. Results are buffered whole
  * before they are sent.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
@@ -43,6 +42,7 @@ import {
   type EngineRequest,
 } from '../../clickhouse/client.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
+import { basicAuthCredentials, isLoopback, sameSecret } from '../../lib/net.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
@@ -176,24 +176,14 @@ export interface Credentials {
 
 /** Who the request says it is: Basic auth, X-ClickHouse-User/Key, or user/password parameters. */
 export function requestCredentials(headers: IncomingMessage['headers'], search: URLSearchParams): Credentials {
-  const auth = headers.authorization;
-  if (typeof auth === 'string' && /^Basic /i.test(auth)) {
-    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon < 0 ? { user: decoded, password: '' } : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-  }
+  const basic = basicAuthCredentials(headers.authorization);
+  if (basic) return basic;
   const headerUser = headers['x-clickhouse-user'];
   if (typeof headerUser === 'string') {
     const key = headers['x-clickhouse-key'];
     return { user: headerUser, password: typeof key === 'string' ? key : '' };
   }
   return { user: search.get('user') ?? 'default', password: search.get('password') ?? '' };
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** What a request asks for, apart from its body. */
@@ -264,12 +254,6 @@ export function splitInlineInsert(body: Buffer, maxHeadBytes = 1 << 20): { sql: 
   while (at < head.length && (head[at] === ' ' || head[at] === '\t' || head[at] === '\r')) at++;
   if (head[at] === '\n') at++;
   return { sql: body.subarray(0, shape.formatEnd).toString('utf8'), data: body.subarray(at) };
-}
-
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
 }
 
 // ---------------------------------------------------------------------------
