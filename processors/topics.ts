@@ -68,8 +68,10 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
     }
     const missing = outputTopicSpecs(t, options).filter((s) => !existing.has(s.name));
     if (missing.length > 0) {
+      // kafkajs's own wait for leaders fails at once when the broker does not know the new topic
+      // yet (UNKNOWN_TOPIC_OR_PARTITION, seen on a fresh KRaft broker); this waits that out too.
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
@@ -77,11 +79,34 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
           configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
         })),
       });
+      await waitForLeaders(admin, missing.map((s) => s.name));
     }
     return missing.map((s) => s.name);
   } catch (err) {
     if (err instanceof PageloopError) throw err;
     throw new PageloopError('processor-topics', `creating the processor topics failed: ${errorMessage(err)}`, { retriable: true, cause: err });
+  }
+}
+
+/** How long new topics may take to get a leader for every partition. */
+const LEADERS_TIMEOUT_MS = 30_000;
+
+/** Resolves once every partition of the topics has a leader; retriable errors (topic not known yet) are waited out. */
+async function waitForLeaders(admin: Admin, names: readonly string[]): Promise<void> {
+  const until = Date.now() + LEADERS_TIMEOUT_MS;
+  for (;;) {
+    let last = 'no leader yet';
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...names] });
+      const leaderless = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+      if (leaderless.length === 0) return;
+      last = `no leader yet for ${leaderless.join(', ')}`;
+    } catch (err) {
+      if ((err as { retriable?: unknown } | undefined)?.retriable !== true) throw err;
+      last = errorMessage(err);
+    }
+    if (Date.now() > until) throw new PageloopError('processor-topics', `created topics got no leaders within ${LEADERS_TIMEOUT_MS} ms: ${last}`, { retriable: true });
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
