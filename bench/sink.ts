@@ -3,7 +3,7 @@
  *
  * Two modes:
  *   core (default): encoded EventBatch records, as a fetch hands them over,
- *     through the sink's own path: decode, Native blocks, one insert per
+ *     through the sink's own path (sink/build.ts, sink/insert.ts): decode, Native blocks, one insert per
  *     table and block with its deduplication token, rollup and compaction
  *     views included. No broker: this is the sink's ceiling.
  *   --kafka: end to end. The records are produced to a real local broker
@@ -22,9 +22,11 @@ import { startTestBroker } from '../test/broker.js';
 import { applyMigrations } from '../clickhouse/migrations.js';
 import { createClickHouseClient } from '../clickhouse/client.js';
 import { TOPIC } from '../schemas/topics.js';
-import type { SinkRecord } from '../sink/rows.js';
+import type { SinkRecord } from '../sink/table-blocks.js';
 import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
-import { DEFAULT_SINK_CONFIG, buildBlocks, buildBlocksYielding, createSink, insertBlock, pipelineBlocks } from '../sink/sink.js';
+import { buildBlocks, eventLoopTurn, pipelineBlocks } from '../sink/build.js';
+import { insertBlock } from '../sink/insert.js';
+import { DEFAULT_SINK_CONFIG, createSink } from '../sink/sink.js';
 import { HOSTS, eventRecord } from '../test/sink-records.js';
 import { machine, median } from './stats.js';
 
@@ -83,7 +85,7 @@ async function coreRound(records: readonly SinkRecord[], rows: number): Promise<
       blocks,
       async (block) => {
         const b0 = performance.now();
-        const built = await buildBlocksYielding(block);
+        const built = await buildBlocks(block, eventLoopTurn);
         build += performance.now() - b0;
         return built;
       },
@@ -96,7 +98,7 @@ async function coreRound(records: readonly SinkRecord[], rows: number): Promise<
     const stored = Number((await ch.queryRows<{ n: string }>('SELECT count() AS n FROM events'))[0]!.n);
     if (stored !== rows) throw new Error(`stored ${stored} rows, expected ${rows}`);
     // Tokens hold: the same blocks again add nothing.
-    await insertBlock(ch, TOPIC.events, 0, { first: 0, last: Math.min(BLOCK_RECORDS, records.length) - 1 }, buildBlocks(records.slice(0, BLOCK_RECORDS)).tables);
+    await insertBlock(ch, TOPIC.events, 0, { first: 0, last: Math.min(BLOCK_RECORDS, records.length) - 1 }, (await buildBlocks(records.slice(0, BLOCK_RECORDS))).tables);
     const again = Number((await ch.queryRows<{ n: string }>('SELECT count() AS n FROM events'))[0]!.n);
     if (again !== rows) throw new Error(`a replayed block was not deduplicated (${again} rows)`);
     return { rows, seconds, buildSeconds: build / 1000, cpuSeconds: cpuSeconds() - c0, load: loadavg()[0]! };

@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   sink: async () => (await import('./commands/sink.js')).sinkCommand,
   dashboards: async () => (await import('./commands/dashboards.js')).dashboardsCommand,
+  deploy: async () => (await import('./commands/deploy.js')).deployCommand,
 };
 
 function help(): string {

@@ -5,119 +5,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ClickHouseError } from '@clickhouse/client';
-import {
-  ClickHouseQueryError,
-  buildPreamble,
-  createClickHouseClient,
-  defaultClickHouseDataDir,
-  explicitFormat,
-  insertFromInfile,
-  insertWithFormat,
-  openEmbeddedEngine,
-  paramsText,
-  parseClickHouseMessage,
-  quoteIdentifier,
-  resolveClickHouseTarget,
-  settingText,
-  splitClientSettings,
-  sqlStringLiteral,
-  statementKeyword,
-  toPageloopError,
-  topLevelKeywords,
-  type PageloopClickHouse,
-} from './client.js';
-import { PageloopError, UsageError } from '../lib/errors.js';
+import { createClickHouseClient, defaultClickHouseDataDir, resolveClickHouseTarget, type PageloopClickHouse } from './client.js';
+import { ClickHouseQueryError } from './errors.js';
+import { UsageError } from '../lib/errors.js';
 
-describe('SQL helpers', () => {
-  test('string literals and identifiers survive quotes and backslashes', () => {
-    assert.equal(sqlStringLiteral(`it's a \\ test`), `'it\\'s a \\\\ test'`);
-    assert.equal(quoteIdentifier('we`ird\\'), '`we\\`ird\\\\`');
-  });
-
-  test('keywords are found only at top level, outside strings, comments and parentheses', () => {
-    const sql = `SELECT 'FORMAT x', "FORMAT" FROM (SELECT 1 FORMAT JSON) -- FORMAT CSV\n/* FORMAT TSV */ WHERE 1 FORMAT JSONEachRow`;
-    const hits = topLevelKeywords(sql, ['FORMAT']);
-    assert.equal(hits.length, 1);
-    assert.equal(explicitFormat(sql), 'JSONEachRow');
-    assert.equal(explicitFormat('SELECT 1'), undefined);
-    assert.equal(explicitFormat('SELECT 1 \nFORMAT JSON'), 'JSON');
-    assert.equal(statementKeyword('  -- c\n /* x */ insert into t'), 'INSERT');
-  });
-
-  test('an INSERT ... FORMAT reads its data from a file, before SETTINGS and FORMAT', () => {
-    assert.equal(insertFromInfile('INSERT INTO t FORMAT JSONEachRow', '/x/y'), "INSERT INTO t FROM INFILE '/x/y' FORMAT JSONEachRow");
-    assert.equal(
-      insertFromInfile("INSERT INTO db.t (a, format) SETTINGS async_insert=0 FORMAT RowBinary", '/p'),
-      "INSERT INTO db.t (a, format) FROM INFILE '/p' SETTINGS async_insert=0 FORMAT RowBinary",
-    );
-    assert.equal(insertFromInfile('INSERT INTO t FORMAT Values', '/p'), "INSERT INTO t FROM INFILE '/p' FORMAT Values");
-    assert.throws(() => insertFromInfile('SELECT 1', '/p'), /not an INSERT/);
-    assert.throws(() => insertFromInfile('INSERT INTO t VALUES', '/p'), /its own VALUES/);
-    assert.throws(() => insertFromInfile('INSERT INTO t SELECT 1', '/p'), /its own SELECT/);
-    assert.throws(() => insertFromInfile('INSERT INTO t', '/p'), /no FORMAT/);
-    const shape = insertWithFormat('INSERT INTO t FORMAT CSV\n1,2\n');
-    assert.ok(typeof shape !== 'string');
-    assert.equal(shape.format, 'CSV');
-    assert.equal(shape.formatEnd, 'INSERT INTO t FORMAT CSV'.length);
-  });
-
-  test('a call context becomes USE / SET statements with text values', () => {
-    assert.deepEqual(
-      buildPreamble({
-        database: 'pl',
-        settings: { max_threads: '2', wait_end_of_query: '1', insert_deduplication_token: "t'1" },
-        params: { x: 'a\\tb' },
-        readonly: 2,
-      }),
-      ['USE `pl`', 'SET max_threads = \'2\'', "SET insert_deduplication_token = 't\\'1'", "SET param_x = 'a\\\\tb'", 'SET readonly = 2'],
-    );
-    assert.deepEqual(buildPreamble({ database: 'default' }), []);
-    assert.throws(() => buildPreamble({ settings: { 'x; DROP TABLE t': '1' } }), (e: unknown) => e instanceof ClickHouseQueryError && e.clickhouseName === 'UNKNOWN_SETTING');
-    // A request cannot lower the readonly level the endpoint imposes.
-    assert.deepEqual(buildPreamble({ settings: { readonly: '0' }, readonly: 2 }), ['SET readonly = 2']);
-  });
-
-  test('client settings: default_format is the output format, HTTP-only ones are dropped', () => {
-    assert.deepEqual(splitClientSettings({ default_format: 'JSON', wait_end_of_query: 1, async_insert: 1, max_threads: 4 }), {
-      settings: { async_insert: '1', max_threads: '4' },
-      defaultFormat: 'JSON',
-    });
-    assert.equal(settingText(true), '1');
-    assert.equal(settingText(false), '0');
-    assert.deepEqual(paramsText({ s: "a'b\t", n: 5, arr: ['x'], d: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)) }), {
-      s: "a\\'b\\t",
-      n: '5',
-      arr: "['x']",
-      d: '1704164645',
-    });
-  });
-
-  test('error text: code and name of the innermost exception', () => {
-    assert.deepEqual(parseClickHouseMessage('Code: 60. DB::Exception: Unknown table x. (UNKNOWN_TABLE)'), { code: 60, name: 'UNKNOWN_TABLE' });
-    assert.deepEqual(parseClickHouseMessage('Code: 164. DB::Exception: Code: 164. DB::Exception: no (READONLY) (version 26.7). (READONLY)'), {
-      code: 164,
-      name: 'READONLY',
-    });
-    assert.deepEqual(parseClickHouseMessage('Code: 62. DB::Exception: Syntax error: failed at position 1 (SELEC): SELEC 1. (SYNTAX_ERROR) (version 26.7.2.1)'), {
-      code: 62,
-      name: 'SYNTAX_ERROR',
-    });
-    assert.deepEqual(parseClickHouseMessage('plain'), {});
-  });
-
-  test('errors say whether trying again helps', () => {
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
-    const e1 = toPageloopError(refused, 'clickhouse ping');
-    assert.equal(e1.retriable, true);
-    assert.equal(e1.code, 'clickhouse-unreachable');
-    const e2 = toPageloopError(new ClickHouseError({ message: 'Too many parts', code: '252', type: 'TOO_MANY_PARTS' }), 'insert');
-    assert.ok(e2 instanceof ClickHouseQueryError);
-    assert.equal(e2.retriable, true);
-    const e3 = toPageloopError(new ClickHouseError({ message: 'Syntax error', code: '62', type: 'SYNTAX_ERROR' }), 'query');
-    assert.equal(e3.retriable, false);
-    assert.match(e3.message, /^query: ClickHouse error 62 \(SYNTAX_ERROR\)/);
-  });
-
+describe('target', () => {
   test('where ClickHouse is: env URL, then settings URL, then the embedded engine', () => {
     assert.deepEqual(resolveClickHouseTarget({ url: 'http://a:8123' }, { PAGELOOP_CLICKHOUSE_URL: 'https://b:8443' }), {
       kind: 'server',
@@ -260,39 +152,5 @@ describe('embedded engine through @clickhouse/client', () => {
       assert.equal(e.type, 'UNKNOWN_TABLE');
       return true;
     });
-  });
-
-  test('one engine per process: another data directory is refused while one is open', async () => {
-    await assert.rejects(openEmbeddedEngine({ dataDir: join(dir, 'elsewhere') }), (e: unknown) => {
-      assert.ok(e instanceof PageloopError);
-      assert.equal(e.code, 'clickhouse-engine-busy');
-      assert.match(e.message, /one data directory per process/);
-      return true;
-    });
-    // Same directory: a second handle on the same engine.
-    const again = await openEmbeddedEngine({ dataDir: join(dir, 'data') });
-    const r = await again.execute({ sql: 'SELECT count() FROM events', database: 'pl_test' });
-    assert.equal(r.body.toString(), '2\n');
-    await again.close();
-  });
-});
-
-describe('embedded engine restart', () => {
-  test('data persists when the engine stops and starts again on its directory', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pageloop-ch-test-'));
-    try {
-      const first = await createClickHouseClient({ database: 'keep', dataDir: dir }, {});
-      await first.command('CREATE TABLE kept (k UInt32) ENGINE = MergeTree ORDER BY k');
-      await first.insert('kept', [{ k: 1 }, { k: 2 }]);
-      await first.close();
-      const second = await createClickHouseClient({ database: 'keep', dataDir: dir }, {});
-      try {
-        assert.deepEqual(await second.queryRows('SELECT k FROM kept ORDER BY k'), [{ k: 1 }, { k: 2 }]);
-      } finally {
-        await second.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -14,11 +14,18 @@
  * next run starts it again from the first statement. Write statements so a
  * rerun is harmless (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS,
  * DROP ... IF EXISTS). There is no lock: run migrations from one process.
+ *
+ * On a cluster (config `clickhouse.cluster`) the statements are the
+ * contract's cluster form (schemas/clickhouse-cluster.ts) and the record
+ * table is itself replicated to every server of the cluster (one Keeper
+ * path for all shards), so whichever server the sink reaches next sees
+ * the same history.
  */
 import { createHash } from 'node:crypto';
 import { PageloopError, UsageError } from '../lib/errors.js';
 import type { PageloopClickHouse } from './client.js';
 import type { Migration } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_TABLE_LAYOUT, migrationsFor, validateTableLayout } from '../schemas/clickhouse-cluster.js';
 
 export const MIGRATIONS_TABLE = 'pageloop_schema_migrations';
 
@@ -100,30 +107,48 @@ export function planMigrations(migrations: readonly Migration[], applied: readon
   return migrations.filter((m) => !appliedVersions.has(m.version));
 }
 
-async function ensureMigrationsTable(client: MigrationClient): Promise<void> {
-  // ReplacingMergeTree: a version recorded twice (a retried insert) reads once with FINAL.
-  await client.command(
-    `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+/** Where the history is kept: the server the client talks to, or (a cluster's name) every server of that cluster. */
+export interface MigrationOptions {
+  /** '' (default): one server. */
+  readonly cluster?: string;
+}
+
+/** The statements creating the record table (and, on a cluster, its database everywhere first). */
+export function migrationsTableStatements(database: string, options: MigrationOptions = {}): string[] {
+  const columns = `(
        version UInt32,
        name String,
        checksum String,
        applied_at DateTime64(3, 'UTC')
-     ) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`,
-  );
+     )`;
+  // ReplacingMergeTree: a version recorded twice (a retried insert) reads once with FINAL.
+  if (!options.cluster) return [`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} ${columns} ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`];
+  validateTableLayout({ cluster: options.cluster, database });
+  const on = `ON CLUSTER \`${options.cluster}\``;
+  // No {shard} in the path: one history replicated to all servers; the replica name is unique across shards.
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${database} ${on}`,
+    `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} ${on} ${columns} ENGINE = ReplicatedReplacingMergeTree('/clickhouse/pageloop/${database}/${MIGRATIONS_TABLE}', '{shard}-{replica}', applied_at) ORDER BY version`,
+  ];
 }
 
 /** What the database has recorded (creating the record table on first use). */
-export async function readAppliedMigrations(client: MigrationClient): Promise<AppliedMigration[]> {
-  await ensureMigrationsTable(client);
+export async function readAppliedMigrations(client: MigrationClient & { readonly database?: string }, options: MigrationOptions = {}): Promise<AppliedMigration[]> {
+  for (const s of migrationsTableStatements(client.database ?? DEFAULT_TABLE_LAYOUT.database, options)) await client.command(s);
   const rows = await client.queryRows<{ version: number | string; name: string; checksum: string }>(
     `SELECT version, name, checksum FROM ${MIGRATIONS_TABLE} FINAL ORDER BY version`,
   );
   return rows.map((r) => ({ version: Number(r.version), name: r.name, checksum: r.checksum }));
 }
 
+/** The table contract's migrations for a layout (one server or a cluster), applied with their history kept to match. */
+export async function applyTableMigrations(client: MigrationClient & { readonly database: string }, cluster = ''): Promise<MigrationReport> {
+  return applyMigrations(client, migrationsFor({ cluster, database: client.database }), { cluster });
+}
+
 /** Applies the missing migrations in order and records each; see the module comment. */
-export async function applyMigrations(client: MigrationClient, migrations: readonly Migration[]): Promise<MigrationReport> {
-  const applied = await readAppliedMigrations(client);
+export async function applyMigrations(client: MigrationClient & { readonly database?: string }, migrations: readonly Migration[], options: MigrationOptions = {}): Promise<MigrationReport> {
+  const applied = await readAppliedMigrations(client, options);
   const todo = planMigrations(migrations, applied);
   const done: { version: number; name: string }[] = [];
   for (const m of todo) {

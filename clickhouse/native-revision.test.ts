@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from './client.js';
+import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from './embedded.js';
 import { NativeFormatError, nativeColumnEnd, nativeForClientRevision, parseNativeType } from './native-revision.js';
 
 describe('Native type shapes', () => {

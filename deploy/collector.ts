@@ -56,10 +56,10 @@ export function collectSettings(file: PageloopConfig, cli: { brokers: string[]; 
   };
 }
 
-/** Credentials for the metrics endpoint: the environment's password over the file's, so it need not sit in the file. */
+/** Credentials for the metrics endpoint: the environment's over the file's, so they need not sit in the file (a Kubernetes Secret's keys). */
 function metricsAuth(m: { user?: string; password?: string } | undefined, env: NodeJS.ProcessEnv): { auth?: MetricsAuth } {
   const password = env.PAGELOOP_METRICS_PASSWORD || m?.password;
-  return password ? { auth: { user: m?.user ?? 'prometheus', password } } : {};
+  return password ? { auth: { user: env.PAGELOOP_METRICS_USER || m?.user || 'prometheus', password } } : {};
 }
 
 export function formatStats(s: CollectorStats): string {

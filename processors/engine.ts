@@ -20,7 +20,10 @@
  * evicted.
  */
 import { errorMessage } from '../lib/errors.js';
-import { WireDecodeError, encodeDeadLetter, encodePhaseChange, encodeTunerChange, type AccessStats, type PhaseSummary, type ProcessId, type Region } from '../schemas/wire.js';
+import { WireDecodeError } from '../schemas/wire-errors.js';
+import type { ProcessId, Region } from '../schemas/identity.js';
+import { encodePhaseChange, encodeTunerChange, type AccessStats, type PhaseSummary } from '../schemas/derived.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { ColumnScratch, decodeEventBatchTyped, type TypedEventBatch } from '../schemas/typed-decode.js';
 import { configFingerprint, scoredSizesKb, type ProcessorConfig } from './config.js';
 import { FaultRows } from './fault-rows.js';

@@ -4,7 +4,7 @@
  * memory pressure, its window maximum; per-cgroup rows are not used).
  */
 import type { TypedEventBatch } from '../schemas/typed-decode.js';
-import { samplesFromEventBatch } from '../schemas/wire.js';
+import { samplesFromEventBatch } from '../schemas/event-batch-rows.js';
 import type { IngestContext } from './ingest-context.js';
 
 export function ingestSamplers(x: IngestContext, b: TypedEventBatch): void {

@@ -49,6 +49,12 @@ export interface RunnerConfig {
    * workers, x1.00 with none (BENCHMARKS.md).
    */
   readonly readAhead: boolean;
+  /**
+   * Replicas of the output topics this runner creates when they are missing
+   * (createTopics); 0: min(3, brokers in the cluster), as `pageloop kafka
+   * topics` would. 1 on a cluster would leave outputs unwritable while one
+   * broker is down.
+   */
   readonly replicationFactor: number;
 }
 
@@ -68,7 +74,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   createTopics: true,
   engineWorkers: 2,
   readAhead: true,
-  replicationFactor: 1,
+  replicationFactor: 0,
 });
 
 export function validateRunnerConfig(r: RunnerConfig): void {
@@ -86,7 +92,9 @@ export function validateRunnerConfig(r: RunnerConfig): void {
   pos('maxBytesPerPartition', r.maxBytesPerPartition);
   pos('restoreTimeoutMs', r.restoreTimeoutMs);
   pos('transactionTimeoutMs', r.transactionTimeoutMs);
-  pos('replicationFactor', r.replicationFactor);
+  if (!Number.isSafeInteger(r.replicationFactor) || r.replicationFactor < 0) {
+    throw new UsageError(`runner.replicationFactor: must be an integer >= 0 (0: from the cluster's size), got ${JSON.stringify(r.replicationFactor)}`);
+  }
   if (!Number.isSafeInteger(r.engineWorkers) || r.engineWorkers < 0 || r.engineWorkers > MAX_ENGINE_WORKERS) {
     throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
   }

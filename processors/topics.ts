@@ -6,8 +6,8 @@
  */
 import type { Admin, ICustomPartitioner } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
-import { TOPIC, topicSpec, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
+import { TOPIC, replicationFactorFor, topicSpec, waitForLeaders, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
 import type { OutputRole } from './engine.js';
 import { hostOfHintKey } from './planner.js';
 
@@ -66,11 +66,12 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
     if (!existing.has(t.events)) {
       throw new PageloopError('processor-topics', `input topic ${t.events} does not exist: run \`pageloop kafka topics\` (or start the collector's broker)`, { retriable: true });
     }
-    const missing = outputTopicSpecs(t, options).filter((s) => !existing.has(s.name));
+    // Unless told, as many replicas as `pageloop kafka topics` gives the declared topics on this cluster.
+    const rf = options.replicationFactor ?? replicationFactorFor((await admin.describeCluster()).brokers.length);
+    const missing = outputTopicSpecs(t, { ...options, replicationFactor: rf }).filter((s) => !existing.has(s.name));
     if (missing.length > 0) {
-      // kafkajs's own wait for leaders fails at once when the broker does not know the new topic
-      // yet (UNKNOWN_TOPIC_OR_PARTITION, seen on a fresh KRaft broker); this waits that out too.
       await admin.createTopics({
+        // kafkajs's wait gives up when a broker has not heard of the topic yet (a cluster); waitForLeaders retries that.
         waitForLeaders: false,
         topics: missing.map((s) => ({
           topic: s.name,
@@ -79,34 +80,12 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
           configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
         })),
       });
-      await waitForLeaders(admin, missing.map((s) => s.name));
+      await waitForLeaders(admin, missing);
     }
     return missing.map((s) => s.name);
   } catch (err) {
     if (err instanceof PageloopError) throw err;
     throw new PageloopError('processor-topics', `creating the processor topics failed: ${errorMessage(err)}`, { retriable: true, cause: err });
-  }
-}
-
-/** How long new topics may take to get a leader for every partition. */
-const LEADERS_TIMEOUT_MS = 30_000;
-
-/** Resolves once every partition of the topics has a leader; retriable errors (topic not known yet) are waited out. */
-async function waitForLeaders(admin: Admin, names: readonly string[]): Promise<void> {
-  const until = Date.now() + LEADERS_TIMEOUT_MS;
-  for (;;) {
-    let last = 'no leader yet';
-    try {
-      const meta = await admin.fetchTopicMetadata({ topics: [...names] });
-      const leaderless = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
-      if (leaderless.length === 0) return;
-      last = `no leader yet for ${leaderless.join(', ')}`;
-    } catch (err) {
-      if ((err as { retriable?: unknown } | undefined)?.retriable !== true) throw err;
-      last = errorMessage(err);
-    }
-    if (Date.now() > until) throw new PageloopError('processor-topics', `created topics got no leaders within ${LEADERS_TIMEOUT_MS} ms: ${last}`, { retriable: true });
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -159,8 +138,7 @@ export async function retrying<T>(fn: () => Promise<T>, tries = 8): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && (err as { retriable?: unknown }).retriable === true;
-      if (!retriable || i >= tries) throw err;
+      if (retryHelps(err) !== true || i >= tries) throw err;
       await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
     }
   }

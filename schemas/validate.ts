@@ -11,18 +11,40 @@ import addFormatsModule from 'ajv-formats';
 import { UsageError, errorMessage } from '../lib/errors.js';
 import type { FamilyName } from '../bpf/events.js';
 import { schemaFile } from './files.js';
-import { decodeHint, encodeHint, WireDecodeError, WireEncodeError, type Hint } from './wire.js';
+import { WireDecodeError, WireEncodeError } from './wire-errors.js';
+import { decodeHint, encodeHint, type Hint } from './derived.js';
 
 // ---------------------------------------------------------------------------
 // Types of what the schemas accept (all optional: defaults live in code)
 // ---------------------------------------------------------------------------
 
+/** TLS to Kafka: ca, cert and key are paths of PEM files (kafka/client.ts reads them). */
 export interface KafkaSslOptions {
   rejectUnauthorized?: boolean;
   ca?: string;
   cert?: string;
   key?: string;
+  /** Of an encrypted private key. */
+  passphrase?: string;
   servername?: string;
+}
+
+/** SASL to Kafka; without a password, env PAGELOOP_KAFKA_SASL_PASSWORD gives it. */
+export interface KafkaSaslConfig {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password?: string;
+}
+
+/** The short names of the declared topics (TOPIC in schemas/topics.ts). */
+export type KafkaTopicKey = 'events' | 'scores' | 'phases' | 'hints' | 'actions' | 'tuner' | 'processorState' | 'dlq';
+
+/** How `pageloop kafka start|topics` sizes the declared topics on a cluster. */
+export interface KafkaTopicsConfig {
+  /** Partitions per topic (e.g. events: 48 on a fleet); processorState follows events unless given. */
+  partitions?: Partial<Record<KafkaTopicKey, number>>;
+  /** Replicas of each partition; absent: min(3, brokers in the cluster). */
+  replicationFactor?: number;
 }
 
 export interface PageloopConfig {
@@ -31,7 +53,8 @@ export interface PageloopConfig {
     brokers?: string[];
     clientId?: string;
     ssl?: boolean | KafkaSslOptions;
-    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    sasl?: KafkaSaslConfig;
+    topics?: KafkaTopicsConfig;
   };
   probes?: {
     families?: FamilyName[];
@@ -67,7 +90,19 @@ export interface PageloopConfig {
     dryRun?: boolean;
     rateLimits?: { perProcessPerMinute?: number; perHostPerMinute?: number };
   };
-  clickhouse?: { url?: string; database?: string };
+  clickhouse?: ClickHouseConfig;
+}
+
+/** The config file's `clickhouse` section: a server by URL, else the embedded engine. */
+export interface ClickHouseConfig {
+  url?: string;
+  database?: string;
+  username?: string;
+  password?: string;
+  /** PEM file paths; only with an https:// url. */
+  tls?: { ca: string; cert?: string; key?: string };
+  /** '' (one server) or the cluster the tables go on (ON CLUSTER). */
+  cluster?: string;
 }
 
 export interface ProfileMappingName {
@@ -270,6 +305,19 @@ function throwIf(what: SchemaName, issues: SchemaIssue[]): void {
   if (issues.length > 0) throw new SchemaError(what, issues);
 }
 
+/** What the schema cannot say about the clickhouse section: TLS wants https, a client certificate its key. */
+function clickHouseIssues(ch: ClickHouseConfig | undefined): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const tls = ch?.tls;
+  if (!tls) return issues;
+  if (ch.url !== undefined && !/^https:/i.test(ch.url)) {
+    issues.push({ path: '/clickhouse/tls', message: `is for an https:// url (got /clickhouse/url ${JSON.stringify(ch.url)})` });
+  }
+  if (tls.cert !== undefined && tls.key === undefined) issues.push({ path: '/clickhouse/tls/key', message: 'is required with /clickhouse/tls/cert (a client certificate needs its key)' });
+  if (tls.key !== undefined && tls.cert === undefined) issues.push({ path: '/clickhouse/tls/cert', message: 'is required with /clickhouse/tls/key (a client key needs its certificate)' });
+  return issues;
+}
+
 /** A whole pageloop config; returns it typed. */
 export function validateConfig(obj: unknown): PageloopConfig {
   checkSchema('config', obj);
@@ -282,6 +330,7 @@ export function validateConfig(obj: unknown): PageloopConfig {
   config.processors?.scorer?.pageSizesKb?.forEach((kb, i) => {
     if (!isPowerOfTwo(kb)) issues.push({ path: `/processors/scorer/pageSizesKb/${i}`, message: `must be a power of two (got ${kb})` });
   });
+  issues.push(...clickHouseIssues(config.clickhouse));
   throwIf('config', issues);
   return config;
 }

@@ -14,9 +14,11 @@ import { startClickHouseHttpEndpoint } from '../deploy/clickhouse/http-endpoint.
 import { applyMigrations } from '../clickhouse/migrations.js';
 import { TOPIC } from '../schemas/topics.js';
 import { NativeBlock, varintBytes } from '../clickhouse/native-block.js';
-import { TUNER_TOPIC, eventWallMs, type SinkRecord } from './rows.js';
+import { eventWallMs } from './rows-events.js';
+import type { SinkRecord } from './table-blocks.js';
 import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
-import { buildBlocks, insertBlock } from './sink.js';
+import { buildBlocks } from './build.js';
+import { insertBlock } from './insert.js';
 import { ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue } from '../test/sink-records.js';
 
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -75,7 +77,7 @@ describe('rows on the embedded engine', () => {
       records.push(rec(TOPIC.events, seq, r.value));
     }
     records.push(rec(TOPIC.events, 4, Buffer.from([0xff, 0xff, 0xff])));
-    const { tables, bad } = buildBlocks(records);
+    const { tables, bad } = await buildBlocks(records);
     assert.equal(bad.length, 1);
     assert.match(bad[0]!.reason, /./);
     for (let i = 0; i < 2; i++) await insertBlock(ch, TOPIC.events, 0, { first: 0, last: 4 }, tables);
@@ -130,7 +132,7 @@ describe('rows on the embedded engine', () => {
       rec(TOPIC.scores, 1, scoreValue('node-b', 1)),
       rec(TOPIC.scores, 2, Buffer.from('not a score')),
     ];
-    const built = buildBlocks(records);
+    const built = await buildBlocks(records);
     assert.equal(built.bad.length, 1);
     await insertBlock(ch, TOPIC.scores, 0, { first: 0, last: 2 }, built.tables);
     const scores = await ch.queryRows<{ host: string; region: string; size_kb: number[]; net: number[]; faults: string }>(
@@ -147,11 +149,11 @@ describe('rows on the embedded engine', () => {
       [TOPIC.phases, [rec(TOPIC.phases, 0, phaseValue('node-a', 0)), rec(TOPIC.phases, 1, phaseValue('node-a', 1))]],
       [TOPIC.hints, [rec(TOPIC.hints, 0, hintValue('node-a', 0)), rec(TOPIC.hints, 1, null, 'node-b')]],
       [TOPIC.actions, [rec(TOPIC.actions, 0, actionValue('node-a', 0)), rec(TOPIC.actions, 1, actionValue('node-a', 1))]],
-      [TUNER_TOPIC, [rec(TUNER_TOPIC, 0, tunerValue(0)), rec(TUNER_TOPIC, 1, tunerValue(1))]],
+      [TOPIC.tuner, [rec(TOPIC.tuner, 0, tunerValue(0)), rec(TOPIC.tuner, 1, tunerValue(1))]],
       [TOPIC.dlq, [rec(TOPIC.dlq, 0, deadLetterValue(0)), rec(TOPIC.dlq, 1, Buffer.from([0x0a, 0xff]))]],
     ];
     for (const [topic, recs] of others) {
-      const b = buildBlocks(recs);
+      const b = await buildBlocks(recs);
       await insertBlock(ch, topic, 0, { first: 0, last: 1 }, b.tables);
     }
     const phases = await ch.queryRows<{ phase: number; before_hot_set_hash: string; after_hot_set_hash: string; reason: string }>(
@@ -184,13 +186,13 @@ describe('rows on the embedded engine', () => {
 
   test('the same Native inserts and tokens work against a server over HTTP', async () => {
     // The embedded engine served over HTTP stands in for a ClickHouse server.
-    const endpoint = await startClickHouseHttpEndpoint({ engine: ch.engine!, host: '127.0.0.1', port: 0 });
+    const endpoint = await startClickHouseHttpEndpoint({ engine: ch.engine!, host: '127.0.0.1', port: 0, readonly: false });
     const server = await createClickHouseClient({ url: endpoint.url, database: DATABASE }, {});
     try {
       assert.equal(server.mode, 'server');
       const before = await count('SELECT count() AS n FROM events');
       const r = eventRecord('node-http', 7, { faults: 1000, mixed: true });
-      const built = buildBlocks([rec(TOPIC.events, 100, r.value, 'node-http')]);
+      const built = await buildBlocks([rec(TOPIC.events, 100, r.value, 'node-http')]);
       for (let i = 0; i < 2; i++) await insertBlock(server, TOPIC.events, 0, { first: 100, last: 100 }, built.tables);
       assert.equal(await count('SELECT count() AS n FROM events') - before, r.totals.events);
       assert.equal(await count("SELECT sum(faults) AS n FROM region_minute WHERE host = 'node-http'"), r.totals.faults);

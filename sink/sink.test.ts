@@ -21,13 +21,12 @@ import type { Kafka, Producer } from 'kafkajs';
 import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { TOPIC } from '../schemas/topics.js';
-import { TUNER_TOPIC } from './rows.js';
 import { DATABASE } from '../schemas/clickhouse-tables.js';
 import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig } from './sink.js';
 import { HOSTS, ZERO_TOTALS, actionValue, addTotals, deadLetterValue, eventRecord, hintValue, phaseValue, scoreValue, tunerValue, type EventTotals } from '../test/sink-records.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ALL_TOPICS = [TOPIC.events, TOPIC.scores, TOPIC.phases, TOPIC.hints, TOPIC.actions, TUNER_TOPIC, TOPIC.dlq];
+const ALL_TOPICS = [TOPIC.events, TOPIC.scores, TOPIC.phases, TOPIC.hints, TOPIC.actions, TOPIC.tuner, TOPIC.dlq];
 
 /** Totals of what was produced, to compare with the tables. */
 interface Produced {
@@ -70,7 +69,7 @@ async function produceRound(producer: Producer, round: number, eventsPerHost: nu
   p.hints += 4;
   await producer.send({ topic: TOPIC.actions, acks: -1, messages: derived(actionValue, 4) });
   p.actions += 4;
-  await producer.send({ topic: TUNER_TOPIC, acks: -1, messages: Array.from({ length: 3 }, (_, i) => ({ key: 'fleet', value: tunerValue(round * 1000 + i) })) });
+  await producer.send({ topic: TOPIC.tuner, acks: -1, messages: Array.from({ length: 3 }, (_, i) => ({ key: 'fleet', value: tunerValue(round * 1000 + i) })) });
   p.tuner += 3;
   await producer.send({ topic: TOPIC.dlq, acks: -1, messages: Array.from({ length: 2 }, (_, i) => ({ key: 'x', value: deadLetterValue(round * 1000 + i) })) });
   p.deadLetters += 2;
@@ -190,8 +189,8 @@ async function ensureTunerTopic(kafka: Kafka): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    if (!(await admin.listTopics()).includes(TUNER_TOPIC)) {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: TUNER_TOPIC, numPartitions: 1, replicationFactor: 1 }] });
+    if (!(await admin.listTopics()).includes(TOPIC.tuner)) {
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: TOPIC.tuner, numPartitions: 1, replicationFactor: 1 }] });
     }
   } finally {
     await admin.disconnect();

@@ -27,18 +27,21 @@
  * Two sinks must not own the same partition at once (a consumer group
  * guarantees it, short of a zombie past its session timeout).
  */
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import type { ClickHouseSettings } from '@clickhouse/client';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
-import { applyMigrations, type MigrationReport } from '../clickhouse/migrations.js';
-import { WireDecodeError, encodeDeadLetter } from '../schemas/wire.js';
+import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { TOPIC } from '../schemas/topics.js';
-import { KnownRanges, cutBlocks, dedupToken, type Cut, type OffsetRange } from './blocks.js';
-import { insertNativeBlock } from './insert.js';
+import { KnownRanges, cutBlocks, dedupToken, type Cut } from './blocks.js';
+import { buildBlocks, eventLoopTurn, pipelineBlocks } from './build.js';
+import { insertBlock, insertNativeBlock } from './insert.js';
 import { NativeBlock } from '../clickhouse/native-block.js';
-import { DECODERS, SINK_TOPICS, TableBlocks, type Appender, type SinkRecord } from './rows.js';
-import { DEFAULT_RAW_TTL_DAYS, MIGRATIONS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
+import { DECODERS, SINK_TOPICS } from './rows.js';
+import type { SinkRecord } from './table-blocks.js';
+import { DEFAULT_RAW_TTL_DAYS, TABLE, rawTtlStatement } from '../schemas/clickhouse-tables.js';
+import { DEFAULT_TABLE_LAYOUT, LOCAL_SUFFIX, clusterStatement, validateTableLayout } from '../schemas/clickhouse-cluster.js';
 
 export interface SinkConfig {
   /** Consumer group; a new group starts at the beginning of every topic. */
@@ -61,6 +64,14 @@ export interface SinkConfig {
   readonly retryMaxMs: number;
   /** Ledger rows read per query. */
   readonly ledgerPage: number;
+  /**
+   * The ClickHouse cluster the tables live on (config clickhouse.cluster;
+   * schemas/clickhouse-cluster.ts), '' for one server. On a cluster the
+   * sink inserts into the Distributed tables in the foreground, so an
+   * insert that returns is on its shard and the ledger another sink reads
+   * after a rebalance is complete.
+   */
+  readonly cluster: string;
 }
 
 export const DEFAULT_SINK_CONFIG: SinkConfig = {
@@ -77,6 +88,7 @@ export const DEFAULT_SINK_CONFIG: SinkConfig = {
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   ledgerPage: 10_000,
+  cluster: '',
 };
 
 /** Checks a config, naming the bad key. */
@@ -101,6 +113,7 @@ export function validateSinkConfig(c: SinkConfig): SinkConfig {
   positiveInt('retryMaxMs');
   positiveInt('ledgerPage', 1_000_000);
   if (typeof c.dlqTopic !== 'string' || c.dlqTopic === '') throw new UsageError('sink.dlqTopic: must be a topic name');
+  validateTableLayout({ ...DEFAULT_TABLE_LAYOUT, cluster: c.cluster });
   return c;
 }
 
@@ -158,115 +171,15 @@ function sleep(ms: number, signal: { stopped: boolean }): Promise<void> {
   });
 }
 
-function isRetriable(err: unknown): boolean {
-  if (err instanceof PageloopError) return err.retriable;
-  return typeof err === 'object' && err !== null && 'retriable' in err && Boolean((err as { retriable: unknown }).retriable);
-}
-
 export function toSinkRecord(topic: string, partition: number, m: KafkaMessage): SinkRecord {
   return { topic, partition, offset: Number(m.offset), timestampMs: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null };
-}
-
-export interface BuiltBlock {
-  readonly tables: TableBlocks;
-  readonly bad: { rec: SinkRecord; reason: string }[];
-}
-
-/** Decodes one record: what appends its rows, or why it cannot be (the dead letter's reason). */
-function decodeRecord(rec: SinkRecord): Appender | string {
-  const route = DECODERS[rec.topic];
-  if (!route) return `no table for topic ${rec.topic}`;
-  try {
-    return route.decode(rec);
-  } catch (err) {
-    if (err instanceof WireDecodeError) return err.reason;
-    throw err;
-  }
-}
-
-/** Turns records into table blocks: each decodes or becomes a dead letter. */
-export function buildBlocks(records: readonly SinkRecord[]): BuiltBlock {
-  const bad: { rec: SinkRecord; reason: string }[] = [];
-  const appends: Appender[] = [];
-  for (const rec of records) {
-    const d = decodeRecord(rec);
-    if (typeof d === 'string') bad.push({ rec, reason: d });
-    else appends.push(d);
-  }
-  const tables = sizedTables(appends);
-  for (const append of appends) append(tables);
-  return { tables, bad };
-}
-
-/** Table blocks with the events block sized for everything that will be appended. */
-function sizedTables(appends: readonly Appender[]): TableBlocks {
-  const tables = new TableBlocks();
-  let events = 0;
-  for (const a of appends) events += a.eventRows ?? 0;
-  if (events > 0) tables.get('events').reserve(events);
-  return tables;
-}
-
-/**
- * buildBlocks, giving the event loop a turn after each record: while a
- * block is built, the previous block's insert is in flight, and its body
- * reaches the engine through I/O callbacks that need those turns.
- */
-export async function buildBlocksYielding(records: readonly SinkRecord[]): Promise<BuiltBlock> {
-  const bad: { rec: SinkRecord; reason: string }[] = [];
-  const appends: Appender[] = [];
-  for (const rec of records) {
-    const d = decodeRecord(rec);
-    if (typeof d === 'string') bad.push({ rec, reason: d });
-    else appends.push(d);
-    await yieldToLoop();
-  }
-  const tables = sizedTables(appends);
-  for (const append of appends) {
-    append(tables);
-    await yieldToLoop();
-  }
-  return { tables, bad };
-}
-
-/**
- * Writes items in order, building item i+1 while item i is written (the
- * embedded engine inserts on its own thread, so decoding and inserting
- * overlap). Stops between items when keepGoing() turns false.
- */
-export async function pipelineBlocks<I, B>(items: readonly I[], build: (item: I) => Promise<B>, write: (item: I, built: B) => Promise<void>, keepGoing: () => boolean): Promise<void> {
-  let next: Promise<B> | undefined = items.length > 0 ? build(items[0]!) : undefined;
-  for (let i = 0; i < items.length && next; i++) {
-    const built = await next;
-    const writing = write(items[i]!, built);
-    next = i + 1 < items.length && keepGoing() ? build(items[i + 1]!) : undefined;
-    try {
-      await writing;
-    } catch (err) {
-      await next?.catch(() => undefined);
-      throw err;
-    }
-    if (!keepGoing()) {
-      await next?.catch(() => undefined);
-      return;
-    }
-  }
-}
-
-/** Inserts one block's tables, each with its token (the block's name: `events`, `events/other`, ...). Returns rows per table. */
-export async function insertBlock(ch: Pick<PageloopClickHouse, 'client'>, topic: string, partition: number, range: OffsetRange, tables: TableBlocks): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  // Sequential on purpose: the embedded engine runs one insert per core anyway, and the order keeps memory flat.
-  for (const [name, block] of tables.blocks) {
-    out.set(block.table, (out.get(block.table) ?? 0) + (await insertNativeBlock(ch, block, dedupToken(topic, partition, range, name))));
-  }
-  return out;
 }
 
 export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
   const cfg = validateSinkConfig(config);
   const ch = deps.clickhouse;
   const log = deps.log ?? (() => undefined);
+  const insertSettings = insertSettingsFor(cfg.cluster);
   const stats: SinkStats = { records: 0, blocks: 0, rows: {}, deadLetters: 0, badDeadLetters: 0, retries: 0, commits: 0, missingTopics: [] };
   const partitions = new Map<string, PartitionState>();
   const halt = { stopped: false };
@@ -332,7 +245,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       block.u64(3, row, c.last);
       block.u32(4, row, c.records);
     }
-    await insertNativeBlock(ch, block, dedupToken(topic, partition, { first: fresh[0]!.first, last: fresh[fresh.length - 1]!.last }, TABLE.sinkBlocks));
+    await insertNativeBlock(ch, block, dedupToken(topic, partition, { first: fresh[0]!.first, last: fresh[fresh.length - 1]!.last }, TABLE.sinkBlocks), insertSettings);
   };
 
   const sendDeadLetters = async (bad: readonly { rec: SinkRecord; reason: string }[]): Promise<void> => {
@@ -377,7 +290,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       try {
         return await fn();
       } catch (err) {
-        if (!isRetriable(err) || halt.stopped) throw err;
+        if (retryHelps(err) !== true || halt.stopped) throw err;
         stats.retries++;
         log(`${what} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
         await sleep(delay, halt);
@@ -419,9 +332,9 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
     }
     await pipelineBlocks(
       items,
-      (item) => buildBlocksYielding(item.records),
+      (item) => buildBlocks(item.records, eventLoopTurn),
       async ({ cut, records }, { tables, bad }) => {
-        const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables));
+        const rows = await withRetry(`inserting ${topic}:${partition} ${cut.first}-${cut.last}`, () => insertBlock(ch, topic, partition, cut, tables, insertSettings));
         if (bad.length > 0) await withRetry('sending dead letters', () => sendDeadLetters(bad));
         await withRetry('committing offsets', () => consumer!.commitOffsets([{ topic, partition, offset: String(cut.last + 1) }]));
         s.pending = s.pending.slice(cut.records);
@@ -446,8 +359,8 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
 
   const sink: Sink = {
     async start() {
-      const report = await applyMigrations(ch, MIGRATIONS);
-      await applyRawTtl(ch, cfg.rawTtlDays);
+      const report = await applyTableMigrations(ch, cfg.cluster);
+      await applyRawTtl(ch, cfg.rawTtlDays, cfg.cluster);
       const admin = deps.kafka.admin();
       await admin.connect();
       let existing: Set<string>;
@@ -486,7 +399,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
           } catch (err) {
             // Nothing past the last commit is kept: the next fetch (or run) starts there again.
             partitions.delete(`${payload.batch.topic}:${payload.batch.partition}`);
-            if (!isRetriable(err)) fail(err);
+            if (retryHelps(err) !== true) fail(err);
             throw err;
           }
         },
@@ -513,14 +426,21 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
   return sink;
 }
 
-/** Moves the raw tables' TTL to `days` if it is not there already. */
-export async function applyRawTtl(ch: PageloopClickHouse, days: number): Promise<void> {
+/** Settings added to every insert: on a cluster, Distributed inserts in the foreground (the old name, which newer servers still accept). */
+export function insertSettingsFor(cluster: string): ClickHouseSettings {
+  return cluster === '' ? {} : { insert_distributed_sync: 1 };
+}
+
+/** Moves the raw tables' TTL to `days` if it is not there already (on a cluster: the _local tables, on every server). */
+export async function applyRawTtl(ch: PageloopClickHouse, days: number, cluster = ''): Promise<void> {
   for (const table of [TABLE.events, TABLE.damonRegions] as const) {
+    const holder = cluster === '' ? table : `${table}${LOCAL_SUFFIX}`;
     const rows = await ch.queryRows<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', {
-      params: { t: table },
+      params: { t: holder },
     });
     if (new RegExp(`toIntervalDay\\(${days}\\)`).test(rows[0]?.q ?? '')) continue;
+    const statement = cluster === '' ? rawTtlStatement(table, days) : clusterStatement(rawTtlStatement(table, days), { cluster, database: ch.database })[0]!;
     // Not materialized now: existing parts get the new TTL as they merge.
-    await ch.command(rawTtlStatement(table, days), { settings: { materialize_ttl_after_modify: 0 } });
+    await ch.command(statement, { settings: { materialize_ttl_after_modify: 0 } });
   }
 }

@@ -9,6 +9,7 @@ import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas
 import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson, type ProcessorConfig, type ProcessorConfigInput } from '../../processors/config.js';
 import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
 import { processorTopics } from '../../processors/topics.js';
+import { DEFAULT_HEALTH_HOST, DEFAULT_PROCESSORS_METRICS_PORT, metricsAuthFromEnv, serveHealthEndpoint, type HealthEndpoint } from '../../deploy/health-endpoint.js';
 
 /** Flags shared by `process` and `replay`. */
 export const commonFlags: FlagSpec[] = [
@@ -35,6 +36,8 @@ const flags: FlagSpec[] = [
   { name: 'output-prefix', kind: 'string', help: 'write to PREFIX.pageloop.scores.v1 etc. instead of the declared topics' },
   { name: 'until-caught-up', kind: 'boolean', help: 'exit once the group has processed the input up to its end offsets at start' },
   { name: 'timeout-s', kind: 'number', help: 'with --until-caught-up: give up after this many seconds (default 3600)' },
+  { name: 'metrics-port', kind: 'number', help: `serve /metrics, /healthz and /readyz on this port (beyond loopback /metrics needs PAGELOOP_METRICS_PASSWORD; e.g. ${DEFAULT_PROCESSORS_METRICS_PORT}; 0 picks a free one; default: none)` },
+  { name: 'metrics-host', kind: 'string', help: `address for --metrics-port (default ${DEFAULT_HEALTH_HOST})` },
   ...commonFlags,
 ];
 
@@ -160,7 +163,23 @@ export const processCommand: Command = {
     const untilCaughtUp = flagBoolean(args, 'until-caught-up');
     const timeoutS = flagNumber(args, 'timeout-s') ?? 3600;
 
-    const processor = createProcessor(kafka, model, runner, { log });
+    const processor = createProcessor({ model, runner }, { kafka, log });
+    const metricsPort = flagNumber(args, 'metrics-port');
+    if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
+    let started = false;
+    const health: HealthEndpoint | undefined =
+      metricsPort === undefined
+        ? undefined
+        : await serveHealthEndpoint({ host: flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST, port: metricsPort, ...metricsAuthFromEnv() }, 'processors', {
+            ready: () => started,
+            counters: {
+              records_total: { help: 'Input records applied (replays included)', value: () => processor.stats().records },
+              transactions_total: { help: 'Kafka transactions committed', value: () => processor.stats().transactions },
+              checkpoints_total: { help: 'State checkpoints written', value: () => processor.stats().checkpoints },
+              restores_total: { help: 'Partition restores from a checkpoint', value: () => processor.stats().restores },
+            },
+          });
+    if (health) log(`metrics on http://${flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST}:${health.port}/metrics`);
     const signal = untilSignal();
     let stopping = false;
     let failure: unknown;
@@ -176,6 +195,7 @@ export const processCommand: Command = {
         }
       }
       await processor.start();
+      started = true;
       log(`started: group ${groupId}, ${topics.events} -> ${topics.scores}, ${topics.phases}, ${topics.hints}, ${topics.tuner}, ${topics.dlq}`);
       const progress = setInterval(() => log(formatProcessorStats(processor.stats())), 10_000).unref();
       const admin = ends ? kafka.admin() : undefined;
@@ -199,7 +219,12 @@ export const processCommand: Command = {
       failure = err;
     } finally {
       signal.cancel();
-      await processor.stop();
+      started = false;
+      try {
+        await processor.stop();
+      } finally {
+        await health?.close();
+      }
     }
     const stats = processor.stats();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(stats));

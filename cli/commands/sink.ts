@@ -1,18 +1,21 @@
 /**
  * `pageloop sink`: every pageloop topic into ClickHouse (sink/).
- * The embedded engine by default; a server with --clickhouse-url or
+ * The embedded engine by default; a server with --clickhouse-url, the config
+ * file's clickhouse section (url, username, password, tls) or
  * PAGELOOP_CLICKHOUSE_URL. Schema migrations are applied on start.
  */
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { createClickHouseClient } from '../../clickhouse/client.js';
+import { clickHouseSettingsFor } from '../../clickhouse/settings.js';
 import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { untilStopped } from '../run-until.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { DATABASE } from '../../schemas/clickhouse-tables.js';
 import { SINK_TOPICS } from '../../sink/rows.js';
 import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig, type SinkStats } from '../../sink/sink.js';
+import { DEFAULT_HEALTH_HOST, DEFAULT_SINK_METRICS_PORT, metricsAuthFromEnv, serveHealthEndpoint, type HealthEndpoint } from '../../deploy/health-endpoint.js';
 
 const flags: FlagSpec[] = [
   { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
@@ -25,7 +28,10 @@ const flags: FlagSpec[] = [
   { name: 'raw-ttl-days', kind: 'number', help: `days raw events are kept (default ${DEFAULT_SINK_CONFIG.rawTtlDays})` },
   { name: 'max-block-records', kind: 'number', help: `records per insert block at most (default ${DEFAULT_SINK_CONFIG.maxBlockRecords})` },
   { name: 'max-wait-ms', kind: 'number', help: `longest a quiet partition waits before its rows are written (default ${DEFAULT_SINK_CONFIG.fetchMaxWaitMs})` },
+  { name: 'cluster', kind: 'string', help: "the ClickHouse cluster the tables go on (ON CLUSTER, Replicated + Distributed; config clickhouse.cluster; default '': one server)" },
   { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
+  { name: 'metrics-port', kind: 'number', help: `serve /metrics, /healthz and /readyz on this port (beyond loopback /metrics needs PAGELOOP_METRICS_PASSWORD; e.g. ${DEFAULT_SINK_METRICS_PORT}; 0 picks a free one; default: none)` },
+  { name: 'metrics-host', kind: 'string', help: `address for --metrics-port (default ${DEFAULT_HEALTH_HOST})` },
   { name: 'json', kind: 'boolean', help: 'print the final stats as JSON' },
   { name: 'help', kind: 'boolean', help: 'this text' },
 ];
@@ -64,6 +70,7 @@ export function sinkConfigFromArgs(file: PageloopConfig, args: ReturnType<typeof
     ...(ttl !== undefined ? { rawTtlDays: ttl } : {}),
     ...(maxRecords !== undefined ? { maxBlockRecords: maxRecords } : {}),
     ...(maxWait !== undefined ? { fetchMaxWaitMs: maxWait } : {}),
+    cluster: flagString(args, 'cluster') ?? file.clickhouse?.cluster ?? DEFAULT_SINK_CONFIG.cluster,
   };
 }
 
@@ -82,27 +89,52 @@ export const sinkCommand: Command = {
     const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
     const config = sinkConfigFromArgs(file, args);
     const kafka = createKafka(kafkaSettingsFor('sink', file.kafka, { brokers: flagList(args, 'brokers') }));
-    const url = flagString(args, 'clickhouse-url') ?? file.clickhouse?.url;
+    const url = flagString(args, 'clickhouse-url');
     const dataDir = flagString(args, 'clickhouse-dir');
-    const ch = await createClickHouseClient({
-      database: flagString(args, 'database') ?? file.clickhouse?.database ?? DATABASE,
-      ...(url !== undefined ? { url, createDatabase: true } : {}),
-      ...(dataDir !== undefined ? { dataDir } : {}),
-    });
+    const database = flagString(args, 'database');
+    const settings = clickHouseSettingsFor(
+      file.clickhouse,
+      { ...(url !== undefined ? { url } : {}), ...(dataDir !== undefined ? { dataDir } : {}), ...(database !== undefined ? { database } : {}) },
+      { database: DATABASE, createDatabase: true, application: 'pageloop-sink' },
+    );
+    if (config.cluster !== '' && settings.url === undefined && !process.env.PAGELOOP_CLICKHOUSE_URL?.trim()) {
+      throw new UsageError(`clickhouse.cluster: '${config.cluster}' needs a ClickHouse server (--clickhouse-url or clickhouse.url); the embedded engine is one server`);
+    }
+    const ch = await createClickHouseClient(settings);
     const log = (line: string): void => console.error(line);
     const sink = createSink(config, { kafka, clickhouse: ch, log });
     let status: NodeJS.Timeout | undefined;
+    let health: HealthEndpoint | undefined;
+    let started = false;
     try {
+      const metricsPort = flagNumber(args, 'metrics-port');
+      if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
+      if (metricsPort !== undefined) {
+        const host = flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST;
+        health = await serveHealthEndpoint({ host, port: metricsPort, ...metricsAuthFromEnv() }, 'sink', {
+          ready: () => started,
+          counters: {
+            records_total: { help: 'Kafka records written into ClickHouse', value: () => sink.stats().records },
+            blocks_total: { help: 'Insert blocks written', value: () => sink.stats().blocks },
+            retries_total: { help: 'Retried ClickHouse or Kafka operations', value: () => sink.stats().retries },
+            dead_letters_total: { help: 'Undecodable records sent to the dead-letter topic', value: () => sink.stats().deadLetters },
+          },
+        });
+        log(`metrics on http://${host}:${health.port}/metrics`);
+      }
       const report = await sink.start();
+      started = true;
       for (const m of report.applied) log(`applied schema migration ${m.version} (${m.name})`);
       log(`ClickHouse schema at version ${report.version} (${ch.mode}${ch.engine ? ` ${ch.engine.dataDir}` : ''})`);
       status = setInterval(() => log(formatSinkStats(sink.stats())), 10_000).unref();
       await Promise.race([untilStopped(duration), sink.done]);
     } finally {
       if (status) clearInterval(status);
+      started = false;
       try {
         await sink.stop();
       } finally {
+        await health?.close();
         await ch.close();
       }
     }

@@ -20,7 +20,12 @@
  * status ClickHouse gives that code. GET runs read-only (readonly=2), as on
  * a server.
  *
- * Native output honours client_protocol_version (see native.ts), which is
+ * With `tls` it is HTTPS instead (ClickHouse's https_port), and with a
+ * client CA it wants a client certificate signed by it (mutual TLS, as a
+ * server's <verificationMode>strict</verificationMode>): what a fleet's
+ * sinks and Grafana are pointed at when it is reached over the network.
+ *
+ * Native output honours client_protocol_version (clickhouse/native-revision.ts), which is
  * what clickhouse-go, and so Grafana over http, decodes.
  *
  * Not supported (answered with NOT_IMPLEMENTED): session_id, ClickHouse's
@@ -29,18 +34,14 @@
  * before they are sent.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import {
-  ClickHouseQueryError,
-  clickHouseErrorText,
-  insertWithFormat,
-  isHttpOnlyParam,
-  type EmbeddedClickHouseEngine,
-  type EngineRequest,
-} from '../../clickhouse/client.js';
+import type { EmbeddedClickHouseEngine, EngineRequest } from '../../clickhouse/embedded.js';
+import { ClickHouseQueryError, clickHouseErrorText } from '../../clickhouse/errors.js';
+import { insertWithFormat, isHttpOnlyParam, outsideReach } from '../../clickhouse/sql.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
 import { basicAuthCredentials, isLoopback, sameSecret } from '../../lib/net.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
@@ -60,13 +61,28 @@ export interface ClickHouseHttpEndpointOptions {
   readonly username?: string;
   /** Default empty, as ClickHouse's default user; required off loopback. */
   readonly password?: string;
-  /** Every request read-only (readonly=2: settings may change, data may not), e.g. for Grafana. */
+  /**
+   * Every request read-only (readonly=2: settings may change, data and
+   * schema may not). Default true: the endpoint is for Grafana, whose side
+   * never writes; false only for a writer that uses the embedded engine as a
+   * server (tests of the sink against a server).
+   */
   readonly readonly?: boolean;
   readonly maxBodyBytes?: number;
+  /** Serve HTTPS with this certificate; with `clientCa`, only to clients whose certificate it signed. */
+  readonly tls?: EndpointTls;
+}
+
+export interface EndpointTls {
+  /** PEM */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** PEM of the CA client certificates must chain to; absent: no client certificate asked for. */
+  readonly clientCa?: Buffer;
 }
 
 export interface ClickHouseHttpEndpoint {
-  /** http://host:port, what a client or Grafana data source is given. */
+  /** http(s)://host:port, what a client or Grafana data source is given. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
@@ -398,6 +414,11 @@ async function handleQuery(h: Handler, req: IncomingMessage, res: ServerResponse
       throw new HttpError(62, 'SYNTAX_ERROR', 'Empty query');
     }
   }
+  const reach = outsideReach(request.sql);
+  if (reach !== undefined) {
+    // ClickHouse's own answer for a grant the user lacks; the engine runs as root, so no query may leave the database.
+    throw new HttpError(497, 'ACCESS_DENIED', `${reach}: queries through this endpoint cannot reach files, URLs, other servers or programs`);
+  }
   const result = await h.engine.execute(request);
   let resultBody = result.body;
   if (result.format === 'Native' && p.clientProtocolVersion) {
@@ -474,12 +495,17 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
     engine: options.engine,
     username: options.username ?? 'default',
     password,
-    readonly: options.readonly ?? false,
+    readonly: options.readonly ?? true,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
-  const server: Server = createServer((req, res) => {
-    void handle(handler, req, res);
-  });
+  const serve = (req: IncomingMessage, res: ServerResponse): void => void handle(handler, req, res);
+  const tls = options.tls;
+  const server: Server = tls
+    ? createHttpsServer(
+        { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
+        serve,
+      )
+    : createServer(serve);
   // ClickHouse's keep_alive_timeout default; the client trims its idle sockets to match.
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolveListen, reject) => {
@@ -500,7 +526,7 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const urlHost = isIP(host) === 6 ? `[${host}]` : host;
   return {
-    url: `http://${urlHost}:${boundPort}`,
+    url: `${tls ? 'https' : 'http'}://${urlHost}:${boundPort}`,
     host,
     port: boundPort,
     close: () =>

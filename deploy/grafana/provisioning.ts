@@ -13,7 +13,7 @@
  * `port: ${PAGELOOP_CLICKHOUSE_HTTP_PORT}` works when that variable is set
  * in Grafana's environment.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../clickhouse/http-endpoint.js';
 import { DATASOURCE_TYPE, DATASOURCE_UID } from '../../dashboards/clickhouse.js';
@@ -31,6 +31,66 @@ export interface GrafanaProvisioningSettings {
   readonly dashboardsDir: string;
   /** The Grafana folder the dashboards appear in. */
   readonly folder: string;
+  /** https: the plugin's `secure`. Default false. */
+  readonly secure?: boolean;
+  /** The HTTP interface's path on the server, without the leading slash ('' for /). */
+  readonly path?: string;
+  /** The user's password, written into secureJsonData (default '': none). */
+  readonly password?: string;
+  /**
+   * Instead of the password, the environment variable Grafana expands into it
+   * at start (provisioning files expand $VAR): for a Secret mounted as env,
+   * so the ConfigMap holds no secret.
+   */
+  readonly passwordEnv?: string;
+  /** PEM text: the CA that signed the server's certificate; with cert and key, mutual TLS. */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
+}
+
+/**
+ * The data source's connection for a ClickHouse server by URL, as the sink
+ * reaches it: host, port (ClickHouse's 8123/8443 when the URL has none),
+ * https, path, user, password and TLS. The TLS files' text goes in whole,
+ * so Grafana need not read pageloop's files.
+ */
+export function provisioningForServer(
+  base: GrafanaProvisioningSettings,
+  server: { readonly url: string; readonly username?: string; readonly password?: string; readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer } },
+): GrafanaProvisioningSettings {
+  let u: URL;
+  try {
+    u = new URL(server.url);
+  } catch {
+    throw new UsageError(`clickhouse.url: '${server.url}' is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`clickhouse.url: '${server.url}' must be http:// or https://`);
+  const secure = u.protocol === 'https:';
+  if (server.tls && !secure) throw new UsageError(`clickhouse.tls: given for ${server.url}, which is not https://`);
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  return {
+    ...base,
+    clickhouseHost: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    clickhousePort: u.port !== '' ? Number(u.port) : secure ? 8443 : 8123,
+    secure,
+    path: u.pathname.replace(/^\/+/, '').replace(/\/+$/, ''),
+    username: server.username ?? (user !== '' ? user : base.username),
+    password: server.password ?? password,
+    ...(server.tls
+      ? {
+          tls: {
+            ca: server.tls.ca.toString('utf8'),
+            ...(server.tls.cert ? { cert: server.tls.cert.toString('utf8') } : {}),
+            ...(server.tls.key ? { key: server.tls.key.toString('utf8') } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** True when the data source file holds a secret (a password or a client key): written 0600. */
+export function holdsSecrets(s: GrafanaProvisioningSettings): boolean {
+  return (s.password ?? '') !== '' || s.tls?.key !== undefined;
 }
 
 export const DEFAULT_DASHBOARDS_DIR = '/var/lib/pageloop/grafana/dashboards';
@@ -53,11 +113,18 @@ function yamlString(s: string): string {
   return JSON.stringify(s);
 }
 
+/** A secret as a YAML scalar Grafana reads back as exactly `s`: `$` doubled, or Grafana would expand it as a variable. */
+function yamlSecret(s: string): string {
+  return yamlString(s.replace(/\$/g, '$$$$'));
+}
+
 export function checkProvisioningSettings(s: GrafanaProvisioningSettings): void {
   if (!Number.isInteger(s.clickhousePort) || s.clickhousePort < 1 || s.clickhousePort > 65535) {
     throw new UsageError(`clickhouse port: ${s.clickhousePort} is not a port`);
   }
   if (s.clickhouseHost.trim() === '') throw new UsageError('clickhouse host: empty');
+  if (s.tls && !s.secure) throw new UsageError('clickhouse tls: only over https (secure)');
+  if (s.tls && (s.tls.cert === undefined) !== (s.tls.key === undefined)) throw new UsageError('clickhouse tls: a client certificate and its key go together');
   if (!s.dashboardsDir.startsWith('/') && !s.dashboardsDir.startsWith('$')) {
     throw new UsageError(`dashboards directory: '${s.dashboardsDir}' must be absolute (Grafana resolves relative paths from its own working directory)`);
   }
@@ -87,16 +154,28 @@ export function datasourceYaml(s: GrafanaProvisioningSettings = DEFAULT_GRAFANA_
     '    isDefault: false',
     '    jsonData:',
     '      protocol: http',
-    '      secure: false',
+    `      secure: ${s.secure === true}`,
     `      host: ${yamlString(s.clickhouseHost)}`,
     `      port: ${s.clickhousePort}`,
+    ...(s.path ? [`      path: ${yamlString(s.path)}`] : []),
     `      username: ${yamlString(s.username)}`,
     `      defaultDatabase: ${yamlString(s.database)}`,
     '      dialTimeout: "10"',
     '      queryTimeout: "60"',
+    ...(s.tls ? ['      tlsAuthWithCACert: true', `      tlsAuth: ${s.tls.cert !== undefined}`] : []),
     '    secureJsonData:',
-    "      # The embedded engine's endpoint on loopback has no password.",
-    "      password: ''",
+    ...(s.passwordEnv !== undefined
+      ? [`      password: ${yamlString('$' + `{${s.passwordEnv}}`)}`]
+      : (s.password ?? '') === ''
+      ? ["      # The embedded engine's endpoint on loopback has no password.", "      password: ''"]
+      : ['      # A secret: this file is written readable by its owner only (give it to the user Grafana runs as).', `      password: ${yamlSecret(s.password!)}`]),
+    ...(s.tls
+      ? [
+          `      tlsCACert: ${yamlString(s.tls.ca)}`,
+          ...(s.tls.cert !== undefined ? [`      tlsClientCert: ${yamlString(s.tls.cert)}`] : []),
+          ...(s.tls.key !== undefined ? [`      tlsClientKey: ${yamlSecret(s.tls.key)}`] : []),
+        ]
+      : []),
     '',
   ].join('\n');
 }
@@ -127,13 +206,14 @@ export function dashboardsProviderYaml(s: GrafanaProvisioningSettings = DEFAULT_
 
 /** Writes datasources/pageloop.yaml and dashboards/pageloop.yaml under `dir`; returns their paths. */
 export async function writeProvisioning(dir: string, s: GrafanaProvisioningSettings): Promise<string[]> {
-  const files: [string, string][] = [
-    [join(dir, DATASOURCE_FILE), datasourceYaml(s)],
-    [join(dir, DASHBOARDS_FILE), dashboardsProviderYaml(s)],
+  const files: [string, string, number][] = [
+    [join(dir, DATASOURCE_FILE), datasourceYaml(s), holdsSecrets(s) ? 0o600 : 0o644],
+    [join(dir, DASHBOARDS_FILE), dashboardsProviderYaml(s), 0o644],
   ];
-  for (const [path, text] of files) {
+  for (const [path, text, mode] of files) {
     await mkdir(join(path, '..'), { recursive: true });
-    await writeFile(path, text);
+    await writeFile(path, text, { mode });
+    await chmod(path, mode); // an existing file keeps its old mode otherwise
   }
   return files.map(([path]) => path);
 }
