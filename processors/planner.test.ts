@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { DEFAULT_PLANNER_CONFIG } from './config.js';
-import { desiredHint, hintId, hintKey, hostOfHintKey, sameDesire } from './planner.js';
+import { desiredHint, hintId, hintKey, hostOfHintKey, limitPlans, planRegion, sameDesire, type Plan, type PlannedRegion } from './planner.js';
 import { hintPartitioner, processorTopics } from './topics.js';
 
 const c = DEFAULT_PLANNER_CONFIG;
@@ -30,6 +30,72 @@ describe('desired hint', () => {
     assert.ok(sameDesire({ action: 'promote', sizeKb: 64 }, { action: 'promote', sizeKb: 64 }));
     assert.ok(!sameDesire({ action: 'promote', sizeKb: 64 }, { action: 'promote', sizeKb: 2048 }));
     assert.ok(!sameDesire(null, null));
+  });
+});
+
+describe('a region\'s planner step', () => {
+  const region = (start = 0x200000): PlannedRegion => ({ start, hint: null, cand: null, streak: 0, refaultsDecayed: 0, refaultDistanceNs: 0 });
+  const hot = { ...base, bestNet: 10 };
+
+  it('a promotion waits for confirmWindows windows of the same desire, then is planned once per window', () => {
+    const r = region();
+    const plans: Plan<PlannedRegion>[] = [];
+    assert.equal(planRegion(r, hot, 0, 1e9, t, 0, c, 4, plans), false);
+    assert.equal(plans.length, 0);
+    assert.equal(r.streak, 1);
+    planRegion(r, hot, 1, 2e9, t, 0, c, 4, plans);
+    assert.equal(plans.length, 1);
+    assert.deepEqual({ ...plans[0]!.d }, { action: 'promote', sizeKb: 2048 });
+    assert.equal(plans[0]!.score, 10);
+    assert.equal(plans[0]!.refresh, false);
+    assert.match(plans[0]!.reason, /net benefit 10 ns\/window at 2048 KiB/);
+  });
+
+  it('a cold hint is withdrawn when the region is accessed again; an expired one refreshed while wanted, withdrawn when not', () => {
+    const r = region();
+    r.hint = { action: 'mark_cold', sizeKb: 0, expiresNs: 1e12, window: 0 };
+    const plans: Plan<PlannedRegion>[] = [];
+    assert.equal(planRegion(r, { ...base, scored: false }, 5, 6e9, t, 0, c, 4, plans), true);
+    assert.equal(r.hint, null);
+
+    const kept = region();
+    kept.hint = { action: 'promote', sizeKb: 2048, expiresNs: 6e9, window: 0 };
+    assert.equal(planRegion(kept, hot, 5, 6e9, t, 0, c, 4, plans), false);
+    assert.equal(plans.length, 1);
+    assert.equal(plans[0]!.refresh, true);
+    assert.equal(plans[0]!.reason, 'refreshed: still wanted at expiry');
+
+    const gone = region();
+    gone.hint = { action: 'promote', sizeKb: 2048, expiresNs: 6e9, window: 0 };
+    assert.equal(planRegion(gone, { ...base, bestNet: -1 }, 5, 6e9, t, 0, c, 4, plans), true);
+    assert.equal(gone.hint, null);
+    assert.equal(plans.length, 1);
+  });
+
+  it('a changed desire waits out the dwell of the hint in force', () => {
+    const r = region();
+    r.hint = { action: 'keep_base_pages', sizeKb: 4, expiresNs: 1e12, window: 4 };
+    r.cand = { action: 'promote', sizeKb: 2048 };
+    r.streak = 5;
+    const plans: Plan<PlannedRegion>[] = [];
+    planRegion(r, hot, 4 + c.minDwellWindows - 1, 1e9, t, 0, c, 4, plans);
+    assert.equal(plans.length, 0);
+    planRegion(r, hot, 4 + c.minDwellWindows, 1e9, t, 0, c, 4, plans);
+    assert.equal(plans.length, 1);
+  });
+
+  it('the rate limit lets every refresh through and at most max new hints, page-outs first, then by |score|', () => {
+    const d = (action: 'promote' | 'page_out' | 'mark_cold', sizeKb: number) => ({ action, sizeKb });
+    const plans: Plan<{ start: number }>[] = [
+      { r: { start: 1 }, d: d('promote', 2048), score: 5, reason: '', refresh: false },
+      { r: { start: 2 }, d: d('promote', 2048), score: 50, reason: '', refresh: false },
+      { r: { start: 3 }, d: d('promote', 2048), score: 1, reason: '', refresh: true },
+      { r: { start: 4 }, d: d('page_out', 0), score: -3, reason: '', refresh: false },
+      { r: { start: 0 }, d: d('page_out', 0), score: -3, reason: '', refresh: false },
+    ];
+    assert.deepEqual(limitPlans(plans, 2).map((p) => p.r.start), [0, 4, 3]);
+    assert.deepEqual(limitPlans(plans, 4).map((p) => p.r.start), [0, 4, 2, 1, 3]);
+    assert.deepEqual(limitPlans(plans, 0).map((p) => p.r.start), [3]);
   });
 });
 

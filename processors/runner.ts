@@ -22,110 +22,17 @@
  */
 import { hostname } from 'node:os';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
-import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
-import { createMissingTopics, hintPartitioner, retrying, topicOfRole, type ProcessorTopics } from './topics.js';
+import { validateRunnerConfig, type RunnerConfig } from './runner-config.js';
+import { createMissingTopics, hintPartitioner, retrying, topicOfRole } from './topics.js';
 
-export interface RunnerConfig {
-  /** Consumer group of the processors (instances with the same group share the partitions). */
-  readonly groupId: string;
-  /** This instance, for client ids and logs (fencing does not depend on it). */
-  readonly instanceId: string;
-  readonly topics: ProcessorTopics;
-  readonly checkpointEveryRecords: number;
-  readonly checkpointIntervalMs: number;
-  /** At most this many input records per transaction. */
-  readonly maxRecordsPerTransaction: number;
-  /**
-   * Input partitions processed at once: while one waits for its transaction
-   * to commit, another computes (each partition has its own producer and
-   * state, so this never changes what is output). Six by default: with two
-   * engine workers and read-ahead, six did x1.11 against three (BENCHMARKS.md).
-   */
-  readonly partitionsConcurrently: number;
-  readonly sessionTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly maxBytesPerPartition: number;
-  /** How long a restore waits to catch up with the state changelog. */
-  readonly restoreTimeoutMs: number;
-  readonly transactionTimeoutMs: number;
-  /** Create missing output/state topics (with the declared configs) at start. */
-  readonly createTopics: boolean;
-  /**
-   * Worker threads for the partition engines (processors/engine-host.ts);
-   * 0: the engines run in the main thread. With workers, computing overlaps
-   * Kafka's work (fetching, producing, committing) in the main thread, and
-   * one instance's engines use several cores. Outputs are the same either
-   * way. Two by default: a warm instance on 2 cores shared with the broker
-   * did x1.13 with two against none, and never worse than with one
-   * (BENCHMARKS.md); 0 suits a host with a single core.
-   */
-  readonly engineWorkers: number;
-  /**
-   * Read ahead: a partition's next batch is fetched while its current one is
-   * processed (kafkajs fetches only after every batch of its last fetch is
-   * done). A partition's batches are still processed one at a time, in
-   * order, and committed in transactions as without it, so outputs are the
-   * same. On by default: x1.09 for one warm instance with two engine
-   * workers, x1.00 with none (BENCHMARKS.md).
-   */
-  readonly readAhead: boolean;
-  /**
-   * Replicas of the output topics this runner creates when they are missing
-   * (createTopics); 0: min(3, brokers in the cluster), as `pageloop kafka
-   * topics` would. 1 on a cluster would leave outputs unwritable while one
-   * broker is down.
-   */
-  readonly replicationFactor: number;
-}
-
-/** More engine workers than this is a typo: an instance has far fewer cores. */
-export const MAX_ENGINE_WORKERS = 64;
-
-export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' | 'topics'> = Object.freeze({
-  checkpointEveryRecords: 500,
-  checkpointIntervalMs: 10_000,
-  maxRecordsPerTransaction: 2000,
-  partitionsConcurrently: 6,
-  sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3_000,
-  maxBytesPerPartition: 8 * 1024 * 1024,
-  restoreTimeoutMs: 60_000,
-  transactionTimeoutMs: 60_000,
-  createTopics: true,
-  engineWorkers: 2,
-  readAhead: true,
-  replicationFactor: 0,
-});
-
-export function validateRunnerConfig(r: RunnerConfig): void {
-  const pos = (key: keyof RunnerConfig, v: number): void => {
-    if (!Number.isSafeInteger(v) || v < 1) throw new UsageError(`runner.${key}: must be a positive integer, got ${JSON.stringify(v)}`);
-  };
-  if (!r.groupId) throw new UsageError('runner.groupId: must be a non-empty string');
-  if (!r.instanceId) throw new UsageError('runner.instanceId: must be a non-empty string');
-  pos('checkpointEveryRecords', r.checkpointEveryRecords);
-  pos('checkpointIntervalMs', r.checkpointIntervalMs);
-  pos('maxRecordsPerTransaction', r.maxRecordsPerTransaction);
-  pos('partitionsConcurrently', r.partitionsConcurrently);
-  pos('sessionTimeoutMs', r.sessionTimeoutMs);
-  pos('heartbeatIntervalMs', r.heartbeatIntervalMs);
-  pos('maxBytesPerPartition', r.maxBytesPerPartition);
-  pos('restoreTimeoutMs', r.restoreTimeoutMs);
-  pos('transactionTimeoutMs', r.transactionTimeoutMs);
-  if (!Number.isSafeInteger(r.replicationFactor) || r.replicationFactor < 0) {
-    throw new UsageError(`runner.replicationFactor: must be an integer >= 0 (0: from the cluster's size), got ${JSON.stringify(r.replicationFactor)}`);
-  }
-  if (!Number.isSafeInteger(r.engineWorkers) || r.engineWorkers < 0 || r.engineWorkers > MAX_ENGINE_WORKERS) {
-    throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
-  }
-  if (r.heartbeatIntervalMs >= r.sessionTimeoutMs) throw new UsageError('runner.heartbeatIntervalMs: must be below sessionTimeoutMs');
-}
+export { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, validateRunnerConfig, type RunnerConfig } from './runner-config.js';
 
 export interface ProcessorStats {
   instanceId: string;
@@ -435,6 +342,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
    * maxRecordsPerTransaction records, each committed in a transaction.
    * `resolveEach`: tell kafkajs each chunk's last offset once committed
    * (without read-ahead; with it, kafkajs was told the batch's end already).
+   * A batch left unfinished (a seek to restore, a pending seek, a stop) breaks
+   * the partition's run of batches (see eachBatch).
    */
   async function processBatch(payload: EachBatchPayload, resolveEach: boolean): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
@@ -447,10 +356,14 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     try {
       if (!e || e.generation !== generation) {
         const owned = await own(p, Number(messages[0]!.offset), payload);
-        if (!owned) return;
+        if (!owned) {
+          breakRun(p);
+          return;
+        }
         e = owned;
       }
-      for (let i = 0; i < messages.length && isRunning() && !isStale(); ) {
+      let i = 0;
+      while (i < messages.length && isRunning() && !isStale()) {
         const end = Math.min(messages.length, i + runner.maxRecordsPerTransaction);
         ahead = true;
         const { outs, last, applied, nextOffset, stats: engineStats } = await host!.apply(p, messages.slice(i, end), e.suppressUntil);
@@ -466,6 +379,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
         ahead = false;
         await heartbeat();
       }
+      // Stopped or seeked midway: the records from i on were not applied.
+      if (i < messages.length) breakRun(p);
     } catch (err) {
       if (ahead) {
         // The state in memory is past what was committed: drop it; the next
@@ -490,15 +405,38 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
   /** Per partition, its batch being processed with read-ahead (never rejects). */
   const tails = new Map<number, Promise<void>>();
   let stopping = false;
+  /**
+   * Per partition, how often its run of batches broke: a batch ended without
+   * applying all its records (an error, a rebalance error from a heartbeat,
+   * a seek, a stop). With read-ahead, kafkajs fetched the next batch from
+   * past the broken one's end before it broke, so that batch does not follow
+   * what the engine applied; applying it skipped the broken batch's rest
+   * (the scaling test lost 2% of its scores so: the state missed records
+   * 97-113 of a partition and every window after differed).
+   */
+  const breaks = new Map<number, number>();
+  function breakRun(p: number): void {
+    breaks.set(p, (breaks.get(p) ?? 0) + 1);
+  }
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     if (!runner.readAhead) return processBatch(payload, true);
     const p = payload.batch.partition;
+    // Fetched in this generation as the continuation of this run of batches.
+    const handedOver = { generation, run: breaks.get(p) ?? 0 };
     // One batch of a partition at a time, in order: this one waits for the one before.
     await tails.get(p);
     const last = payload.batch.messages.at(-1)?.offset;
     // Stale: a seek (a restore, or a failed batch reading again from its commit) made this batch moot.
     if (last === undefined || payload.isStale() || !payload.isRunning()) return;
+    if (handedOver.generation !== generation || (breaks.get(p) ?? 0) !== handedOver.run) {
+      // Not the continuation any more: the batch before it broke (and the partition was sought
+      // back to where its engine is), or the group rejoined (positions come from the commits).
+      // Dropped and not resolved: kafkajs resolves into the current generation's positions, so
+      // resolving it would move the partition past records never applied.
+      log(`partition ${p}: dropped the read-ahead batch ${payload.batch.firstOffset()}-${last} (${handedOver.generation !== generation ? 'the group rejoined' : 'the batch before it did not finish'}); reading again from the engine's position`);
+      return;
+    }
     const generationAtStart = generation;
     tails.set(
       p,
@@ -511,22 +449,32 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
   /**
    * What kafkajs would have done with a batch's error, had it waited for the
    * batch: a final error stops the processor; after any other, the partition
-   * is read again from its last commit (kafkajs is past the batch already),
-   * and its next batch restores the state (own).
+   * is read again from where its engine is (kafkajs is past the batch
+   * already): the engine's next offset when its state was kept, else the
+   * last commit, and its next batch restores the state (own).
    */
   async function afterReadAheadFailure(p: number, err: unknown, batchGeneration: number): Promise<void> {
+    // Whatever was fetched after this batch does not follow it.
+    breakRun(p);
     if (stopping) return;
+    // A batch of an earlier generation fails because its partition was revoked or moved (its producer
+    // retired): the rejoin gave every partition its position from the commits, nothing to do.
+    if (batchGeneration !== generation || !assignment.includes(p)) return;
     if (err instanceof PageloopError && !err.retriable) {
       fail(err);
       return;
     }
-    // A rejoin gives every partition its position from the commits: nothing to seek.
-    if (isRebalance(err) || batchGeneration !== generation || !assignment.includes(p)) return;
+    // Rebalance errors (a heartbeat's) too: kafkajs may fetch this partition again before it
+    // rejoins, from past this batch. After a rejoin this seek is still right (at or below the commit).
     try {
-      const committed = await committedOffset(p);
-      consumer!.seek({ topic: topics.events, partition: p, offset: String(committed >= 0 ? committed : await lowOffset(p)) });
+      const e = entries.get(p);
+      const kept = e !== undefined && e.generation === generation && e.nextOffset >= 0;
+      let at = kept ? e.nextOffset : await committedOffset(p);
+      if (at < 0) at = await lowOffset(p);
+      consumer!.seek({ topic: topics.events, partition: p, offset: String(at) });
+      log(`partition ${p}: batch stopped (${errorMessage(err)}); reading again from ${at} (${kept ? "the engine's position" : 'the last commit'})`);
     } catch (seekErr) {
-      fail(new PageloopError('processor-transaction', `partition ${p}: cannot read again from its last commit after a failed batch (${errorMessage(err)}): ${errorMessage(seekErr)}`, { retriable: false }));
+      fail(new PageloopError('processor-transaction', `partition ${p}: cannot read again from its engine's position after a failed batch (${errorMessage(err)}): ${errorMessage(seekErr)}`, { retriable: false }));
     }
   }
 
@@ -571,8 +519,15 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
         for (const [p, e] of entries) {
           if (!assignment.includes(p)) {
             entries.delete(p);
-            host?.close(p);
-            retire(e.producer);
+            // A batch of p may still be running (read-ahead): its engine and producer go once it
+            // settles, not under it (an apply on a closed engine, a commit on a retired producer).
+            const forget = (): void => {
+              if (!entries.has(p)) host?.close(p);
+              retire(e.producer);
+            };
+            const running = tails.get(p);
+            if (running) tails.set(p, running.then(forget));
+            else forget();
           }
         }
         log(`instance ${runner.instanceId}: assigned partitions [${assignment.join(', ')}] (generation ${generation})`);
