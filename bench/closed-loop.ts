@@ -27,7 +27,7 @@ import { processorTopics } from '../processors/topics.js';
 import { createFeedbackAgent } from '../feedback/agent.js';
 import { feedbackConfig } from '../feedback/config.js';
 import { readBootId, readSmaps, smapsFieldInRange } from '../lib/procfs.js';
-import type { HintAction } from '../schemas/wire.js';
+import type { HintAction } from '../schemas/derived.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { machine, median, percentile } from './stats.js';
 
@@ -68,11 +68,7 @@ export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop>
       encode: encodeCollectorBatch,
     },
   );
-  const processor = createProcessor(
-    o.kafka,
-    createProcessorConfig({ windowMs: o.windowMs, allowedLatenessMs: Math.floor(o.windowMs / 10) }),
-    { ...DEFAULT_RUNNER_CONFIG, groupId: `pageloop-processors-${host}`, instanceId: host, topics: processorTopics(), checkpointIntervalMs: 1000 },
-  );
+  const processor = createProcessor({ model: createProcessorConfig({ windowMs: o.windowMs, allowedLatenessMs: Math.floor(o.windowMs / 10) }), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: `pageloop-processors-${host}`, instanceId: host, topics: processorTopics(), checkpointIntervalMs: 1000 } }, { kafka: o.kafka });
   const actions: HintAction[] = [];
   const feedback = createFeedbackAgent(
     feedbackConfig({
@@ -206,7 +202,7 @@ async function main(): Promise<void> {
     // issue time, event time) to the hint in the map, and to the madvise done.
     const issued = new Map<string, number>();
     const { readTopic } = await import('../test/broker.js');
-    const { decodeHint } = await import('../schemas/wire.js');
+    const { decodeHint } = await import('../schemas/derived.js');
     const { TOPIC } = await import('../schemas/topics.js');
     const applied = loop.actions.filter((a) => a.outcome === 'applied');
     await readTopic(

@@ -52,7 +52,7 @@ import { fileURLToPath } from 'node:url';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { ProbeEvent } from '../bpf/events.js';
 import { startTestBroker, type TestBroker } from '../test/broker.js';
-import { decodeEventBatch } from '../schemas/wire.js';
+import { decodeEventBatch } from '../schemas/event-batch-codec.js';
 import { decodeEventBatchTyped } from '../schemas/typed-decode.js';
 import { TOPIC, declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createProcessorConfig } from '../processors/config.js';

@@ -7,6 +7,7 @@ import {
   insertFromInfile,
   insertWithFormat,
   isPlainIdentifier,
+  outsideReach,
   quoteIdentifier,
   sqlStringLiteral,
   statementKeyword,
@@ -69,4 +70,35 @@ describe('SQL helpers', () => {
     assert.equal(isPlainIdentifier('a-b'), false);
     assert.equal(isPlainIdentifier(''), false);
   });
+});
+
+test('outsideReach finds calls that leave the database, however they are written', () => {
+  for (const [sql, found] of [
+    ["SELECT * FROM file('/etc/shadow', 'LineAsString')", 'file'],
+    ["select file('/etc/passwd')", 'file'],
+    ["INSERT INTO FUNCTION file('/tmp/x.csv','CSV','x UInt8') VALUES (1)", 'file'],
+    ["SELECT * FROM `file` ('/etc/shadow')", 'file'],
+    ['SELECT * FROM "url"/* gap */(\'http://x\', CSV)', 'url'],
+    ["SELECT * FROM s3Cluster('c', 'https://b/k')", 's3Cluster'],
+    ["SELECT * FROM remoteSecure('h:9440', db.t)", 'remoteSecure'],
+    ["SELECT * FROM executable('x.sh', CSV, 'a UInt8')", 'executable'],
+    ['SELECT 1 INTO OUTFILE \'/tmp/o\'', 'INTO OUTFILE'],
+    ["SELECT count() FROM (SELECT * FROM mysql('h', 'd', 't', 'u', 'p'))", 'mysql'],
+  ] as const) {
+    assert.equal(outsideReach(sql), found, sql);
+  }
+});
+
+test('outsideReach lets what Grafana sends through: names only in strings, columns, and ordinary functions', () => {
+  for (const sql of [
+    "SELECT host, count() FROM pageloop.events WHERE type = 'file(x)' GROUP BY host",
+    'SELECT file_bytes, url_path FROM t',
+    "SELECT name FROM system.tables WHERE database = 'pageloop' -- file('x')",
+    'SELECT toStartOfInterval(time, INTERVAL 1 minute) AS t, sum(weight) FROM pageloop.events GROUP BY t ORDER BY t',
+    'SELECT 1 /* url(x) */',
+    "SHOW TABLES FROM pageloop",
+    'SELECT cos(x), URLHash(u), fileSize FROM t',
+  ]) {
+    assert.equal(outsideReach(sql), undefined, sql);
+  }
 });

@@ -180,3 +180,73 @@ export function buildPreamble(input: PreambleInput): string[] {
   if (input.readonly !== undefined) out.push(`SET readonly = ${input.readonly}`);
   return out;
 }
+
+/**
+ * Functions and table functions that reach outside the database: the host's
+ * files, the network, other servers, programs. An endpoint that serves the
+ * embedded engine (which runs as root, with every grant) to Grafana must not
+ * let a query use them: measured on chDB, readonly=2 still lets
+ * `file('/etc/shadow')` be read and `INSERT INTO FUNCTION file(...)` write.
+ * Families are matched by prefix (s3Cluster, icebergS3, remoteSecure, ...);
+ * the short names exactly, so cos() or URLHash() stay usable.
+ */
+const OUTSIDE_REACH_FAMILY = /^(s3|gcs|hdfs|azureblobstorage|iceberg|deltalake|hudi|paimon|remote|cluster|mysql|postgresql|sqlite|odbc|jdbc|mongodb|redis|executable|ytsaurus|arrowflight|filecluster|urlcluster|fuzz)/i;
+const OUTSIDE_REACH_NAME = new Set(['file', 'url', 'input', 'loop']);
+const reachesOutside = (name: string): boolean => OUTSIDE_REACH_NAME.has(name.toLowerCase()) || OUTSIDE_REACH_FAMILY.test(name);
+
+/**
+ * The first function or table function of `sql` that reaches outside the
+ * database (see reachesOutside), or an INTO OUTFILE / FROM INFILE clause;
+ * undefined when there is none. A call is a name, plain or quoted, followed
+ * by `(` (comments between allowed), outside string literals.
+ */
+export function outsideReach(sql: string): string | undefined {
+  const n = sql.length;
+  const isWord = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_$]/.test(c);
+  const skipGap = (k: number): number => {
+    for (;;) {
+      while (k < n && /\s/.test(sql[k]!)) k++;
+      if (sql[k] === '-' && sql[k + 1] === '-') while (k < n && sql[k] !== '\n') k++;
+      else if (sql[k] === '/' && sql[k + 1] === '*') {
+        const end = sql.indexOf('*/', k + 2);
+        k = end < 0 ? n : end + 2;
+      } else return k;
+    }
+  };
+  let previous = '';
+  let i = 0;
+  while (i < n) {
+    const c = sql[i]!;
+    let name: string | undefined;
+    let j = i + 1;
+    if (c === "'") {
+      while (j < n && sql[j] !== "'") j += sql[j] === '\\' ? 2 : 1;
+      j++;
+    } else if (c === '"' || c === '`') {
+      let s = '';
+      while (j < n && sql[j] !== c) {
+        s += sql[j] === '\\' ? sql[j + 1] ?? '' : sql[j];
+        j += sql[j] === '\\' ? 2 : 1;
+      }
+      j++;
+      name = s;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      while (j < n && sql[j] !== '\n') j++;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      j = end < 0 ? n : end + 2;
+    } else if (isWord(c)) {
+      j = i;
+      while (j < n && isWord(sql[j])) j++;
+      name = sql.slice(i, j);
+    }
+    if (name !== undefined) {
+      const upper = name.toUpperCase();
+      if ((previous === 'INTO' && upper === 'OUTFILE') || (previous === 'FROM' && upper === 'INFILE')) return `${previous} ${upper}`;
+      if (sql[skipGap(j)] === '(' && reachesOutside(name)) return name;
+      previous = upper;
+    }
+    i = j;
+  }
+  return undefined;
+}

@@ -1,5 +1,5 @@
 /** A collector batch onto the wire: the columnar EventBatch of schemas/pageloop.proto. */
-import { encodeEventBatchFromRecords } from '../schemas/wire.js';
+import { encodeEventBatchFromRecords } from '../schemas/record-encoder.js';
 import type { CollectorBatch } from './collector.js';
 
 export function encodeCollectorBatch(b: CollectorBatch): Uint8Array {

@@ -13,7 +13,9 @@ import { encodeCollectorBatch } from './encode.js';
 import { createProbes } from '../bpf/probes.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat } from '../lib/procfs.js';
-import { decodeEventBatch, probeEventsFromEventBatch, type EventBatch } from '../schemas/wire.js';
+import type { EventBatch } from '../schemas/event-batch.js';
+import { decodeEventBatch } from '../schemas/event-batch-codec.js';
+import { probeEventsFromEventBatch } from '../schemas/event-batch-rows.js';
 import { TOPIC } from '../schemas/topics.js';
 
 let broker: TestBroker;

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseSmaps, parseVmstat } from '../lib/procfs.js';
 // The wire's sampler records: what these samplers produce is what a batch carries.
-import type { DamonRegion, VmstatSample, PsiSample } from '../schemas/wire.js';
+import type { DamonRegion, VmstatSample, PsiSample } from '../schemas/event-batch.js';
 
 export type { DamonRegion, VmstatSample, PsiSample };
 

@@ -1,5 +1,5 @@
 /** The control loop: phases, hints, what the agents did with them, and the tuner against its objective. */
-import { HINT_ACTIONS, HINT_OUTCOMES } from '../schemas/wire.js';
+import { HINT_ACTIONS, HINT_OUTCOMES } from '../schemas/derived.js';
 import { TABLE } from '../schemas/clickhouse-tables.js';
 import { HOST_VARIABLE, phaseAnnotation, PROCESS_VARIABLE, TUNER_ANNOTATION } from './common.js';
 import { sql, table, where, type DashboardSpec } from './spec.js';

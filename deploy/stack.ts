@@ -138,12 +138,13 @@ export async function startStack(config: StackConfig, progress: (line: string) =
     progress(`sink running (schema: ${JSON.stringify(migrations)})`);
 
     progress('starting the processors (scores, phases, hints)');
-    const processor: Processor = createProcessor(kafka, createProcessorConfig(), {
-      ...DEFAULT_RUNNER_CONFIG,
-      groupId: 'pageloop-processors',
-      instanceId: `up-${randomUUID().slice(0, 8)}`,
-      topics: processorTopics(),
-    }, { log: progress });
+    const processor: Processor = createProcessor(
+      {
+        model: createProcessorConfig(),
+        runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'pageloop-processors', instanceId: `up-${randomUUID().slice(0, 8)}`, topics: processorTopics() },
+      },
+      { kafka, log: progress },
+    );
     await processor.start();
     stops.push({ what: 'processors', stop: () => processor.stop() });
 

@@ -15,10 +15,11 @@
  * and the action record is sent before the next hint is looked at.
  */
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
-import { decodeHint, encodeHintAction, WireDecodeError, type Hint, type HintAction, type HintOutcome } from '../schemas/wire.js';
+import { WireDecodeError } from '../schemas/wire-errors.js';
+import { decodeHint, encodeHintAction, type Hint, type HintAction, type HintOutcome } from '../schemas/derived.js';
 import { feedbackConfig, type FeedbackConfig } from './config.js';
 import { createEnforcer, type Enforcer, type Kernel } from './enforcer.js';
 import { checkKeyMatches, parseHintKey, REGION_BYTES } from './policy.js';
@@ -78,7 +79,7 @@ async function endOffsets(admin: Admin, topic: string, withinMs: number): Promis
     try {
       return await admin.fetchTopicOffsets(topic);
     } catch (err) {
-      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && err.retriable === true;
+      const retriable = retryHelps(err) === true;
       if (!retriable || Date.now() > until) {
         throw new PageloopError('kafka-offsets', `reading the end offsets of ${topic}: ${errorMessage(err)}`, { retriable, cause: err });
       }

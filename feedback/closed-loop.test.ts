@@ -14,7 +14,7 @@ import { ensureZramSwap, type SwapDevice } from '../deploy/zram.js';
 import { startClosedLoop } from '../bench/closed-loop.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
 import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
-import { decodeHintAction, type HintAction } from '../schemas/wire.js';
+import { decodeHintAction, type HintAction } from '../schemas/derived.js';
 import { TOPIC } from '../schemas/topics.js';
 
 const MiB = 1 << 20;

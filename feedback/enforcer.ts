@@ -5,10 +5,11 @@
  * enforced the same way.
  *
  * Order, cheapest and most final first: fields, host, boot, expiry,
- * protected pids; then a pidfd is opened BEFORE the process is read, so the
- * identity check and process_madvise are about the same process (a pid
- * reused after the check cannot be hit: the pidfd still names the old one,
- * and the kernel answers ESRCH); then kernel thread, start time, allow-list,
+ * protected pids; then a pidfd is opened BEFORE the process is read, and is
+ * checked to still hold its pid AFTER, so the identity check and
+ * process_madvise are about the same process (a pid reused after the check
+ * cannot be hit: the pidfd still names the old one, and the kernel answers
+ * ESRCH); then kernel thread, start time, allow-list,
  * mapping, rate limit, dry run, and the act.
  *
  * Idempotence: a hint id acted on in this run is not acted on again. Across
@@ -22,11 +23,12 @@
  * look alike to it, which in a running agent the hint ids tell apart.
  */
 import { errorMessage } from '../lib/errors.js';
-import { readBootId } from '../lib/procfs.js';
+import { pidOfPidfd, readBootId } from '../lib/procfs.js';
 import { formatMappingName, nameMappings, nameOf, readMaps, type Vma } from './mappings.js';
 import type { HintMap } from '../bpf/hint-map.js';
 import { errnoOf, loadAddon } from '../bpf/native.js';
-import type { Hint, HintAction, HintOutcome, ProcessId } from '../schemas/wire.js';
+import type { ProcessId } from '../schemas/identity.js';
+import type { Hint, HintAction, HintOutcome } from '../schemas/derived.js';
 import { validateEnforcerConfig, type EnforcerConfig } from './config.js';
 import {
   MAP_ACTION_OF,
@@ -51,6 +53,8 @@ import { cgroup2Root, reclaimCgroup } from './cgroup.js';
 export interface Kernel {
   bootTimeNs(): number;
   pidfdOpen(pid: number): number;
+  /** Whether the pidfd's process still holds its pid (not yet reaped). */
+  pidfdAlive(pidfd: number): boolean;
   processMadvise(pidfd: number, ranges: Buffer, advice: number): number;
   closeFd(fd: number): void;
 }
@@ -60,6 +64,7 @@ export function nativeKernel(): Kernel {
   return {
     bootTimeNs: () => a.bootTimeNs(),
     pidfdOpen: (pid) => a.pidfdOpen(pid),
+    pidfdAlive: (fd) => pidOfPidfd(fd) !== -1,
     processMadvise: (fd, ranges, advice) => a.processMadvise(fd, ranges, advice),
     closeFd: (fd) => a.closeFd(fd),
   };
@@ -198,6 +203,10 @@ export function createEnforcer(config: EnforcerConfig, deps: EnforcerDeps): Enfo
         return record(hint, 'refused', `${describeProcess(p)} is gone`);
       }
       for (const v of [checkKernelThread(facts), checkIdentity(p, facts, bootId)]) if (!v.ok) return record(hint, 'refused', v.reason);
+      // The start time is in clock ticks (10 ms): a pid reused within one tick
+      // passes the identity check. The pidfd's process still holding its pid
+      // after /proc was read means /proc was about that process.
+      if (!kernel.pidfdAlive(pidfd)) return record(hint, 'refused', `the pid was reused: ${describeProcess(p)} exited after its pidfd was opened`);
       const allowed = matchAllowList(config.allow, facts);
       if (!allowed.ok) return record(hint, 'refused', allowed.reason);
       let vmas: Vma[];

@@ -32,7 +32,7 @@
  * MADV_PAGEOUT, memory.reclaim) never split a VMA, so they never rename.
  */
 import { readFileSync } from 'node:fs';
-import type { MappingKind, MappingName } from '../schemas/wire.js';
+import type { MappingKind, MappingName } from '../schemas/identity.js';
 
 /** Free-standing anonymous mappings smaller than this get no name (a PMD: the smallest a huge page needs). */
 export const MIN_NAMED_ANON_BYTES = 2 * 1024 * 1024;

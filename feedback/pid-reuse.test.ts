@@ -40,7 +40,23 @@ async function startVictim(): Promise<{ pid: number; shell: ChildProcess }> {
   const [line] = (await once(shell.stdout!, 'data')) as [Buffer];
   const pid = Number(line.toString().trim());
   strays.push(pid);
+  waitForExec(pid);
   return { pid, shell };
+}
+
+/** The shell prints $! before its child has exec'd sleep; the allow-list names comm 'sleep'. */
+function waitForExec(pid: number): void {
+  const until = Date.now() + 5_000;
+  for (;;) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // not there yet
+    }
+    if (comm === 'sleep') return;
+    assert.ok(Date.now() < until, `pid ${pid} did not exec sleep within 5 s (comm '${comm}')`);
+  }
 }
 
 /**
@@ -63,7 +79,10 @@ function reuse(pid: number): number {
   ].join('\n');
   const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, `could not start a process with pid ${pid} again: ${r.stderr}`);
-  return Number(r.stdout.trim());
+  const reused = Number(r.stdout.trim());
+  strays.push(reused);
+  waitForExec(reused);
+  return reused;
 }
 
 /** A hint for one page of the victim's stack, which every sleep has mapped. */
@@ -104,9 +123,37 @@ test('pid reused after the pidfd is opened: the identity check sees the new proc
   const hint = stackHint(v.pid);
   const a = enforcerWith(kernel).enforce(hint)!;
   assert.equal(reusedBy, v.pid);
-  assert.notEqual(identityOf(HOST, v.pid).startNs, hint.process.startNs);
+  // The newcomer's start time often equals the victim's (clock ticks of 10 ms),
+  // so the refusal may come from the start time or from the pidfd's process
+  // being gone; either way it must come before the map write and the act.
   assert.equal(a.outcome, 'refused');
   assert.match(a.reason, /the pid was reused/);
+  assert.equal(madvised, 0);
+  assert.equal(map.get(v.pid, Math.floor(hint.region!.start / 2 ** 21)), undefined, 'a refused hint is not written into the hint map');
+});
+
+test('pid reused within one clock tick (same start time): the pidfd shows its process is gone, and the hint is refused', async () => {
+  const v = await startVictim();
+  const real = nativeKernel();
+  let madvised = 0;
+  const hint = stackHint(v.pid);
+  const kernel: Kernel = {
+    ...real,
+    pidfdOpen(pid) {
+      const fd = real.pidfdOpen(pid);
+      reuse(pid);
+      // What a newcomer started in the same 10 ms tick looks like to /proc.
+      hint.process.startNs = identityOf(HOST, pid).startNs;
+      return fd;
+    },
+    processMadvise(fd, ranges, advice) {
+      madvised++;
+      return real.processMadvise(fd, ranges, advice);
+    },
+  };
+  const a = enforcerWith(kernel).enforce(hint)!;
+  assert.equal(a.outcome, 'refused');
+  assert.match(a.reason, /the pid was reused: .* exited after its pidfd was opened/);
   assert.equal(madvised, 0);
   assert.equal(map.get(v.pid, Math.floor(hint.region!.start / 2 ** 21)), undefined, 'a refused hint is not written into the hint map');
 });

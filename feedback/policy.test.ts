@@ -28,7 +28,7 @@ import { findCgroup2Root, reclaimCgroup, reclaimFile } from './cgroup.js';
 import { parseCgroupFile, statFlags } from './process.js';
 import { chooseAction, profileHints } from './profile.js';
 import { nameMappings, parseMaps } from './mappings.js';
-import type { Hint } from '../schemas/wire.js';
+import type { Hint } from '../schemas/derived.js';
 
 const BOOT = '8a7f7e4e-0000-4000-8000-000000000001';
 const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({

@@ -4,7 +4,8 @@
  * whether the region is really there, and what the kernel is asked to do.
  * Each returns a reason when it says no; the reason goes on the action record.
  */
-import type { Hint, HintActionKind, ProcessId } from '../schemas/wire.js';
+import type { ProcessId } from '../schemas/identity.js';
+import type { Hint, HintActionKind } from '../schemas/derived.js';
 import { HINT_MAP_ACTION } from '../bpf/hint-map.js';
 import { mappingContaining, type Vma } from './mappings.js';
 import type { AllowList } from './config.js';

@@ -5,7 +5,8 @@
  */
 import { basename } from 'node:path';
 import { formatMappingName, resolveRegion, type NamedVma } from './mappings.js';
-import type { Hint, MappingName, ProcessId } from '../schemas/wire.js';
+import type { MappingName, ProcessId } from '../schemas/identity.js';
+import type { Hint } from '../schemas/derived.js';
 import type { Profile, ProfileRegion } from '../schemas/validate.js';
 import { hex } from './policy.js';
 

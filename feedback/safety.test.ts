@@ -13,7 +13,7 @@ import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
 import { openHintMap } from '../bpf/hint-map.js';
-import { encodeHint, type HintAction } from '../schemas/wire.js';
+import { encodeHint, type HintAction } from '../schemas/derived.js';
 import { createFeedbackAgent, type FeedbackAgent } from './agent.js';
 import type { FeedbackConfig } from './config.js';
 import { hintKeyOf } from './policy.js';

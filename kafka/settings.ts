@@ -14,6 +14,8 @@ export type KafkaRole = 'collector' | 'feedback' | 'agent' | 'processors' | 'rep
 export interface KafkaFlags {
   /** --brokers: replaces the file's list when non-empty. */
   readonly brokers?: readonly string[];
+  /** --ssl: TLS with the system CAs when the file sets no ssl of its own. */
+  readonly ssl?: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export function kafkaSettingsFor(role: KafkaRole, file: PageloopConfig['kafka'],
   return {
     brokers: [...brokers],
     clientId,
-    ...(file?.ssl !== undefined ? { ssl: file.ssl } : {}),
+    ...(file?.ssl !== undefined ? { ssl: file.ssl } : flags.ssl ? { ssl: true } : {}),
     ...(file?.sasl ? { sasl: file.sasl } : {}),
   };
 }

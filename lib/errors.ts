@@ -37,3 +37,28 @@ export function errorMessage(err: unknown): string {
   });
   return `${err.message}: ${each.join('; ')}`;
 }
+
+/**
+ * Whether trying again can help after an error (a PageloopError's or a
+ * kafkajs error's own verdict): the one judgement every component shares.
+ *
+ * kafkajs marks an error that ran out of its own retries
+ * (KafkaJSNumberOfRetriesExceeded) as not retriable, although its cause, a
+ * broker down or a leader moving, passes with time; kafkajs's own consumer
+ * restarts on it. Here it is judged by that cause, so a broker killed for
+ * longer than kafkajs's retry budget does not stop a component for good.
+ * 'unknown' when the error carries no verdict (a plain Error).
+ */
+export function retryHelps(err: unknown): boolean | 'unknown' {
+  for (let e: unknown = err, depth = 0; depth < 8; depth++) {
+    if (e instanceof PageloopError) return e.retriable;
+    if (typeof e !== 'object' || e === null) return 'unknown';
+    const { name, retriable, cause } = e as { name?: unknown; retriable?: unknown; cause?: unknown };
+    if (name === 'KafkaJSNumberOfRetriesExceeded' && cause !== undefined && cause !== e) {
+      e = cause;
+      continue;
+    }
+    return typeof retriable === 'boolean' ? retriable : 'unknown';
+  }
+  return 'unknown';
+}

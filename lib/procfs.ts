@@ -124,3 +124,14 @@ export function readMthpStats(root = '/sys/kernel/mm/transparent_hugepage'): Map
 export function readBootId(): string {
   return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 }
+
+/**
+ * The pid a pidfd names, from /proc/self/fdinfo (no permission needed, unlike
+ * signal 0): -1 once its process has been reaped and the pid is free again.
+ */
+export function pidOfPidfd(pidfd: number): number {
+  const info = readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8');
+  const m = /^Pid:\s*(-?\d+)$/m.exec(info);
+  if (!m) throw new Error(`/proc/self/fdinfo/${pidfd} has no Pid: line (fd ${pidfd} is not a pidfd)`);
+  return Number(m[1]);
+}

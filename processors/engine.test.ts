@@ -5,17 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  decodeDeadLetter,
-  decodeHint,
-  decodePhaseChange,
-  decodeRegionScore,
-  decodeTunerChange,
-  type Hint,
-  type PhaseChange,
-  type RegionScore,
-  type TunerChange,
-} from '../schemas/wire.js';
+import { decodeHint, decodePhaseChange, decodeRegionScore, decodeTunerChange, type Hint, type PhaseChange, type RegionScore, type TunerChange } from '../schemas/derived.js';
+import { decodeDeadLetter } from '../schemas/dead-letter.js';
 import { createProcessorConfig, type ProcessorConfig, type ProcessorConfigInput } from './config.js';
 import { PartitionEngine, windowOf, type OutRecord } from './engine.js';
 import { stateSize } from './state.js';

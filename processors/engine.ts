@@ -21,17 +21,11 @@
  */
 import type { ProbeEventType } from '../bpf/events.js';
 import { errorMessage } from '../lib/errors.js';
-import {
-  WireDecodeError,
-  encodeDeadLetter,
-  encodePhaseChange,
-  encodeTunerChange,
-  samplesFromEventBatch,
-  type AccessStats,
-  type PhaseSummary,
-  type ProcessId,
-  type Region,
-} from '../schemas/wire.js';
+import { WireDecodeError } from '../schemas/wire-errors.js';
+import type { ProcessId, Region } from '../schemas/identity.js';
+import { encodePhaseChange, encodeTunerChange, type AccessStats, type PhaseSummary } from '../schemas/derived.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
+import { samplesFromEventBatch } from '../schemas/event-batch-rows.js';
 import { configFingerprint, scoredSizesKb, type ProcessorConfig } from './config.js';
 import { decayHostCost, newHostCost, newOrderStats, orderOfSizeKb, refaultCostNs, scoreSizes, updateHostCost, type OrderStats } from './model.js';
 import { hotSetHash, newPhaseState, phaseStep } from './phases.js';

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { UsageError } from '../lib/errors.js';
-import { decodeDeadLetter, decodeHint, decodePhaseChange, decodeRegionScore, decodeTunerChange } from '../schemas/wire.js';
+import { decodeHint, decodePhaseChange, decodeRegionScore, decodeTunerChange } from '../schemas/derived.js';
+import { decodeDeadLetter } from '../schemas/dead-letter.js';
 import { TOPIC } from '../schemas/topics.js';
 import { replayCommand } from '../cli/commands/replay.js';
 import { createProcessorConfig } from './config.js';
@@ -24,7 +25,9 @@ import { processorTopics, type ProcessorTopics } from './topics.js';
 const { Partitioners } = kafkajs;
 const ROLES: readonly OutputRole[] = ['scores', 'phases', 'hints', 'tuner', 'dlq'];
 const win = (ns: number): number => Math.round((ns - T0) / WINDOW);
-const GARBAGE = Buffer.from('\x08\x96\x01 definitely not an EventBatch \xff\xff\xff');
+// Malformed, and larger than the broker's default message size (3 MiB, the events topic takes 4): its
+// dead letter must still be accepted, or the processor could never move past it.
+const GARBAGE = Buffer.concat([Buffer.from('\x08\x96\x01 definitely not an EventBatch \xff\xff\xff'), Buffer.alloc(3 * 1024 * 1024, 0xa5)]);
 
 let broker: TestBroker;
 let input: StreamRecord[];
@@ -65,7 +68,7 @@ async function runGroup(groupId: string, prefix: string, instances = 1, override
   const procs: Processor[] = [];
   for (let i = 0; i < instances; i++) {
     procs.push(
-      createProcessor(broker.kafka, model, { ...DEFAULT_RUNNER_CONFIG, groupId, instanceId: `${prefix}-${i}`, topics, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, ...overrides }),
+      createProcessor({ model, runner: { ...DEFAULT_RUNNER_CONFIG, groupId, instanceId: `${prefix}-${i}`, topics, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, ...overrides } }, { kafka: broker.kafka }),
     );
   }
   const admin = broker.kafka.admin();
@@ -206,7 +209,7 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
     const topics = processorTopics('big', events);
     // With the engines in a worker thread: large outputs cross back to the producing thread intact
     // (and without read-ahead: that path is covered on a real broker too).
-    const proc = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1, readAhead: false });
+    const proc = createProcessor({ model: createProcessorConfig(), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'big', instanceId: 'big', topics, engineWorkers: 1, readAhead: false } }, { kafka: broker.kafka });
     const waiter = broker.kafka.admin();
     await waiter.connect();
     try {
@@ -248,10 +251,12 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
       await intruder.disconnect();
     };
     const proc = createProcessor(
-      broker.kafka,
-      createProcessorConfig(),
-      { ...DEFAULT_RUNNER_CONFIG, groupId: 'fenced', instanceId: 'fenced-0', topics, maxRecordsPerTransaction: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
       {
+        model: createProcessorConfig(),
+        runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'fenced', instanceId: 'fenced-0', topics, maxRecordsPerTransaction: 2, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
+      },
+      {
+        kafka: broker.kafka,
         log: (line) => lines.push(line),
         beforeCommit: async (partition) => {
           const n = (commits.get(partition) ?? 0) + 1;

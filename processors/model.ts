@@ -15,7 +15,7 @@
  *   net(S)           = benefit(S) - cost(S); preferred = argmax net(S) if > 0, else the base page
  *   refaultNs        = swapInNs + reclaim ns per reclaimed page (host, decayed)
  */
-import type { PageSizeScore } from '../schemas/wire.js';
+import type { PageSizeScore } from '../schemas/derived.js';
 import type { ScorerConfig } from './config.js';
 
 /** Decayed per-order allocation and compaction statistics of one host. */

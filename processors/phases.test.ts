@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { PhaseSummary } from '../schemas/wire.js';
+import type { PhaseSummary } from '../schemas/derived.js';
 import { DEFAULT_PHASES_CONFIG } from './config.js';
 import { hotSetHash, jaccardDistance, newPhaseState, phaseStep, regimeDistance, type PhaseWindow } from './phases.js';
 

@@ -12,7 +12,7 @@
  * slow drift follows along instead of piling up into a false change.
  */
 import { createHash } from 'node:crypto';
-import type { PhaseSummary } from '../schemas/wire.js';
+import type { PhaseSummary } from '../schemas/derived.js';
 import type { PhasesConfig } from './config.js';
 
 export interface PhaseState {

@@ -13,7 +13,7 @@
  * issued; a region's hint does not change again within minDwellWindows;
  * a cold hint is withdrawn at once when the region is accessed again.
  */
-import type { HintActionKind } from '../schemas/wire.js';
+import type { HintActionKind } from '../schemas/derived.js';
 import type { PlannerConfig } from './config.js';
 
 export type PlanAction = Exclude<HintActionKind, 'unspecified' | 'reclaim_cgroup'>;

@@ -104,7 +104,7 @@ describe('SIGKILL and restart', { timeout: 170_000 }, () => {
   it('killed -9 twice mid-stream and restarted: the same outputs as an uninterrupted run, from checkpoints', async () => {
     // The uninterrupted run.
     const topics = processorTopics('clean');
-    const clean = createProcessor(broker.kafka, createProcessorConfig(), { ...DEFAULT_RUNNER_CONFIG, groupId: 'clean', instanceId: 'clean', topics });
+    const clean = createProcessor({ model: createProcessorConfig(), runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'clean', instanceId: 'clean', topics } }, { kafka: broker.kafka });
     const admin = broker.kafka.admin();
     await admin.connect();
     try {

@@ -22,7 +22,7 @@
  */
 import { hostname } from 'node:os';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages } from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
@@ -75,6 +75,12 @@ export interface RunnerConfig {
    * workers, x1.00 with none (BENCHMARKS.md).
    */
   readonly readAhead: boolean;
+  /**
+   * Replicas of the output topics this runner creates when they are missing
+   * (createTopics); 0: min(3, brokers in the cluster), as `pageloop kafka
+   * topics` would. 1 on a cluster would leave outputs unwritable while one
+   * broker is down.
+   */
   readonly replicationFactor: number;
 }
 
@@ -94,7 +100,7 @@ export const DEFAULT_RUNNER_CONFIG: Omit<RunnerConfig, 'groupId' | 'instanceId' 
   createTopics: true,
   engineWorkers: 2,
   readAhead: true,
-  replicationFactor: 1,
+  replicationFactor: 0,
 });
 
 export function validateRunnerConfig(r: RunnerConfig): void {
@@ -112,7 +118,9 @@ export function validateRunnerConfig(r: RunnerConfig): void {
   pos('maxBytesPerPartition', r.maxBytesPerPartition);
   pos('restoreTimeoutMs', r.restoreTimeoutMs);
   pos('transactionTimeoutMs', r.transactionTimeoutMs);
-  pos('replicationFactor', r.replicationFactor);
+  if (!Number.isSafeInteger(r.replicationFactor) || r.replicationFactor < 0) {
+    throw new UsageError(`runner.replicationFactor: must be an integer >= 0 (0: from the cluster's size), got ${JSON.stringify(r.replicationFactor)}`);
+  }
   if (!Number.isSafeInteger(r.engineWorkers) || r.engineWorkers < 0 || r.engineWorkers > MAX_ENGINE_WORKERS) {
     throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
   }
@@ -213,7 +221,20 @@ function isFencing(err: unknown): boolean {
   return /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(t);
 }
 
-export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: RunnerConfig, hooks: ProcessorHooks = {}): Processor {
+/** What a processor instance is: the model (scores, phases, planner, tuner) and how it runs against Kafka. */
+export interface ProcessorComponentConfig {
+  readonly model: ProcessorConfig;
+  readonly runner: RunnerConfig;
+}
+
+/** What a processor is given: the Kafka client, and the hooks (log, test fault injection). */
+export interface ProcessorDeps extends ProcessorHooks {
+  readonly kafka: Kafka;
+}
+
+export function createProcessor(config: ProcessorComponentConfig, deps: ProcessorDeps): Processor {
+  const { model, runner } = config;
+  const { kafka, ...hooks } = deps;
   validateRunnerConfig(runner);
   const log = hooks.log ?? (() => undefined);
   // Outputs are many small records: kafkajs's own encoder would cost about as much CPU as computing them.
@@ -449,7 +470,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       // A fenced producer is retried (ownership is re-taken); an error Kafka calls final
       // (a record too large, authorization) would fail the same way forever: the
       // processor stops with it instead of looping.
-      const retriable = isFencing(err) || (err as { retriable?: unknown } | undefined)?.retriable !== false;
+      const retriable = isFencing(err) || retryHelps(err) !== false;
       // No `cause`: kafkajs decides whether to restart from the root cause's `retriable`, which is this decision.
       throw new PageloopError('processor-transaction', `partition ${p}: ${errorMessage(err)}`, { retriable });
     }
@@ -505,7 +526,7 @@ export function createProcessor(kafka: Kafka, model: ProcessorConfig, runner: Ru
       admin = kafka.admin();
       await admin.connect();
       if (runner.createTopics) {
-        const created = await createMissingTopics(admin, topics, { replicationFactor: runner.replicationFactor });
+        const created = await createMissingTopics(admin, topics, runner.replicationFactor > 0 ? { replicationFactor: runner.replicationFactor } : {});
         if (created.length > 0) log(`created ${created.join(', ')}`);
       }
       const meta = await retrying(() => admin!.fetchTopicMetadata({ topics: [topics.state] }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HINT_ACTIONS, decodeHint, decodeRegionScore, encodeHint, encodeRegionScore, type Hint, type RegionScore } from '../schemas/wire.js';
+import { HINT_ACTIONS, decodeHint, decodeRegionScore, encodeHint, encodeRegionScore, type Hint, type RegionScore } from '../schemas/derived.js';
 import { encodeHintFast, encodeRegionScoreFast } from './score-encoder.js';
 
 /** A deterministic pseudo-random source (the test must not flake). */
@@ -61,7 +61,7 @@ function randomScore(r: () => number): RegionScore {
 }
 
 describe('fast RegionScore encoder', () => {
-  it('writes exactly the bytes of schemas/wire.ts encodeRegionScore (5000 random scores)', () => {
+  it('writes exactly the bytes of schemas/derived.ts encodeRegionScore (5000 random scores)', () => {
     const r = rng(42);
     for (let i = 0; i < 5000; i++) {
       const s = randomScore(r);
@@ -120,7 +120,7 @@ function randomHint(r: () => number): Hint {
 }
 
 describe('fast Hint encoder', () => {
-  it('writes exactly the bytes of schemas/wire.ts encodeHint (3000 random hints, long reasons included)', () => {
+  it('writes exactly the bytes of schemas/derived.ts encodeHint (3000 random hints, long reasons included)', () => {
     const r = rng(5);
     for (let i = 0; i < 3000; i++) {
       const h = randomHint(r);

@@ -21,7 +21,9 @@
 import type { ProbeEvent } from '../bpf/events.js';
 import type { Header } from '../bpf/layout.generated.js';
 import { prng } from '../lib/prng.js';
-import { encodeEventBatch, eventBatchFromProbeEvents, type DamonRegion, type PsiSample } from '../schemas/wire.js';
+import type { DamonRegion, PsiSample } from '../schemas/event-batch.js';
+import { encodeEventBatch } from '../schemas/event-batch-codec.js';
+import { eventBatchFromProbeEvents } from '../schemas/event-batch-rows.js';
 
 export const MB = 1024 * 1024;
 export const SEC = 1_000_000_000;

@@ -6,8 +6,8 @@
  */
 import type { Admin, ICustomPartitioner } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, errorMessage } from '../lib/errors.js';
-import { TOPIC, topicSpec, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
+import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
+import { TOPIC, replicationFactorFor, topicSpec, waitForLeaders, type TopicName, type TopicOptions, type TopicSpec } from '../schemas/topics.js';
 import type { OutputRole } from './engine.js';
 import { hostOfHintKey } from './planner.js';
 
@@ -66,10 +66,13 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
     if (!existing.has(t.events)) {
       throw new PageloopError('processor-topics', `input topic ${t.events} does not exist: run \`pageloop kafka topics\` (or start the collector's broker)`, { retriable: true });
     }
-    const missing = outputTopicSpecs(t, options).filter((s) => !existing.has(s.name));
+    // Unless told, as many replicas as `pageloop kafka topics` gives the declared topics on this cluster.
+    const rf = options.replicationFactor ?? replicationFactorFor((await admin.describeCluster()).brokers.length);
+    const missing = outputTopicSpecs(t, { ...options, replicationFactor: rf }).filter((s) => !existing.has(s.name));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs's wait gives up when a broker has not heard of the topic yet (a cluster); waitForLeaders retries that.
+        waitForLeaders: false,
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
@@ -77,6 +80,7 @@ export async function createMissingTopics(admin: Admin, t: ProcessorTopics, opti
           configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
         })),
       });
+      await waitForLeaders(admin, missing);
     }
     return missing.map((s) => s.name);
   } catch (err) {
@@ -134,8 +138,7 @@ export async function retrying<T>(fn: () => Promise<T>, tries = 8): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      const retriable = typeof err === 'object' && err !== null && 'retriable' in err && (err as { retriable?: unknown }).retriable === true;
-      if (!retriable || i >= tries) throw err;
+      if (retryHelps(err) !== true || i >= tries) throw err;
       await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** i)));
     }
   }

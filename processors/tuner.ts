@@ -20,7 +20,7 @@
  * After a change the tuner waits a whole span, so it judges the effect of
  * its own move rather than the past.
  */
-import type { TunerChange } from '../schemas/wire.js';
+import type { TunerChange } from '../schemas/derived.js';
 import type { TunerConfig } from './config.js';
 
 export interface TunerState {

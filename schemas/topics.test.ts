@@ -15,7 +15,7 @@ import type { Admin } from 'kafkajs';
 import { UsageError } from '../lib/errors.js';
 import { kafkaConfigFromSettings } from '../kafka/client.js';
 import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
-import { TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, topicSpec, type TopicSpec } from './topics.js';
+import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, topicSpec, type TopicSpec } from './topics.js';
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -58,6 +58,27 @@ describe('topic declaration', () => {
     for (const bad of [0, 1.5, -1, 100]) {
       assert.throws(() => declaredTopics({ replicationFactor: bad }), (e: unknown) => e instanceof UsageError && e.message.includes('replicationFactor:'));
     }
+  });
+});
+
+describe('topic sizing for a cluster', () => {
+  it('takes partitions per topic by short or full name; processorState follows events unless given', () => {
+    const count = (o: Parameters<typeof declaredTopics>[0], name: string): number => declaredTopics(o).find((t) => t.name === name)!.partitions;
+    assert.equal(count({ partitions: { events: 48 } }, TOPIC.events), 48);
+    assert.equal(count({ partitions: { events: 48 } }, TOPIC.processorState), 48);
+    assert.equal(count({ partitions: { [TOPIC.events]: 12, processorState: 24 } }, TOPIC.processorState), 24);
+    assert.equal(count({ partitions: { events: 48 } }, TOPIC.hints), count({}, TOPIC.hints));
+  });
+
+  it('refuses an unknown topic or a bad count, naming it', () => {
+    const usage = (re: RegExp) => (e: unknown) => e instanceof UsageError && re.test(e.message);
+    assert.throws(() => declaredTopics({ partitions: { evnts: 4 } }), usage(/partitions\.evnts: not a declared topic/));
+    assert.throws(() => declaredTopics({ partitions: { events: 0 } }), usage(/partitions\.events: must be an integer 1-10000, got 0/));
+    assert.throws(() => declaredTopics({ partitions: { events: 4, [TOPIC.events]: 5 } }), usage(/given twice/));
+  });
+
+  it('replicates 3 times where there are 3 brokers, once per broker below', () => {
+    assert.deepEqual([1, 2, 3, 5].map(replicationFactorFor), [1, 2, 3, 3]);
   });
 });
 
@@ -220,4 +241,15 @@ describe('ensureTopics on a real broker', { timeout: 10 * 60_000 }, () => {
     }
     assert.deepEqual(got, [{ key: 'node-7', value: plan, partition: sent.partition }]);
   });
+});
+
+it('the dead-letter topic takes the dead letter of the largest record any consumed topic accepts', () => {
+  const limit = (t: TopicSpec) => Number(t.configs['max.message.bytes'] ?? BROKER_DEFAULT_MAX_MESSAGE_BYTES);
+  const dlq = declaredTopics().find((t) => t.name === TOPIC.dlq)!;
+  // The envelope: source topic, partition, offset, key, reason, consumer, timestamp; 64 KiB is far more than any.
+  const envelope = 64 * 1024;
+  for (const t of declaredTopics()) {
+    if (t.name === TOPIC.dlq || t.name === TOPIC.processorState) continue; // the state topic is read by its writer only, never dead-lettered
+    assert.ok(limit(t) + envelope <= limit(dlq), `${t.name}: records up to ${limit(t)} bytes, dead letters only up to ${limit(dlq)}`);
+  }
 });

@@ -4,11 +4,11 @@
  * the configs of existing ones back to the declared values, and says what it
  * did. The local broker (`pageloop kafka start`) and a production cluster
  * (`pageloop kafka topics --brokers ...`) get the same declaration; only the
- * replication factor differs.
+ * replication factor and, for a fleet, the partition counts differ.
  */
 import type { Admin, IResourceConfigEntry } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -50,6 +50,19 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * - message.timestamp.type stays CreateTime: processors run on event time,
  *   which the collector sets.
  */
+/** What the events topic accepts per record batch: a collector's largest batch, with room. */
+export const EVENTS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** The broker's default message.max.bytes: what a topic without its own limit accepts. */
+export const BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/**
+ * A dead letter wraps a bad record whole (its bytes, key, reason, source):
+ * the largest input record plus an envelope. Smaller, a large bad record's
+ * dead letter is refused by the broker (MESSAGE_TOO_LARGE) and the consumer
+ * that wants to park it can never move past it: measured in the chaos run,
+ * a 3 MiB malformed events record stopped the processors and the sink.
+ */
+export const DLQ_MAX_MESSAGE_BYTES = EVENTS_MAX_MESSAGE_BYTES + 1024 * 1024;
+
 const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
   {
     name: 'pageloop.events.v1',
@@ -62,7 +75,7 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
       'retention.bytes': '-1',
       'compression.type': 'producer',
       'message.timestamp.type': 'CreateTime',
-      'max.message.bytes': String(4 * 1024 * 1024),
+      'max.message.bytes': String(EVENTS_MAX_MESSAGE_BYTES),
     },
   },
   {
@@ -157,6 +170,8 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
       'retention.ms': String(30 * DAY_MS),
       'compression.type': 'producer',
       'message.timestamp.type': 'CreateTime',
+      // A dead letter holds its record whole: it must fit the largest record any input topic accepts.
+      'max.message.bytes': String(DLQ_MAX_MESSAGE_BYTES),
     },
   },
 ];
@@ -183,20 +198,59 @@ export const TOPIC = {
   dlq: 'pageloop.dlq.v1',
 } as const satisfies Record<string, TopicName>;
 
+export type TopicKey = keyof typeof TOPIC;
+export const TOPIC_KEYS = Object.keys(TOPIC) as TopicKey[];
+
+/** The most partitions a declaration may ask for: more is a typo, not a fleet. */
+export const MAX_PARTITIONS = 10_000;
+
 export interface TopicOptions {
   /** 1 on the single local broker (the default); 3 is usual in production. */
   readonly replicationFactor?: number;
+  /**
+   * Partitions per topic, by short name (events, hints, ...; TOPIC's keys) or
+   * full name, e.g. { events: 48 } for a fleet. processorState follows
+   * events unless given (input partition p checkpoints to partition p).
+   */
+  readonly partitions?: Readonly<Record<string, number>>;
 }
 
-/** The declared topics, with the replication factor for the cluster they go to. */
+function partitionsByName(given: Readonly<Record<string, number>> = {}): Map<string, number> {
+  const out = new Map<string, number>();
+  const problems: string[] = [];
+  for (const [k, n] of Object.entries(given)) {
+    const name = k in TOPIC ? TOPIC[k as TopicKey] : (TOPIC_NAMES as readonly string[]).includes(k) ? k : undefined;
+    if (name === undefined) {
+      problems.push(`partitions.${k}: not a declared topic (known: ${TOPIC_KEYS.join(', ')}, or their full names)`);
+    } else if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) {
+      problems.push(`partitions.${k}: must be an integer 1-${MAX_PARTITIONS}, got ${JSON.stringify(n)}`);
+    } else if (out.has(name) && out.get(name) !== n) {
+      problems.push(`partitions.${k}: ${name} is given twice (${out.get(name)} and ${n})`);
+    } else {
+      out.set(name, n);
+    }
+  }
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  const events = out.get(TOPIC.events);
+  if (events !== undefined && !out.has(TOPIC.processorState)) out.set(TOPIC.processorState, events);
+  return out;
+}
+
+/** The declared topics, with the replication factor and partitions for the cluster they go to. */
 export function declaredTopics(options: TopicOptions = {}): TopicSpec[] {
   const rf = options.replicationFactor ?? 1;
   if (!Number.isInteger(rf) || rf < 1 || rf > 32) {
     throw new UsageError(`replicationFactor: must be an integer 1-32, got ${JSON.stringify(options.replicationFactor)}`);
   }
+  const partitions = partitionsByName(options.partitions);
   // With 3+ replicas, acks=all survives one broker down; below that the broker default (1) is all there is.
   const minIsr: Record<string, string> = rf >= 3 ? { 'min.insync.replicas': String(rf - 1) } : {};
-  return DECLARED.map((t) => ({ ...t, replicationFactor: rf, configs: { ...t.configs, ...minIsr } }));
+  return DECLARED.map((t) => ({ ...t, partitions: partitions.get(t.name) ?? t.partitions, replicationFactor: rf, configs: { ...t.configs, ...minIsr } }));
+}
+
+/** The replication factor for a cluster of `brokers`: 3 copies where there are 3, else one per broker. */
+export function replicationFactorFor(brokers: number): number {
+  return Math.max(1, Math.min(3, brokers));
 }
 
 export function topicSpec(name: TopicName, options: TopicOptions = {}): TopicSpec {
@@ -213,14 +267,29 @@ export interface ConfigChange {
   readonly to: string | undefined;
 }
 
+export interface PartitionsRaise {
+  readonly topic: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface EnsureTopicsOptions {
+  /** Report what would be done (the drift), change nothing. */
+  readonly dryRun?: boolean;
+}
+
 export interface EnsureTopicsReport {
+  /** True when nothing was changed: created/raised/updated say what would be. */
+  readonly dryRun: boolean;
   readonly created: string[];
+  /** Topics with fewer partitions than declared, raised to the declaration. */
+  readonly raised: PartitionsRaise[];
   readonly updated: { readonly topic: string; readonly changes: ConfigChange[] }[];
   readonly unchanged: string[];
   /**
-   * Differences the tool does not change by itself: more partitions would
-   * move keys to other partitions (breaking per-host order and compaction),
-   * and replication changes need a reassignment plan.
+   * Differences the tool does not change by itself: fewer partitions than a
+   * topic has cannot be had (Kafka only adds them), and replication changes
+   * need a reassignment plan.
    */
   readonly warnings: string[];
 }
@@ -248,22 +317,63 @@ function entries(configs: Readonly<Record<string, string>>): IResourceConfigEntr
   return Object.entries(configs).map(([name, value]) => ({ name, value }));
 }
 
+/** How long new partitions may take to get leaders before ensureTopics gives up (retriable). */
+const LEADERS_TIMEOUT_MS = 60_000;
+
 /**
- * Creates the missing topics and updates the configs of existing ones to
- * the declaration, then reports what it did. Safe to run again and again.
+ * Waits until every partition of `topics` has a leader, asking the cluster's
+ * metadata again and again: right after a create, a broker may not know the
+ * topic yet (UNKNOWN_TOPIC_OR_PARTITION) or have no leader for it.
+ */
+export async function waitForLeaders(admin: Admin, topics: readonly { readonly name: string; readonly partitions: number }[]): Promise<void> {
+  const deadline = Date.now() + LEADERS_TIMEOUT_MS;
+  let last = '';
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
+      const waiting = topics.filter((t) => {
+        const m = meta.topics.find((x) => x.name === t.name);
+        return !m || m.partitions.length < t.partitions || m.partitions.some((p) => p.leader < 0);
+      });
+      if (waiting.length === 0) return;
+      last = `no leader yet for ${waiting.map((t) => t.name).join(', ')}`;
+    } catch (err) {
+      last = errorMessage(err);
+    }
+    if (Date.now() > deadline) {
+      throw new PageloopError('kafka-topics', `the new partitions got no leaders within ${LEADERS_TIMEOUT_MS / 1000} s (${last})`, { retriable: true });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Creates the missing topics, raises partition counts below the declaration
+ * and updates the configs of existing ones to it, then reports what it did
+ * (with dryRun: what it would do). Safe to run again and again.
+ *
+ * Raising partitions moves keys: a host's new records go to another
+ * partition than its old ones, so its order across the change is only per
+ * partition, and a compacted topic (hints) keeps the old live record on the
+ * old partition until the key is written again. Declaring more partitions is
+ * a decision for a quiet moment, and the report says it happened.
  *
  * Config updates use AlterConfigs (kafkajs has no incremental variant),
  * which replaces the topic's whole set of overrides: the declaration is the
  * only source of a topic's configs, and an override made by hand is undone.
  */
-export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = declaredTopics()): Promise<EnsureTopicsReport> {
-  const report: EnsureTopicsReport = { created: [], updated: [], unchanged: [], warnings: [] };
+export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = declaredTopics(), options: EnsureTopicsOptions = {}): Promise<EnsureTopicsReport> {
+  const dryRun = options.dryRun ?? false;
+  const report: EnsureTopicsReport = { dryRun, created: [], raised: [], updated: [], unchanged: [], warnings: [] };
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
-    if (missing.length > 0) {
+    if (missing.length > 0 && dryRun) {
+      report.created.push(...missing.map((t) => t.name));
+    } else if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs's own wait gives up when a broker has not heard of the topic yet (a cluster); ours retries that.
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
@@ -272,6 +382,7 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = 
         })),
       });
       report.created.push(...missing.map((t) => t.name));
+      await waitForLeaders(admin, missing);
     }
 
     const present = topics.filter((t) => existing.has(t.name));
@@ -282,8 +393,10 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = 
     for (const t of present) {
       const meta = metadata.topics.find((m) => m.name === t.name);
       const partitions = meta?.partitions.length ?? 0;
-      if (partitions !== t.partitions) {
-        report.warnings.push(`${t.name}: has ${partitions} partitions, declared ${t.partitions}; not changed (repartitioning moves keys)`);
+      if (partitions < t.partitions) {
+        report.raised.push({ topic: t.name, from: partitions, to: t.partitions });
+      } else if (partitions > t.partitions) {
+        report.warnings.push(`${t.name}: has ${partitions} partitions, declared ${t.partitions}; not changed (Kafka cannot remove partitions)`);
       }
       const rf = meta?.partitions[0]?.replicas.length ?? 0;
       if (rf !== t.replicationFactor) {
@@ -298,13 +411,17 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = 
         if (!(name in t.configs)) changes.push({ name, from: value, to: undefined });
       }
       if (changes.length === 0) {
-        report.unchanged.push(t.name);
+        if (partitions >= t.partitions) report.unchanged.push(t.name);
       } else {
         toAlter.push(t);
         report.updated.push({ topic: t.name, changes });
       }
     }
-    if (toAlter.length > 0) {
+    if (report.raised.length > 0 && !dryRun) {
+      await admin.createPartitions({ validateOnly: false, topicPartitions: report.raised.map((r) => ({ topic: r.topic, count: r.to })) });
+      await waitForLeaders(admin, report.raised.map((r) => ({ name: r.topic, partitions: r.to })));
+    }
+    if (toAlter.length > 0 && !dryRun) {
       await admin.alterConfigs({
         validateOnly: false,
         resources: toAlter.map((t) => ({ type: ConfigResourceTypes.TOPIC, name: t.name, configEntries: entries(t.configs) })),
@@ -313,19 +430,19 @@ export async function ensureTopics(admin: Admin, topics: readonly TopicSpec[] = 
     return report;
   } catch (err) {
     if (err instanceof PageloopError) throw err;
-    // kafkajs marks its own errors retriable or not; keep that answer.
-    const retriable = typeof err === 'object' && err !== null && 'retriable' in err ? Boolean(err.retriable) : true;
-    throw new PageloopError('kafka-topics', `applying the topic declaration failed: ${errorMessage(err)}`, { retriable, cause: err });
+    throw new PageloopError('kafka-topics', `applying the topic declaration failed: ${errorMessage(err)}`, { retriable: retryHelps(err) !== false, cause: err });
   }
 }
 
 /** One line per thing done, for the command line. */
 export function formatEnsureReport(r: EnsureTopicsReport): string[] {
   const lines: string[] = [];
-  for (const t of r.created) lines.push(`created ${t}`);
+  const would = r.dryRun ? 'would be ' : '';
+  for (const t of r.created) lines.push(`${would}created ${t}`);
+  for (const p of r.raised) lines.push(`${would}raised ${p.topic}: ${p.from} -> ${p.to} partitions (new records of a key may land on another partition)`);
   for (const u of r.updated) {
     const what = u.changes.map((c) => `${c.name}: ${c.from ?? '(default)'} -> ${c.to ?? '(default)'}`).join(', ');
-    lines.push(`updated ${u.topic} (${what})`);
+    lines.push(`${r.dryRun ? 'config drift, would update' : 'updated'} ${u.topic} (${what})`);
   }
   if (r.unchanged.length > 0) lines.push(`unchanged ${r.unchanged.join(', ')}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

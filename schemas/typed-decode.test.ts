@@ -6,7 +6,10 @@ import { Kind } from '../bpf/layout.generated.js';
 import { prng } from '../lib/prng.js';
 import { CollectorStream, SEC, compaction, faultSummary, kcompactdWake, promotion, rawFault, scenarioRecords, swapIn, swapOut } from '../processors/synthetic.js';
 import { ColumnScratch, decodeEventBatchTyped, takesFastPath } from './typed-decode.js';
-import { WireDecodeError, decodeEventBatch, encodeEventBatch, eventBatchFromProbeEvents, wireRoot } from './wire.js';
+import { WireDecodeError } from './wire-errors.js';
+import { wireRoot } from './proto-reflect.js';
+import { decodeEventBatch, encodeEventBatch } from './event-batch-codec.js';
+import { eventBatchFromProbeEvents } from './event-batch-rows.js';
 
 // protobufjs's Long class (its `long` dependency), for values past 2^53.
 const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): object };

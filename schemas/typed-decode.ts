@@ -19,8 +19,10 @@
  * paths equal, value for value and error for error.
  */
 import type { NumberKind, ColumnLayout, LayoutField } from './columns.js';
-import { FastReader, NOT_FAST, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from './fast-reader.js';
-import { decodeEventBatch, eventBlocksOnTheWire, type EventBatch, type EventBlockWire, type EventBlocks, type EventOrder, type HeaderColumns, type WireEventType } from './wire.js';
+import type { EventBatch, EventBlocks, EventOrder, HeaderColumns, WireEventType } from './event-batch.js';
+import { decodeEventBatch } from './event-batch-codec.js';
+import { eventBlocksOnTheWire, type EventBlockWire } from './event-blocks.js';
+import { NOT_FAST, ProtoReader, WIRE_LEN, WIRE_VARINT, splitFieldsOrBail } from './proto-reader.js';
 
 /** A column as the processors read it: typed for numbers. */
 export type NumberColumn = ArrayLike<number>;
@@ -98,6 +100,8 @@ let plans:
       /** Type name by EventType number (undefined: not an event type). */
       typeNames: readonly (WireEventType | undefined)[];
       orderField: number;
+      /** The top-level fields read here: the fast blocks and the order. */
+      wanted: ReadonlySet<number>;
     }
   | undefined;
 
@@ -105,14 +109,16 @@ function blockPlans(): NonNullable<typeof plans> {
   if (!plans) {
     const { blocks, orderField } = eventBlocksOnTheWire();
     const all = blocks.map(planBlock);
+    const byField = new Map(all.filter((p) => p.fast).map((p) => [p.wire.id, p]));
     plans = {
       blocks: all,
-      byField: new Map(all.filter((p) => p.fast).map((p) => [p.wire.id, p])),
+      byField,
       typeNames: blocks.reduce<(WireEventType | undefined)[]>((names, b) => {
         names[b.eventType] = b.type;
         return names;
       }, []),
       orderField,
+      wanted: new Set([...byField.keys(), orderField]),
     };
   }
   return plans;
@@ -147,46 +153,45 @@ export class ColumnScratch {
   }
 }
 
-function fillColumn(buf: Uint8Array, span: [number, number], kind: ColumnKind, out: TypedArray): void {
-  if (kind === 'u64') {
-    if (packedU64(buf, span[0], span[1], out as Float64Array) !== out.length) throw NOT_FAST;
-  }
-  else if (packed32(buf, span[0], span[1], out as Uint32Array | Int32Array, kind === 's32') !== out.length) throw NOT_FAST;
+function fillColumn(buf: Buffer, span: [number, number], kind: ColumnKind, out: TypedArray): void {
+  const r = new ProtoReader(buf, span[0], span[1]);
+  const n = kind === 'u64' ? r.packedU64IntoOrBail(out as Float64Array) : r.packed32IntoOrBail(out as Uint32Array | Int32Array, kind === 's32');
+  if (n !== out.length) throw NOT_FAST;
 }
 
 type AnyBlock = Record<string, unknown> & { rows: number };
 
 /** One event block's payload, by its plan; NOT_FAST for anything decodeEventBatch might see otherwise. */
-function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number, scratch: ColumnScratch | undefined): AnyBlock {
+function readBlock(plan: BlockPlan, buf: Buffer, start: number, end: number, scratch: ColumnScratch | undefined): AnyBlock {
   const spans: ([number, number] | undefined)[] = new Array<[number, number] | undefined>(plan.columns.length);
   let rows = 0;
   let sawRows = false;
   let sawHeader = false;
-  const r = new FastReader(buf, start, end);
+  const r = new ProtoReader(buf, start, end);
   while (r.pos < end) {
-    const key = r.u32();
+    const key = r.u32OrBail();
     const id = key >>> 3;
     const wire = key & 7;
     if (id === plan.countId) {
       if (wire !== WIRE_VARINT || sawRows) throw NOT_FAST;
-      rows = r.u32();
+      rows = r.u32OrBail();
       sawRows = true;
     } else if (plan.header && id === plan.header.id) {
       // Repeated, the header would merge: decodeEventBatch does that.
       if (wire !== WIRE_LEN || sawHeader) throw NOT_FAST;
       sawHeader = true;
-      const [hs, he] = r.span();
-      const h = new FastReader(buf, hs, he);
+      const [hs, he] = r.spanOrBail();
+      const h = new ProtoReader(buf, hs, he);
       while (h.pos < he) {
-        const k = h.u32();
+        const k = h.u32OrBail();
         const at = plan.headerIndex.get(k >>> 3);
         if ((k & 7) !== WIRE_LEN || at === undefined || spans[at]) throw NOT_FAST;
-        spans[at] = h.span();
+        spans[at] = h.spanOrBail();
       }
     } else {
       const at = plan.topIndex.get(id);
       if (wire !== WIRE_LEN || at === undefined || spans[at]) throw NOT_FAST;
-      spans[at] = r.span();
+      spans[at] = r.spanOrBail();
     }
   }
   // A column holds `rows` values of at least a byte each: check before allocating what a tiny record claims.
@@ -211,6 +216,23 @@ function readBlock(plan: BlockPlan, buf: Uint8Array, start: number, end: number,
   }
   if (plan.header) block[plan.header.name] = h;
   return block;
+}
+
+/** Or bail: EventOrder's payload, packed types (field 1) and runs (field 2), as numbers (sink/fast-decode.ts reads it too). */
+export function readOrderOrBail(buf: Buffer, start: number, end: number): { type: number[]; run: number[] } {
+  const type: number[] = [];
+  const run: number[] = [];
+  const r = new ProtoReader(buf, start, end);
+  while (r.pos < end) {
+    const key = r.u32OrBail();
+    const id = key >>> 3;
+    if ((key & 7) !== WIRE_LEN || (id !== 1 && id !== 2)) throw NOT_FAST;
+    const [s, e] = r.spanOrBail();
+    const inner = new ProtoReader(buf, s, e);
+    const into = id === 1 ? type : run;
+    while (inner.pos < e) into.push(inner.u32OrBail());
+  }
+  return { type, run };
 }
 
 /** The order by type name, when it passes decodeEventBatch's checks against the blocks; else NOT_FAST. */
@@ -277,41 +299,20 @@ function typedBatch(b: EventBatch, skip?: ReadonlySet<BlockPlan>): TypedEventBat
 /** The fast path: the fast blocks and the order read here, the rest by decodeEventBatch. */
 function fastDecode(bytes: Uint8Array, scratch?: ColumnScratch): TypedEventBatch {
   const p = blockPlans();
-  const r = new FastReader(bytes, 0, bytes.length);
-  const rest: Uint8Array[] = [];
-  const found = new Map<BlockPlan, [number, number]>();
-  let order: [number, number] | undefined;
-  while (r.pos < bytes.length) {
-    const fieldStart = r.pos;
-    const key = r.u32();
-    const id = key >>> 3;
-    const wire = key & 7;
-    if (id === 0) throw NOT_FAST;
-    const plan = p.byField.get(id);
-    if (plan || id === p.orderField) {
-      // Repeated message fields merge: decodeEventBatch does that.
-      if (wire !== WIRE_LEN) throw NOT_FAST;
-      const s = r.span();
-      if (plan) {
-        if (found.has(plan)) throw NOT_FAST;
-        found.set(plan, s);
-      } else {
-        if (order) throw NOT_FAST;
-        order = s;
-      }
-      continue;
-    }
-    r.skip(wire);
-    rest.push(bytes.subarray(fieldStart, r.pos));
-  }
+  const r = ProtoReader.of(bytes);
+  const { spans, rest } = splitFieldsOrBail(r, p.wanted);
   const blocks = new Map<BlockPlan, AnyBlock>();
-  for (const [plan, [s, e]] of found) blocks.set(plan, readBlock(plan, bytes, s, e, scratch));
-  const ord = order ? readOrder(bytes, order[0], order[1]) : undefined;
+  for (const [id, [s, e]] of spans) {
+    const plan = p.byField.get(id);
+    if (plan) blocks.set(plan, readBlock(plan, r.buf, s, e, scratch));
+  }
+  const order = spans.get(p.orderField);
+  const ord = order ? readOrderOrBail(r.buf, order[0], order[1]) : undefined;
   // Everything else, checked as usual; if that fails, the whole record goes
   // the slow way so the error is the one the record's own bytes give.
   let slow: EventBatch;
   try {
-    slow = decodeEventBatch(Buffer.concat(rest));
+    slow = decodeEventBatch(rest);
   } catch {
     throw NOT_FAST;
   }

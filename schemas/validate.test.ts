@@ -56,6 +56,8 @@ const GOOD_CONFIG = {
   clickhouse: { url: 'http://clickhouse.internal:8123', database: 'pageloop', cluster: 'fleet' },
 };
 
+const HTTPS_CONFIG = { ...GOOD_CONFIG, clickhouse: { ...GOOD_CONFIG.clickhouse, url: 'https://ch:8443' } };
+
 const GOOD_PROFILE = {
   version: 1,
   executable: '/usr/bin/java',
@@ -148,7 +150,6 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['probes', 'targets', 'pids'], [0]), '/probes/targets/pids/0', /must be integer >= 1/],
     [withChange(GOOD_CONFIG, ['probes', 'bench'], { pid: 1 }), '/probes/bench', /is not a known property \(known: families, targets/],
     [withChange(GOOD_CONFIG, ['kafka', 'sasl', 'mechanism'], 'gssapi'), '/kafka/sasl/mechanism', /must be one of plain, scram-sha-256, scram-sha-512 \(got "gssapi"\)/],
-    [withChange(GOOD_CONFIG, ['kafka', 'sasl', 'password'], undefined), '/kafka/sasl/password', /is required/],
     [withChange(GOOD_CONFIG, ['kafka', 'ssl'], 'yes'), '/kafka/ssl', /must be boolean or object \(got "yes"\)/],
     [withChange(GOOD_CONFIG, ['kafka', 'ssl', 'verify'], false), '/kafka/ssl/verify', /is not a known property/],
     [withChange(GOOD_CONFIG, ['kafka', 'brokers'], ['localhost']), '/kafka/brokers/0', /must be host:port \(got "localhost"\)/],
@@ -163,6 +164,11 @@ test('each bad config is refused with the path of the bad field', () => {
     [withChange(GOOD_CONFIG, ['clickhouse', 'url'], 'not a url'), '/clickhouse/url', /must be a uri/],
     [withChange(GOOD_CONFIG, ['clickhouse', 'database'], 'drop table'), '/clickhouse/database', /must be an identifier/],
     [withChange(GOOD_CONFIG, ['clickhouse', 'cluster'], 'two words'), '/clickhouse/cluster', /must be '' \(one server\) or a cluster name/],
+    [withChange(GOOD_CONFIG, ['clickhouse', 'url'], 'ftp://clickhouse.internal'), '/clickhouse/url', /must be an http:\/\/ or https:\/\/ URL/],
+    [withChange(GOOD_CONFIG, ['clickhouse', 'tls'], { ca: '/etc/pki/ca.pem' }), '/clickhouse/tls', /is for an https:\/\/ url \(got \/clickhouse\/url "http:\/\/clickhouse.internal:8123"\)/],
+    [withChange(HTTPS_CONFIG, ['clickhouse', 'tls'], { ca: '/ca.pem', cert: '/c.pem' }), '/clickhouse/tls/key', /is required with \/clickhouse\/tls\/cert/],
+    [withChange(HTTPS_CONFIG, ['clickhouse', 'tls'], { cert: '/c.pem', key: '/k.pem' }), '/clickhouse/tls/ca', /is required/],
+    [withChange(GOOD_CONFIG, ['clickhouse', 'username'], ''), '/clickhouse/username', /must not be empty/],
     [withChange(GOOD_CONFIG, ['host'], 'two words'), '/host', /must be a host name without spaces/],
     [withChange(GOOD_CONFIG, ['colector'], {}), '/colector', /is not a known property \(known: host, kafka, probes, collector, processors, feedback, clickhouse\)/],
     [[], '/', /must be object/],

@@ -11,18 +11,40 @@ import addFormatsModule from 'ajv-formats';
 import { UsageError, errorMessage } from '../lib/errors.js';
 import type { FamilyName } from '../bpf/events.js';
 import { schemaFile } from './files.js';
-import { decodeHint, encodeHint, WireDecodeError, WireEncodeError, type Hint } from './wire.js';
+import { WireDecodeError, WireEncodeError } from './wire-errors.js';
+import { decodeHint, encodeHint, type Hint } from './derived.js';
 
 // ---------------------------------------------------------------------------
 // Types of what the schemas accept (all optional: defaults live in code)
 // ---------------------------------------------------------------------------
 
+/** TLS to Kafka: ca, cert and key are paths of PEM files (kafka/client.ts reads them). */
 export interface KafkaSslOptions {
   rejectUnauthorized?: boolean;
   ca?: string;
   cert?: string;
   key?: string;
+  /** Of an encrypted private key. */
+  passphrase?: string;
   servername?: string;
+}
+
+/** SASL to Kafka; without a password, env PAGELOOP_KAFKA_SASL_PASSWORD gives it. */
+export interface KafkaSaslConfig {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password?: string;
+}
+
+/** The short names of the declared topics (TOPIC in schemas/topics.ts). */
+export type KafkaTopicKey = 'events' | 'scores' | 'phases' | 'hints' | 'actions' | 'tuner' | 'processorState' | 'dlq';
+
+/** How `pageloop kafka start|topics` sizes the declared topics on a cluster. */
+export interface KafkaTopicsConfig {
+  /** Partitions per topic (e.g. events: 48 on a fleet); processorState follows events unless given. */
+  partitions?: Partial<Record<KafkaTopicKey, number>>;
+  /** Replicas of each partition; absent: min(3, brokers in the cluster). */
+  replicationFactor?: number;
 }
 
 export interface PageloopConfig {
@@ -31,7 +53,8 @@ export interface PageloopConfig {
     brokers?: string[];
     clientId?: string;
     ssl?: boolean | KafkaSslOptions;
-    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    sasl?: KafkaSaslConfig;
+    topics?: KafkaTopicsConfig;
   };
   probes?: {
     families?: FamilyName[];

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node bpf/gen-layout.mjs
+node scripts/gen-event-fields.mjs
 make -s -C bpf
 make -s -C bench
 node_modules/.bin/tsc -p .

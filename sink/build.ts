@@ -5,7 +5,7 @@
  * (sink.ts) and its benchmark (bench/sink.ts) both build through here.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { WireDecodeError } from '../schemas/wire.js';
+import { WireDecodeError } from '../schemas/wire-errors.js';
 import { DECODERS } from './rows.js';
 import { TableBlocks, type Appender, type SinkRecord } from './table-blocks.js';
 

@@ -1,7 +1,7 @@
 /**
  * A faster EventBatch decode for the sink: the raw faults block, which is
  * nearly all of a busy host's bytes, is read straight into typed arrays;
- * everything else goes through schemas/wire.ts's decodeEventBatch.
+ * everything else goes through schemas/event-batch-codec.ts's decodeEventBatch.
  *
  * Why: decodeEventBatch pushes every value into a growing JS array and the
  * sink then copies it into Native columns; that decode was half of the
@@ -15,8 +15,10 @@
  * else, valid or not, to decodeEventBatch, whose result or WireDecodeError
  * is then the answer. fast-decode.test.ts holds the two paths equal.
  */
-import { decodeEventBatch, type EventBatch, type FaultColumns } from '../schemas/wire.js';
-import { FastReader, NOT_FAST, NotFast, WIRE_LEN, WIRE_VARINT, packed32, packedU64, readOrder } from '../schemas/fast-reader.js';
+import type { EventBatch, FaultColumns } from '../schemas/event-batch.js';
+import { decodeEventBatch } from '../schemas/event-batch-codec.js';
+import { NOT_FAST, NotFast, ProtoReader, WIRE_LEN, WIRE_VARINT, splitFieldsOrBail } from '../schemas/proto-reader.js';
+import { readOrderOrBail } from '../schemas/typed-decode.js';
 
 /** A fault block's columns, as Float64Arrays (all `rows` long; what the Native writers take). */
 export interface FastFaultColumns {
@@ -58,30 +60,30 @@ interface ColumnSpans {
   spans: Map<number, [number, number]>;
 }
 
-function scanBlock(buf: Uint8Array, start: number, end: number): ColumnSpans {
+function scanBlock(buf: Buffer, start: number, end: number): ColumnSpans {
   const spans = new Map<number, [number, number]>();
   let rows = 0;
   let sawRows = false;
-  const r = new FastReader(buf, start, end);
+  const r = new ProtoReader(buf, start, end);
   while (r.pos < end) {
-    const key = r.u32();
+    const key = r.u32OrBail();
     const id = key >>> 3;
     const wire = key & 7;
     if (id === 1 && wire === WIRE_VARINT && !sawRows) {
-      rows = r.u32();
+      rows = r.u32OrBail();
       sawRows = true;
     } else if (id === 2 && wire === WIRE_LEN && !spans.has(100)) {
-      const [hs, he] = r.span();
+      const [hs, he] = r.spanOrBail();
       spans.set(100, [hs, he]);
-      const h = new FastReader(buf, hs, he);
+      const h = new ProtoReader(buf, hs, he);
       while (h.pos < he) {
-        const k = h.u32();
+        const k = h.u32OrBail();
         const hid = k >>> 3;
         if ((k & 7) !== WIRE_LEN || hid < 1 || hid > 6 || spans.has(100 + hid)) throw NOT_FAST;
-        spans.set(100 + hid, h.span());
+        spans.set(100 + hid, h.spanOrBail());
       }
     } else if (id >= 3 && id <= 6 && wire === WIRE_LEN && !spans.has(id)) {
-      spans.set(id, r.span());
+      spans.set(id, r.spanOrBail());
     } else {
       throw NOT_FAST;
     }
@@ -89,7 +91,7 @@ function scanBlock(buf: Uint8Array, start: number, end: number): ColumnSpans {
   return { rows, spans };
 }
 
-function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultColumns {
+function decodeFaults(buf: Buffer, start: number, end: number): FastFaultColumns {
   const { rows, spans } = scanBlock(buf, start, end);
   let present = 0;
   const u64 = (id: number): Float64Array => {
@@ -97,7 +99,7 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
     const s = spans.get(id);
     if (s && s[1] > s[0]) {
       present++;
-      if (packedU64(buf, s[0], s[1], out) !== rows) throw NOT_FAST;
+      if (new ProtoReader(buf, s[0], s[1]).packedU64IntoOrBail(out) !== rows) throw NOT_FAST;
     }
     return out;
   };
@@ -106,7 +108,7 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
     const s = spans.get(id);
     if (s && s[1] > s[0]) {
       present++;
-      if (packed32(buf, s[0], s[1], out, false) !== rows) throw NOT_FAST;
+      if (new ProtoReader(buf, s[0], s[1]).packed32IntoOrBail(out, false) !== rows) throw NOT_FAST;
     }
     return out;
   };
@@ -129,7 +131,7 @@ function decodeFaults(buf: Uint8Array, start: number, end: number): FastFaultCol
  * decodeEventBatch does.
  */
 export function decodeEventBatchFast(bytes: Uint8Array): SinkEventBatch {
-  let parts: { rest: Uint8Array; faults: [number, number]; order: [number, number] | undefined } | undefined;
+  let parts: { buf: Buffer; rest: Uint8Array; faults: [number, number]; order: [number, number] | undefined } | undefined;
   try {
     parts = split(bytes);
   } catch (err) {
@@ -139,8 +141,8 @@ export function decodeEventBatchFast(bytes: Uint8Array): SinkEventBatch {
   let faults: FastFaultColumns;
   let order: { type: number[]; run: number[] } | undefined;
   try {
-    faults = decodeFaults(bytes, parts.faults[0], parts.faults[1]);
-    order = parts.order ? readOrder(bytes, parts.order[0], parts.order[1]) : undefined;
+    faults = decodeFaults(parts.buf, parts.faults[0], parts.faults[1]);
+    order = parts.order ? readOrderOrBail(parts.buf, parts.order[0], parts.order[1]) : undefined;
   } catch (err) {
     if (err instanceof NotFast) return decodeEventBatch(bytes);
     throw err;
@@ -160,35 +162,16 @@ export function decodeEventBatchFast(bytes: Uint8Array): SinkEventBatch {
   return { ...batch, order: names };
 }
 
+const SPLIT_OUT: ReadonlySet<number> = new Set([FIELD_FAULTS, FIELD_ORDER]);
+
 /** The top-level split: the faults payload, the order payload, the rest re-assembled. */
-function split(bytes: Uint8Array): { rest: Uint8Array; faults: [number, number]; order: [number, number] | undefined } | undefined {
-  const r = new FastReader(bytes, 0, bytes.length);
-  const rest: Uint8Array[] = [];
-  let faults: [number, number] | undefined;
-  let order: [number, number] | undefined;
-  while (r.pos < bytes.length) {
-    const fieldStart = r.pos;
-    const key = r.u32();
-    const id = key >>> 3;
-    const wire = key & 7;
-    if (id === 0) throw NOT_FAST;
-    if (id === FIELD_FAULTS || id === FIELD_ORDER) {
-      if (wire !== WIRE_LEN) throw NOT_FAST;
-      const s = r.span();
-      if (id === FIELD_FAULTS) {
-        if (faults) throw NOT_FAST; // a repeated message field merges: the slow path does that
-        faults = s;
-      } else {
-        if (order) throw NOT_FAST;
-        order = s;
-      }
-      continue;
-    }
-    r.skip(wire);
-    rest.push(bytes.subarray(fieldStart, r.pos));
-  }
+function split(bytes: Uint8Array): { buf: Buffer; rest: Uint8Array; faults: [number, number]; order: [number, number] | undefined } | undefined {
+  if (!(bytes instanceof Uint8Array)) return undefined; // decodeEventBatch names the problem
+  const r = ProtoReader.of(bytes);
+  const { spans, rest } = splitFieldsOrBail(r, SPLIT_OUT);
+  const faults = spans.get(FIELD_FAULTS);
   if (!faults) return undefined; // nothing to gain
-  return { rest: Buffer.concat(rest), faults, order };
+  return { buf: r.buf, rest, faults, order: spans.get(FIELD_ORDER) };
 }
 
 /** The checks decodeEventBatch makes of an order, against the decoded blocks. */

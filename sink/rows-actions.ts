@@ -1,6 +1,6 @@
 /** pageloop.actions.v1: one HintAction (what the agent did with a hint), one row of hint_actions. */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodeHintAction } from '../schemas/wire.js';
+import { decodeHintAction } from '../schemas/derived.js';
 import { appendRow, provenance, recordValue, regionValues, type TopicRoute } from './table-blocks.js';
 
 export const ACTIONS_ROUTE: TopicRoute = {

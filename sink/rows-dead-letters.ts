@@ -1,6 +1,6 @@
 /** pageloop.dlq.v1: one DeadLetter (a record some consumer could not decode), one row of dead_letters; host is the bad record's key. */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodeDeadLetter } from '../schemas/wire.js';
+import { decodeDeadLetter } from '../schemas/dead-letter.js';
 import { appendRow, provenance, recordValue, type TopicRoute } from './table-blocks.js';
 
 export const DEAD_LETTERS_ROUTE: TopicRoute = {

@@ -9,7 +9,7 @@
 import { FAMILY_OF, type FamilyName } from '../bpf/events.js';
 import type { NativeBlock } from '../clickhouse/native-block.js';
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import type { HeaderColumns, WireEventType } from '../schemas/wire.js';
+import type { HeaderColumns, WireEventType } from '../schemas/event-batch.js';
 import { COLUMNS } from './columns.js';
 import { decodeEventBatchFast, type SinkEventBatch } from './fast-decode.js';
 import { OTHER_EVENTS_PART, TableBlocks, appendRow, provenance, recordValue, type SinkRecord, type TopicRoute } from './table-blocks.js';

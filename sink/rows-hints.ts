@@ -4,7 +4,7 @@
  * with the host (from the key) and withdrawn = 1.
  */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodeHint } from '../schemas/wire.js';
+import { decodeHint } from '../schemas/derived.js';
 import { appendRow, provenance, recordKeyText, regionValues, type TopicRoute } from './table-blocks.js';
 
 export const HINTS_ROUTE: TopicRoute = {

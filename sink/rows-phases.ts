@@ -1,6 +1,6 @@
 /** pageloop.phases.v1: one PhaseChange, one row of phase_changes with the before/after summaries side by side. */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodePhaseChange } from '../schemas/wire.js';
+import { decodePhaseChange } from '../schemas/derived.js';
 import { appendRow, provenance, recordValue, type RowValue, type TopicRoute } from './table-blocks.js';
 
 export const PHASES_ROUTE: TopicRoute = {

@@ -1,6 +1,6 @@
 /** pageloop.scores.v1: one RegionScore, one row of scores (its per-size arrays included; score_sizes is a view of them). */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodeRegionScore } from '../schemas/wire.js';
+import { decodeRegionScore } from '../schemas/derived.js';
 import { appendRow, provenance, recordValue, regionValues, type TopicRoute } from './table-blocks.js';
 
 export const SCORES_ROUTE: TopicRoute = {

@@ -1,6 +1,6 @@
 /** pageloop.tuner.v1: one TunerChange (a threshold the tuner moved), one row of tuner_changes; host is the change's scope. */
 import { TABLE } from '../schemas/clickhouse-tables.js';
-import { decodeTunerChange } from '../schemas/wire.js';
+import { decodeTunerChange } from '../schemas/derived.js';
 import { appendRow, provenance, recordValue, type TopicRoute } from './table-blocks.js';
 
 export const TUNER_ROUTE: TopicRoute = {

@@ -186,7 +186,7 @@ describe('rows on the embedded engine', () => {
 
   test('the same Native inserts and tokens work against a server over HTTP', async () => {
     // The embedded engine served over HTTP stands in for a ClickHouse server.
-    const endpoint = await startClickHouseHttpEndpoint({ engine: ch.engine!, host: '127.0.0.1', port: 0 });
+    const endpoint = await startClickHouseHttpEndpoint({ engine: ch.engine!, host: '127.0.0.1', port: 0, readonly: false });
     const server = await createClickHouseClient({ url: endpoint.url, database: DATABASE }, {});
     try {
       assert.equal(server.mode, 'server');

@@ -9,10 +9,13 @@
  * section is checked by connecting with exactly its values.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { clickHouseSettingsFor } from '../clickhouse/settings.js';
@@ -24,6 +27,7 @@ import { DATABASE, MIGRATIONS } from '../schemas/clickhouse-tables.js';
 import { TOPIC } from '../schemas/topics.js';
 import { loadJsonFile, validateConfig, type ClickHouseConfig } from '../schemas/validate.js';
 import { makeTestPki, type TestPki } from '../test/tls-certs.js';
+import { startTestBroker } from '../test/broker.js';
 import { eventRecord } from '../test/sink-records.js';
 import { buildBlocks } from './build.js';
 import { insertBlock } from './insert.js';
@@ -31,6 +35,24 @@ import { insertBlock } from './insert.js';
 const USER = 'pageloop_sink';
 const PASSWORD = 'p@ss $word';
 const NO_ENV = {};
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+
+/** `pageloop sink ...` as a child; resolves with its exit status and stderr once it ends. */
+function runSink(args: string[], env: NodeJS.ProcessEnv): { exit: Promise<{ code: number | null; stderr: string }>; stop(): void } {
+  const child = spawn(process.execPath, [MAIN, 'sink', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => (stderr += c));
+  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  return { exit, stop: () => child.kill('SIGTERM') };
+}
+
+/** The environment without any ClickHouse target or credentials of the caller's. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('PAGELOOP_')) delete env[k];
+  return { ...env, ...extra };
+}
 
 describe('the sink against a ClickHouse server by URL (https, client certificate, password)', () => {
   let dir: string;
@@ -69,6 +91,7 @@ describe('the sink against a ClickHouse server by URL (https, client certificate
       engine: engineOwner.engine!,
       host: '127.0.0.1',
       port: 0,
+      readonly: false, // the sink writes through it, as to a server
       username: USER,
       password: PASSWORD,
       tls: { cert: pki.read(pki.serverCertPath), key: pki.read(pki.serverKeyPath), clientCa: pki.read(pki.caPath) },
@@ -119,6 +142,47 @@ describe('the sink against a ClickHouse server by URL (https, client certificate
     const wrongCa = await refusal({ ...good, tls: { ca: pki.otherCaPath, cert: pki.clientCertPath, key: pki.clientKeyPath } });
     assert.equal(wrongCa.retriable, false, wrongCa.message);
     assert.match(wrongCa.message, /TLS with the ClickHouse server failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
+  });
+
+  test('`pageloop sink --config` consumes Kafka into the server, its password from PAGELOOP_CLICKHOUSE_PASSWORD; a wrong one ends it with the reason', async () => {
+    const broker = await startTestBroker();
+    const running: Array<{ stop(): void }> = [];
+    try {
+      const producer = broker.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const records = [0, 1, 2].map((seq) => eventRecord('node-cli', seq, { faults: 300, mixed: seq === 1 }));
+      await producer.send({ topic: TOPIC.events, acks: -1, messages: records.map((r) => ({ key: 'node-cli', value: r.value })) });
+      await producer.disconnect();
+      const expected = records.reduce((n, r) => n + r.totals.events, 0);
+      const { password: _none, ...withoutPassword } = good;
+      const config = join(dir, 'sink-config.json');
+      writeFileSync(config, JSON.stringify({ clickhouse: withoutPassword }));
+      const args = ['--config', config, '--brokers', broker.bootstrap, '--topics', TOPIC.events, '--max-wait-ms', '100'];
+
+      const wrong = runSink([...args, '--group', 'sink-wrong'], cleanEnv({ PAGELOOP_CLICKHOUSE_PASSWORD: 'wrong' }));
+      running.push(wrong);
+      const refused = await wrong.exit;
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /AUTHENTICATION_FAILED.*a retry will not help/);
+      assert.doesNotMatch(refused.stderr, /trying again may help/);
+
+      const sink = runSink([...args, '--group', 'sink-good'], cleanEnv({ PAGELOOP_CLICKHOUSE_PASSWORD: PASSWORD }));
+      running.push(sink);
+      const count = async (): Promise<number> => Number((await engineOwner.queryRows<{ n: string }>("SELECT count() AS n FROM events WHERE host = 'node-cli'"))[0]!.n);
+      // Waits for the rows (not a timed assertion: the limit only ends a hung run with its log).
+      for (let waited = 0; (await count()) < expected; waited += 250) {
+        if (waited > 120_000) assert.fail(`the sink wrote ${await count()} of ${expected} rows in 120 s; its log:\n${await Promise.race([sink.exit.then((e) => e.stderr), sleep(1000, '(still running)')])}`);
+        await sleep(250);
+      }
+      sink.stop();
+      const ended = await sink.exit;
+      assert.equal(ended.code, 0, ended.stderr);
+      assert.equal(await count(), expected);
+      assert.match(ended.stderr, /ClickHouse schema at version \d+ \(server\)/);
+    } finally {
+      for (const r of running) r.stop();
+      await broker.close();
+    }
   });
 
   test("the Grafana data source written from the same section reaches the server with its own values", async () => {

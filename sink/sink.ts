@@ -29,10 +29,10 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ClickHouseSettings } from '@clickhouse/client';
-import { PageloopError, UsageError, errorMessage } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
-import { encodeDeadLetter } from '../schemas/wire.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
 import { TOPIC } from '../schemas/topics.js';
 import { KnownRanges, cutBlocks, dedupToken, type Cut } from './blocks.js';
 import { buildBlocks, eventLoopTurn, pipelineBlocks } from './build.js';
@@ -171,11 +171,6 @@ function sleep(ms: number, signal: { stopped: boolean }): Promise<void> {
   });
 }
 
-function isRetriable(err: unknown): boolean {
-  if (err instanceof PageloopError) return err.retriable;
-  return typeof err === 'object' && err !== null && 'retriable' in err && Boolean((err as { retriable: unknown }).retriable);
-}
-
 export function toSinkRecord(topic: string, partition: number, m: KafkaMessage): SinkRecord {
   return { topic, partition, offset: Number(m.offset), timestampMs: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null };
 }
@@ -295,7 +290,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       try {
         return await fn();
       } catch (err) {
-        if (!isRetriable(err) || halt.stopped) throw err;
+        if (retryHelps(err) !== true || halt.stopped) throw err;
         stats.retries++;
         log(`${what} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
         await sleep(delay, halt);
@@ -404,7 +399,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
           } catch (err) {
             // Nothing past the last commit is kept: the next fetch (or run) starts there again.
             partitions.delete(`${payload.batch.topic}:${payload.batch.partition}`);
-            if (!isRetriable(err)) fail(err);
+            if (retryHelps(err) !== true) fail(err);
             throw err;
           }
         },

@@ -9,7 +9,7 @@
  * condition for insert deduplication to recognise a replayed block.
  */
 import { NativeBlock } from '../clickhouse/native-block.js';
-import type { Region } from '../schemas/wire.js';
+import type { Region } from '../schemas/identity.js';
 import { COLUMNS, type InsertTable } from './columns.js';
 
 /** One Kafka record, as the sink sees it. Offsets are below 2^53. */

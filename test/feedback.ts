@@ -7,7 +7,8 @@ import type { Kafka } from 'kafkajs';
 import { readProcStat, readBootId } from '../lib/procfs.js';
 import { readTopic } from './broker.js';
 import { TOPIC } from '../schemas/topics.js';
-import { decodeHintAction, encodeHint, type Hint, type HintAction, type ProcessId } from '../schemas/wire.js';
+import type { ProcessId } from '../schemas/identity.js';
+import { decodeHintAction, encodeHint, type Hint, type HintAction } from '../schemas/derived.js';
 import { loadAddon } from '../bpf/native.js';
 import { hintKeyOf, USER_HZ } from '../feedback/policy.js';
 

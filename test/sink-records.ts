@@ -6,18 +6,11 @@
 import type { ProbeEvent } from '../bpf/events.js';
 import { Kind } from '../bpf/layout.generated.js';
 import { prng } from '../lib/prng.js';
-import {
-  encodeDeadLetter,
-  encodeEventBatch,
-  encodeHint,
-  encodeHintAction,
-  encodePhaseChange,
-  encodeRegionScore,
-  encodeTunerChange,
-  eventBatchFromProbeEvents,
-  type ProcessId,
-  type Region,
-} from '../schemas/wire.js';
+import type { ProcessId, Region } from '../schemas/identity.js';
+import { encodeHint, encodeHintAction, encodePhaseChange, encodeRegionScore, encodeTunerChange } from '../schemas/derived.js';
+import { encodeDeadLetter } from '../schemas/dead-letter.js';
+import { encodeEventBatch } from '../schemas/event-batch-codec.js';
+import { eventBatchFromProbeEvents } from '../schemas/event-batch-rows.js';
 
 /** What one events record must turn into. */
 export interface EventTotals {

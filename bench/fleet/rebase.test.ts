@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { decodeEventBatch, encodeEventBatch, probeEventsFromEventBatch } from '../../schemas/wire.js';
+import { decodeEventBatch, encodeEventBatch } from '../../schemas/event-batch-codec.js';
+import { probeEventsFromEventBatch } from '../../schemas/event-batch-rows.js';
 import { CollectorStream, SEC, compaction, faultSummary, promotion } from '../../processors/synthetic.js';
 import { rebaseEventBatch } from './rebase.js';
 

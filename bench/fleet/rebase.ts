@@ -4,7 +4,7 @@
  * one real recording replays as many distinct hosts, and loops without time
  * running backwards. Durations and intervals are relative and stay.
  */
-import type { EventBatch } from '../../schemas/wire.js';
+import type { EventBatch } from '../../schemas/event-batch.js';
 
 export interface RebaseTarget {
   readonly host: string;

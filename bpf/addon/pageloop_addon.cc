@@ -658,7 +658,6 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
-// pidfdOpen(pid): a pidfd, so that later calls cannot hit a reused pid.
 // pinnedMapInfo(path): the layout of the map pinned at path, so that a caller
 // can refuse a pin it did not create before libbpf tries to reuse it.
 Napi::Value PinnedMapInfo(const Napi::CallbackInfo& info) {
@@ -681,6 +680,7 @@ Napi::Value PinnedMapInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// pidfdOpen(pid): a pidfd, so that later calls cannot hit a reused pid.
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = info[0].As<Napi::Number>().Int32Value();

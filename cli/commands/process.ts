@@ -163,7 +163,7 @@ export const processCommand: Command = {
     const untilCaughtUp = flagBoolean(args, 'until-caught-up');
     const timeoutS = flagNumber(args, 'timeout-s') ?? 3600;
 
-    const processor = createProcessor(kafka, model, runner, { log });
+    const processor = createProcessor({ model, runner }, { kafka, log });
     const metricsPort = flagNumber(args, 'metrics-port');
     if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
     let started = false;

@@ -4,7 +4,7 @@ import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } 
 import { UsageError } from '../../lib/errors.js';
 import { formatMappingName, nameMappings, nameOf, readMaps, type NamedVma } from '../../feedback/mappings.js';
 import { loadJsonFile, validateProfile } from '../../schemas/validate.js';
-import type { HintAction } from '../../schemas/wire.js';
+import type { HintAction } from '../../schemas/derived.js';
 import { DEFAULT_HINT_MAP_PIN, HINT_MAP_ACTION, openHintMap, type HintMapEntry } from '../../bpf/hint-map.js';
 import { loadAddon } from '../../bpf/native.js';
 import { feedbackConfig } from '../../feedback/config.js';

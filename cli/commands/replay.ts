@@ -64,7 +64,7 @@ export const replayCommand: Command = {
     }
 
     const runner: RunnerConfig = { ...DEFAULT_RUNNER_CONFIG, ...runnerOverrides(args), groupId, instanceId, topics };
-    const processor = createProcessor(kafka, model, runner, { log });
+    const processor = createProcessor({ model, runner }, { kafka, log });
     const signal = untilSignal();
     let failure: unknown;
     let interrupted = false;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClien
 import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from '../../clickhouse/embedded.js';
 import { createEmbeddedConnection } from '../../clickhouse/embedded-connection.js';
 import { PageloopError, UsageError } from '../../lib/errors.js';
+import { makeTestPki } from '../../test/tls-certs.js';
 import {
   contentTypeFor,
   httpStatusForError,
@@ -86,7 +87,7 @@ describe('the embedded engine over HTTP', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pageloop-ch-http-'));
     engine = await openEmbeddedEngine({ dataDir: dir });
-    endpoint = await startClickHouseHttpEndpoint({ engine, host: '127.0.0.1', port: 0 });
+    endpoint = await startClickHouseHttpEndpoint({ engine, host: '127.0.0.1', port: 0, readonly: false });
     await engine.execute({ sql: 'CREATE DATABASE IF NOT EXISTS pl_http' });
     client = createClient({
       url: endpoint.url,
@@ -248,8 +249,41 @@ describe('the embedded engine over HTTP', () => {
     assert.match(await res.text(), /session_id.*NOT_IMPLEMENTED/);
   });
 
+  test('by default the endpoint is read-only: no INSERT, no DDL, queries fine', async () => {
+    const plain = await startClickHouseHttpEndpoint({ engine, port: 0 });
+    const c = createClient({ url: plain.url, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      assert.deepEqual(await (await c.query({ query: 'SELECT 2 AS two', format: 'JSONEachRow' })).json(), [{ two: 2 }]);
+      for (const query of ['CREATE TABLE pl_http.nope (x UInt8) ENGINE = Memory', 'DROP DATABASE pl_http', 'INSERT INTO pl_http.scores VALUES (\'r\', now(), 1)']) {
+        await assert.rejects(c.command({ query }), (e: unknown) => e instanceof ClickHouseError && e.type === 'READONLY', query);
+      }
+    } finally {
+      await c.close();
+      await plain.close();
+    }
+  });
+
+  test("no query reaches the host's files or the network, read-only or not (the engine runs as root)", async () => {
+    const probe = join(tmpdir(), `pageloop-endpoint-probe-${process.pid}.csv`);
+    const c = createClient({ url: endpoint.url, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      for (const query of [
+        "SELECT count() FROM file('/etc/shadow', 'LineAsString')",
+        "SELECT file('/etc/hostname')",
+        `INSERT INTO FUNCTION file('${probe}', 'CSV', 'x UInt8') VALUES (1)`,
+        "SELECT * FROM url('http://127.0.0.1:9/x', CSV, 'x UInt8')",
+      ]) {
+        await assert.rejects(c.command({ query }), (e: unknown) => e instanceof ClickHouseError && e.type === 'ACCESS_DENIED' && e.code === '497', query);
+      }
+      assert.equal(existsSync(probe), false);
+    } finally {
+      await c.close();
+      rmSync(probe, { force: true });
+    }
+  });
+
   test('Basic auth: the configured user and password, nothing else', async () => {
-    const locked = await startClickHouseHttpEndpoint({ engine, port: 0, password: 'grafana-pw', readonly: true });
+    const locked = await startClickHouseHttpEndpoint({ engine, port: 0, password: 'grafana-pw' });
     try {
       const good = createClient({ url: locked.url, username: 'default', password: 'grafana-pw' });
       const bad = createClient({ url: locked.url, username: 'default', password: 'nope', log: { level: ClickHouseLogLevel.OFF } });
@@ -267,6 +301,25 @@ describe('the embedded engine over HTTP', () => {
       assert.equal(noAuth.headers.get('x-clickhouse-exception-code'), '516');
     } finally {
       await locked.close();
+    }
+  });
+
+  test('HTTPS with a server certificate only: a client trusting its CA connects without a certificate of its own', async () => {
+    const pki = makeTestPki();
+    const secure = await startClickHouseHttpEndpoint({ engine, host: '127.0.0.1', port: 0, tls: { cert: pki.read(pki.serverCertPath), key: pki.read(pki.serverKeyPath) } });
+    try {
+      assert.match(secure.url, /^https:\/\/127\.0\.0\.1:/);
+      const client = createClient({ url: secure.url, tls: { ca_cert: pki.read(pki.caPath) } });
+      try {
+        assert.deepEqual(await (await client.query({ query: 'SELECT 2 AS two', format: 'JSONEachRow' })).json(), [{ two: 2 }]);
+      } finally {
+        await client.close();
+      }
+      // Plain HTTP to the TLS port is not answered as a query.
+      await assert.rejects(fetch(`${secure.url.replace('https:', 'http:')}/?query=SELECT%201`));
+    } finally {
+      await secure.close();
+      pki.remove();
     }
   });
 

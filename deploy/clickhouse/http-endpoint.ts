@@ -41,7 +41,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { EmbeddedClickHouseEngine, EngineRequest } from '../../clickhouse/embedded.js';
 import { ClickHouseQueryError, clickHouseErrorText } from '../../clickhouse/errors.js';
-import { insertWithFormat, isHttpOnlyParam } from '../../clickhouse/sql.js';
+import { insertWithFormat, isHttpOnlyParam, outsideReach } from '../../clickhouse/sql.js';
 import { PageloopError, UsageError, errorMessage } from '../../lib/errors.js';
 import { basicAuthCredentials, isLoopback, sameSecret } from '../../lib/net.js';
 import { NativeFormatError, nativeForClientRevision } from '../../clickhouse/native-revision.js';
@@ -61,7 +61,12 @@ export interface ClickHouseHttpEndpointOptions {
   readonly username?: string;
   /** Default empty, as ClickHouse's default user; required off loopback. */
   readonly password?: string;
-  /** Every request read-only (readonly=2: settings may change, data may not), e.g. for Grafana. */
+  /**
+   * Every request read-only (readonly=2: settings may change, data and
+   * schema may not). Default true: the endpoint is for Grafana, whose side
+   * never writes; false only for a writer that uses the embedded engine as a
+   * server (tests of the sink against a server).
+   */
   readonly readonly?: boolean;
   readonly maxBodyBytes?: number;
   /** Serve HTTPS with this certificate; with `clientCa`, only to clients whose certificate it signed. */
@@ -409,6 +414,11 @@ async function handleQuery(h: Handler, req: IncomingMessage, res: ServerResponse
       throw new HttpError(62, 'SYNTAX_ERROR', 'Empty query');
     }
   }
+  const reach = outsideReach(request.sql);
+  if (reach !== undefined) {
+    // ClickHouse's own answer for a grant the user lacks; the engine runs as root, so no query may leave the database.
+    throw new HttpError(497, 'ACCESS_DENIED', `${reach}: queries through this endpoint cannot reach files, URLs, other servers or programs`);
+  }
   const result = await h.engine.execute(request);
   let resultBody = result.body;
   if (result.format === 'Native' && p.clientProtocolVersion) {
@@ -485,7 +495,7 @@ export async function startClickHouseHttpEndpoint(options: ClickHouseHttpEndpoin
     engine: options.engine,
     username: options.username ?? 'default',
     password,
-    readonly: options.readonly ?? false,
+    readonly: options.readonly ?? true,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   };
   const serve = (req: IncomingMessage, res: ServerResponse): void => void handle(handler, req, res);

@@ -10,8 +10,10 @@ import {
   DEFAULT_GRAFANA_PROVISIONING,
   dashboardsProviderYaml,
   datasourceYaml,
+  provisioningForServer,
   writeProvisioning,
 } from './provisioning.js';
+import { stat } from 'node:fs/promises';
 
 // dist/deploy/grafana -> the source tree's deploy/grafana/provisioning.
 const committed = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'deploy', 'grafana', 'provisioning');
@@ -44,6 +46,34 @@ describe('Grafana provisioning', () => {
   it('refuses a bad port and a relative dashboards directory', () => {
     assert.throws(() => datasourceYaml({ ...DEFAULT_GRAFANA_PROVISIONING, clickhousePort: 70000 }), /not a port/);
     assert.throws(() => dashboardsProviderYaml({ ...DEFAULT_GRAFANA_PROVISIONING, dashboardsDir: 'out' }), /must be absolute/);
+  });
+
+  it('a server by URL: host, ClickHouse default ports, https, path, user from the URL', () => {
+    const plain = provisioningForServer(DEFAULT_GRAFANA_PROVISIONING, { url: 'http://ch.internal' });
+    assert.deepEqual([plain.clickhouseHost, plain.clickhousePort, plain.secure, plain.path, plain.username], ['ch.internal', 8123, false, '', 'default']);
+    const tls = provisioningForServer(DEFAULT_GRAFANA_PROVISIONING, { url: 'https://grafana%40ro:pw@[::1]/ch/http/', tls: { ca: Buffer.from('CA') } });
+    assert.deepEqual([tls.clickhouseHost, tls.clickhousePort, tls.secure, tls.path, tls.username, tls.password], ['::1', 8443, true, 'ch/http', 'grafana@ro', 'pw']);
+    const y = datasourceYaml(tls);
+    for (const line of ['      secure: true', '      port: 8443', '      path: "ch/http"', '      tlsAuthWithCACert: true', '      tlsAuth: false', '      tlsCACert: "CA"']) assert.ok(y.includes(`${line}\n`), line);
+    assert.ok(!y.includes('tlsClientKey'));
+    assert.throws(() => provisioningForServer(DEFAULT_GRAFANA_PROVISIONING, { url: 'http://ch', tls: { ca: Buffer.from('CA') } }), /clickhouse\.tls: given for http:\/\/ch, which is not https/);
+    assert.throws(() => provisioningForServer(DEFAULT_GRAFANA_PROVISIONING, { url: 'ftp://ch' }), /clickhouse\.url: 'ftp:\/\/ch' must be http/);
+  });
+
+  it("a password has its $ doubled (Grafana expands $VAR) and makes the file owner-only", async () => {
+    const s = provisioningForServer(DEFAULT_GRAFANA_PROVISIONING, { url: 'https://ch:9443', password: 'a$b', tls: { ca: Buffer.from('CA'), cert: Buffer.from('C'), key: Buffer.from('K$') } });
+    const y = datasourceYaml(s);
+    assert.ok(y.includes('      password: "a$$b"\n'));
+    assert.ok(y.includes('      tlsClientKey: "K$$"\n'));
+    assert.ok(y.includes('      tlsAuth: true\n'));
+    const dir = await mkdtemp(join(tmpdir(), 'pageloop-provisioning-'));
+    try {
+      const [ds, dash] = await writeProvisioning(dir, s);
+      assert.equal((await stat(ds!)).mode & 0o777, 0o600);
+      assert.equal((await stat(dash!)).mode & 0o777, 0o644);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('quotes strings so YAML reads them back exactly', () => {

@@ -3,9 +3,9 @@
  * one process) as a DaemonSet: one per node, the host's PID namespace, and
  * the capabilities it really needs, not `privileged`.
  *
- * What the agent does to the kernel, and what that takes (the kernel's
- * checks and the man pages; deploy/kubernetes/build.test.ts holds the
- * manifest to exactly this list):
+ * What the agent does to the kernel, and what that takes (the man pages;
+ * deploy/kubernetes/capabilities.test.ts runs these steps on the real
+ * kernel as uid 0 with exactly AGENT_CAPABILITIES, and without each):
  *   - loads tp_btf programs, ring-buffer/hash maps, attaches raw tracepoints
  *     (bpf/probes.ts): CAP_BPF for maps and loading, CAP_PERFMON for
  *     tracing programs (kernel >= 5.8 splits them off CAP_SYS_ADMIN).
@@ -18,8 +18,9 @@
  *   - reads /proc/PID/maps, /proc/PID/exe of other processes and calls
  *     process_madvise on them (feedback/enforcer.ts, feedback/process.ts):
  *     a PTRACE_MODE_READ check, which a process of another uid or with
- *     other capabilities passes only with CAP_SYS_PTRACE; and
- *     process_madvise(2) itself requires CAP_SYS_NICE.
+ *     other capabilities passes with CAP_SYS_PTRACE (ptrace(2); 6.18 also
+ *     lets CAP_PERFMON pass it, which no man page promises, so SYS_PTRACE
+ *     stays); and process_madvise(2) itself requires CAP_SYS_NICE.
  *   - writes memory.reclaim of a cgroup (feedback/cgroup.ts): no
  *     capability, only a writable mount of the host's cgroup2 hierarchy
  *     and uid 0 (the files' owner). Hence the /sys/fs/cgroup hostPath and

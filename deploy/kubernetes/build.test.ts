@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -17,7 +17,7 @@ import { DEFAULT_KUBERNETES_CONFIG, mergeKubernetesValues, type KubernetesConfig
 import { Kafka } from './strimzi.js';
 import { PROCESSORS_NAME, SINK_NAME } from './workloads.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
+const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 // Plain JSON as written to the files: what kubectl would send.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test-only view of the written JSON, walked by path
