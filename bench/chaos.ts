@@ -2,10 +2,13 @@
  * The chaos run (issue 15): the whole pipeline as separate processes under
  * load and seeded faults, then an exact ledger read from ClickHouse.
  *
- *   node dist/bench/chaos.js [--seed S] [--minutes M] [--rate EVENTS_PER_S] [--hosts N] [--batch EVENTS] [--json]
+ *   node dist/bench/chaos.js [--seed S] [--minutes M] [--rate EVENTS_PER_S] [--hosts N] [--batch EVENTS]
+ *                            [--session-timeout-ms MS] [--disk-mib MIB] [--kinds K1,K2] [--json]
  *
- * Stack: a real broker (test/broker.ts, restarted on the same ports and data
- * directory), `pageloop sink` (embedded ClickHouse in a temp dir), two
+ * Stack: a real 3-node KRaft cluster (test/broker.ts startTestCluster; events
+ * replicated 3 times, min.insync.replicas 2; restarted on the same ports and
+ * data directories), `pageloop sink` (embedded ClickHouse in a small tmpfs of
+ * its own, so it can be filled), two
  * `pageloop process` instances in one group, `pageloop agent` (probes,
  * collector and feedback on the real kernel, --allow-comm memtouch) watching
  * a memtouch workload (THP faults, base-page faults, MADV_COLLAPSE) and a
@@ -20,13 +23,20 @@
  * committed every events-topic offset that existed at injection (for the
  * agent: its restarted collector has produced a batch).
  *
+ * Recovery is also given from the fault's release (SIGCONT, the broker
+ * back, the disk freed), which is the part the pipeline controls.
+ *
+ * Every process it starts is tracked (bench/chaos/children.ts); one cleanup
+ * path ends them, also on SIGTERM/SIGINT, and the report says whether any
+ * process carrying this run's PAGELOOP_CHAOS_RUN is left afterwards.
+ *
  * Exit status: 0 when the ledger holds (bench/chaos/ledger.ts), 1 if not.
  */
-import { copyFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
-import { startTestBroker, freePort } from '../test/broker.js';
+import { startTestCluster, freePort, type TestCluster } from '../test/broker.js';
 import { makeHint, identityOf, recordOf, sendHints } from '../test/feedback.js';
 import { memtouchPath, startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { createClickHouseClient } from '../clickhouse/client.js';
@@ -36,7 +46,11 @@ import { SINK_TOPICS } from '../sink/rows.js';
 import { prng } from '../lib/prng.js';
 import { machine } from './stats.js';
 import { pageloopService, type Service } from './chaos/service.js';
-import { faultSchedule, percentiles, type FaultKind, type PlannedFault } from './chaos/schedule.js';
+import { FAULT_KINDS, HELD_KINDS, faultSchedule, percentiles, type FaultKind, type PlannedFault } from './chaos/schedule.js';
+import { installSignalCleanup, killAllNow, trackPid, untrackPid } from './chaos/children.js';
+import { mountSmallDisk, type SmallDisk } from './chaos/disk.js';
+import { openHintMap } from '../bpf/hint-map.js';
+import { REGION_SHIFT } from '../feedback/policy.js';
 import { startSyntheticLoad } from './chaos/synthetic.js';
 import { checkLedger, type InjectedRecord } from './chaos/ledger.js';
 
@@ -56,7 +70,23 @@ const MINUTES = flag('minutes', 1.5);
 const RATE = flag('rate', 15_000);
 const HOSTS = flag('hosts', 4);
 const BATCH = flag('batch', 1000);
+const SESSION_TIMEOUT_MS = flag('session-timeout-ms', 30_000);
+const DISK_MIB = flag('disk-mib', 1024);
 const JSON_OUT = args.includes('--json');
+const KINDS: readonly FaultKind[] = (() => {
+  const i = args.indexOf('--kinds');
+  if (i < 0) return FAULT_KINDS;
+  const list = (args[i + 1] ?? '').split(',').filter(Boolean);
+  const bad = list.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (list.length === 0 || bad.length > 0) {
+    console.error(`chaos: --kinds: unknown ${bad.join(',') || '(empty)'}; kinds: ${FAULT_KINDS.join(',')}`);
+    process.exit(2);
+  }
+  return list as FaultKind[];
+})();
+/** Every process this run starts inherits it: how the end of the run finds anything left behind. */
+const RUN_ID = `chaos-${process.pid}-${Date.now()}`;
+process.env.PAGELOOP_CHAOS_RUN = RUN_ID;
 const PROCESSOR_GROUP = 'chaos-processors';
 const SINK_GROUP = 'pageloop-sink';
 const RECOVERY_TIMEOUT_MS = 180_000;
@@ -125,285 +155,449 @@ interface FaultRecord {
   kind: FaultKind;
   atMs: number;
   holdS: number;
+  /** From injection until recovered. */
   recoveryMs: number | null;
+  /** From the fault's release (SIGCONT, broker back, disk freed; = injection for the others) until recovered. */
+  afterReleaseMs: number | null;
   note?: string;
 }
 
-async function main(): Promise<number> {
-  const t0 = Date.now();
-  const work = mkdtempSync(join(tmpdir(), 'pageloop-chaos-'));
-  const chDir = join(work, 'clickhouse');
-  const pin = `/sys/fs/bpf/pageloop-chaos-${process.pid}/pl_hints`;
-  const agentHost = `chaos-agent-${process.pid}`;
-  const services: Service[] = [];
-  let memtouch: Memtouch | undefined;
-  let canary: Memtouch | undefined;
-  let stopping = false;
-  const broker = await startTestBroker();
-  const admin = adminOf(broker.kafka);
-  const rnd = prng(SEED ^ 0xbad);
-  try {
-    log(`broker at ${broker.bootstrap}, work dir ${work}`);
-    memtouch = await startMemtouch();
-    const canaryBin = join(work, 'canary');
-    copyFileSync(memtouchPath(), canaryBin);
-    chmodSync(canaryBin, 0o755);
-    canary = await startMemtouch(canaryBin);
-    const canaryBase = await canary.map('c', 8, 'plain');
-    await canary.send('touch c');
-    const canaryBefore = smapsRollup(canary.pid);
-    const held = await memtouch.map('held', 8, 'plain');
-    await memtouch.send('touch held');
-
-    const b = broker.bootstrap;
-    const metricsPort = await freePort();
-    const sink = pageloopService('sink', ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP], { PAGELOOP_CLICKHOUSE_DIR: chDir });
-    const procs = [0, 1].map((i) => pageloopService(`processor-${i}`, ['process', '--brokers', b, '--group', PROCESSOR_GROUP, '--instance', `chaos-p${i}`, '--quiet']));
-    const agent = pageloopService(
-      'agent',
-      ['agent', '--brokers', b, '--host', agentHost, '--allow-comm', 'memtouch', '--hint-map', pin, '--per-process-per-minute', '600',
-        '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort)],
-      { PAGELOOP_HOST: agentHost },
-    );
-    services.push(sink, ...procs, agent);
-    for (const s of services) s.start();
-
-    // The workload: THP faults, base-page faults, collapses; and hints for memtouch and the canary.
-    const mt = memtouch;
-    const cn = canary;
-    const workload = (async () => {
-      for (let i = 0; !stopping; i++) {
-        try {
-          await mt.map(`t${i}`, 8, 'hugepage');
-          await mt.send(`touch t${i}`);
-          await mt.map(`p${i}`, 4, 'plain');
-          await mt.send(`touch p${i} 4096`);
-          await mt.send(`collapse p${i}`).catch(() => undefined); // EAGAIN under memory pressure is fine
-          await mt.send(`unmap t${i}`);
-          await mt.send(`unmap p${i}`);
-        } catch (err) {
-          log(`memtouch: ${String(err)}`);
-        }
-        await sleep(250);
-      }
-    })();
-    let hintsSent = 0;
-    const hinter = (async () => {
-      while (!stopping) {
-        try {
-          await sendHints(broker.kafka, [
-            recordOf(makeHint(identityOf(agentHost, mt.pid), held, 4 * MiB, 'promote')),
-            recordOf(makeHint(identityOf(agentHost, cn.pid), canaryBase, 4 * MiB, 'promote')),
-          ]);
-          hintsSent += 2;
-        } catch {
-          // broker away: the next round sends new hints
-        }
-        await sleep(3000);
-      }
-    })();
-
-    const synthetic = startSyntheticLoad(broker.kafka, { seed: SEED, hosts: HOSTS, eventsPerSecond: RATE, batchEvents: BATCH });
-
-    const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = RECOVERY_TIMEOUT_MS): Promise<boolean> => {
-      const until = Date.now() + timeoutMs;
-      while (Date.now() < until) {
-        try {
-          if (await check()) return true;
-        } catch {
-          await admin.reset();
-        }
-        await sleep(250);
-      }
-      log(`timed out waiting for ${what}`);
-      return false;
-    };
-    const groupsCaughtUp = (groups: readonly string[], target: Offsets) => async () => {
-      const a = await admin.get();
-      for (const g of groups) if (!caughtUp(await committed(a, g, [TOPIC.events]), target)) return false;
-      return true;
-    };
-    const eventsEnd = async (): Promise<Offsets> => endOffsets(await admin.get(), [TOPIC.events]);
-
-    log('waiting for the stack to move (sink and processors caught up once, agent producing)');
-    await waitFor('the first catch-up', async () => groupsCaughtUp([PROCESSOR_GROUP, SINK_GROUP], await eventsEnd())());
-    await waitFor('the agent to produce', async () => (await agentProduced(metricsPort)) > 0);
-    const warmMs = Date.now() - t0;
-
-    const rounds = MINUTES <= 2 ? 1 : 1000;
-    const schedule: PlannedFault[] = faultSchedule(SEED, rounds);
-    const deadline = t0 + MINUTES * 60_000;
-    const faults: FaultRecord[] = [];
-    const injected: InjectedRecord[] = [];
-    const producer = broker.kafka.producer({ allowAutoTopicCreation: false });
-    for (const [i, f] of schedule.entries()) {
-      if (rounds > 1 && i > 0 && Date.now() > deadline) break;
-      await sleep(f.gapS * 1000);
-      const target = await eventsEnd().catch(() => new Map() as Offsets);
-      const at = Date.now();
-      log(`fault ${i + 1}: ${f.kind}${f.kind.startsWith('stop') || f.kind === 'broker-restart' ? ` (${f.holdS} s)` : ''}`);
-      let groups: string[] = [PROCESSOR_GROUP, SINK_GROUP];
-      let recovered: () => Promise<boolean>;
-      switch (f.kind) {
-        case 'kill-agent':
-          await agent.kill();
-          agent.start();
-          recovered = async () => (await agentProduced(metricsPort)) > 0;
-          break;
-        case 'kill-processor-0':
-        case 'kill-processor-1': {
-          const p = procs[f.kind === 'kill-processor-0' ? 0 : 1]!;
-          await p.kill();
-          p.start();
-          groups = [PROCESSOR_GROUP];
-          recovered = groupsCaughtUp(groups, target);
-          break;
-        }
-        case 'kill-sink':
-          await sink.kill();
-          sink.start();
-          groups = [SINK_GROUP];
-          recovered = groupsCaughtUp(groups, target);
-          break;
-        case 'stop-processor':
-        case 'stop-sink': {
-          const s = f.kind === 'stop-sink' ? sink : procs[f.instance]!;
-          s.signal('SIGSTOP');
-          await sleep(f.holdS * 1000);
-          s.signal('SIGCONT');
-          groups = [f.kind === 'stop-sink' ? SINK_GROUP : PROCESSOR_GROUP];
-          recovered = groupsCaughtUp(groups, target);
-          break;
-        }
-        case 'broker-restart':
-          await admin.reset();
-          await broker.local.stop();
-          await sleep(f.holdS * 1000);
-          await broker.local.start();
-          recovered = groupsCaughtUp(groups, target);
-          break;
-        case 'malformed-records': {
-          await producer.connect();
-          const topics = [...new Set([TOPIC.events, TOPIC.hints, ...SINK_TOPICS.filter((t) => t !== TOPIC.dlq)])];
-          for (const topic of topics) {
-            const key = topic === TOPIC.hints ? `${agentHost}|1|1|${4096 * (1 + Math.floor(rnd() * 1000))}` : topic === TOPIC.events ? 'chaos-bad-host' : agentHost;
-            const small = Buffer.from(Array.from({ length: 64 + Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256)));
-            const big = Buffer.alloc(topic === TOPIC.events ? 3 * MiB : 900 * 1024, Math.floor(rnd() * 256));
-            for (const [what, value] of [['malformed', small], ['oversized', big]] as const) {
-              const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value }] });
-              injected.push({ topic, partition: meta!.partition, offset: Number(meta!.baseOffset), what });
-            }
-          }
-          const after = await eventsEnd();
-          recovered = groupsCaughtUp(groups, after);
-          break;
-        }
-      }
-      const ok = await waitFor(`recovery from ${f.kind}`, recovered);
-      const rec: FaultRecord = { kind: f.kind, atMs: at - t0, holdS: f.kind.startsWith('stop') || f.kind === 'broker-restart' ? f.holdS : 0, recoveryMs: ok ? Date.now() - at : null };
-      faults.push(rec);
-      log(`  recovered in ${rec.recoveryMs ?? 'never'} ms`);
-    }
-    await producer.disconnect().catch(() => undefined);
-
-    log('stopping the load; draining');
-    stopping = true;
-    await Promise.all([workload, hinter]);
-    await synthetic.stop(RECOVERY_TIMEOUT_MS);
-    const unacked = synthetic.hosts.reduce((n, h) => n + h.queued, 0);
-    const finalTarget = await eventsEnd();
-    await waitFor('processors to finish the input', groupsCaughtUp([PROCESSOR_GROUP], finalTarget));
-    const agentExit = await agent.stop();
-    await waitFor('processors to finish the agent\'s last batches', async () => groupsCaughtUp([PROCESSOR_GROUP], await eventsEnd())());
-    const procExits = await Promise.all(procs.map((p) => p.stop()));
-    // The sink is done when it has the whole events topic and its offsets on every topic stay put.
-    let last = '';
-    let stableSince = Date.now();
-    await waitFor('the sink to write everything', async () => {
-      const a = await admin.get();
-      if (!caughtUp(await committed(a, SINK_GROUP, [TOPIC.events]), await eventsEnd())) return false;
-      const now = JSON.stringify([...(await committed(a, SINK_GROUP, SINK_TOPICS))]);
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      }
-      return Date.now() - stableSince > 8000;
-    });
-    const sinkExit = await sink.stop();
-    const canaryAfter = smapsRollup(canary.pid);
-    await admin.reset();
-
-    log('reading the ledger');
-    const ch = await createClickHouseClient({ database: DATABASE, dataDir: chDir });
-    let ledger;
+/** Processes (other than this one) whose environment carries this run's id: left behind if any remain at the end. */
+function leftovers(): Array<{ pid: number; cmd: string }> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  const needle = `PAGELOOP_CHAOS_RUN=${RUN_ID}\0`;
+  for (const d of readdirSync('/proc')) {
+    const pid = Number(d);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
     try {
-      ledger = await checkLedger(ch, {
-        synthetic: synthetic.hosts,
-        injected,
-        canaryHost: agentHost,
-        canaryPid: canary.pid,
-      });
-    } finally {
-      await ch.close();
+      if (!(readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // a zombie is gone, only not yet reaped
+      out.push({ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ').slice(0, 160) });
+    } catch {
+      // gone while we looked
     }
-    const canaryCheck = {
-      name: 'canary smaps_rollup unchanged (Rss, AnonHugePages)',
-      ok: canaryBefore.rssKb === canaryAfter.rssKb && canaryBefore.anonHugeKb === canaryAfter.anonHugeKb,
-      detail: { before: canaryBefore, after: canaryAfter },
-    };
-    const exits = { agent: agentExit, processors: procExits, sink: sinkExit };
-    const exitCheck = { name: 'clean exits at the end, no crash the harness did not cause', ok: agentExit === 0 && procExits.every((c) => c === 0) && sinkExit === 0 && services.every((s) => s.unexpectedExits.length === 0), detail: { exits, unexpected: services.flatMap((s) => s.unexpectedExits) } };
-    const recoveryCheck = { name: 'every fault recovered', ok: faults.every((f) => f.recoveryMs !== null), detail: faults.filter((f) => f.recoveryMs === null) };
-    const checks = [...ledger.checks, canaryCheck, exitCheck, recoveryCheck];
-    const ok = checks.every((c) => c.ok);
-    const byKind: Record<string, { count: number; recoveryMsP50?: number; recoveryMsMax?: number }> = {};
-    for (const f of faults) {
-      const list = faults.filter((x) => x.kind === f.kind && x.recoveryMs !== null).map((x) => x.recoveryMs!);
-      const p = percentiles(list);
-      byKind[f.kind] = { count: faults.filter((x) => x.kind === f.kind).length, ...(p ? { recoveryMsP50: p.p50, recoveryMsMax: p.max } : {}) };
+  }
+  return out;
+}
+
+interface Run {
+  cluster?: TestCluster;
+  services: Service[];
+  memtouch?: Memtouch;
+  canary?: Memtouch;
+  disk?: SmallDisk;
+  work: string;
+  pin: string;
+  stopping: boolean;
+  admin?: { reset(): Promise<void> };
+}
+
+/** Pids of the cluster's running nodes, tracked for the cleanup (they run detached, by design). */
+const brokerPids = new Set<number>();
+async function trackBrokers(cluster: TestCluster): Promise<void> {
+  for (const p of brokerPids) untrackPid(p);
+  brokerPids.clear();
+  for (const n of (await cluster.local.status()).nodes) {
+    if (n.running && n.pid) {
+      brokerPids.add(n.pid);
+      trackPid(n.pid);
     }
-    const sent = synthetic.hosts.reduce((n, h) => n + h.ackedEvents, 0);
-    const loadS = (Date.now() - t0 - warmMs) / 1000;
-    const report = {
-      ok,
-      seed: SEED,
-      minutes: MINUTES,
-      machine: machine(),
-      date: new Date().toISOString(),
-      synthetic: { hosts: HOSTS, targetEventsPerSecond: RATE, ackedEvents: sent, ackedBatches: synthetic.hosts.reduce((n, h) => n + h.acked.length, 0), failedSends: synthetic.hosts.reduce((n, h) => n + h.failedSends, 0), unackedAtEnd: unacked, achievedEventsPerSecond: Math.round(sent / loadS) },
-      hintsSent,
-      faults: byKind,
-      faultLog: faults,
-      drops: ledger.drops,
-      checks,
-      durationS: Math.round((Date.now() - t0) / 1000),
-    };
-    if (JSON_OUT) console.log(JSON.stringify(report, null, 2));
-    else {
-      console.log(`chaos run seed ${SEED}: ${ok ? 'LEDGER HOLDS' : 'LEDGER FAILS'} (${report.durationS} s)`);
-      console.log(`synthetic: ${sent} events acked (${report.synthetic.achievedEventsPerSecond}/s), ${report.synthetic.failedSends} failed sends retried`);
-      for (const [k, v] of Object.entries(byKind)) console.log(`  ${k.padEnd(18)} x${v.count}  recovery p50 ${v.recoveryMsP50 ?? '-'} ms, max ${v.recoveryMsMax ?? '-'} ms`);
-      for (const c of checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${JSON.stringify(c.detail)}`}`);
-      for (const d of ledger.drops) console.log(`drop: ${d.table} ${d.collectorId} ${d.family} ${d.dropped}`);
-    }
-    if (!ok) for (const s of services) console.error(`--- ${s.name} stderr tail ---\n${s.tail().slice(-2000)}`);
-    return ok ? 0 : 1;
-  } finally {
-    stopping = true;
-    for (const s of services) await s.stop(10_000).catch(() => undefined);
-    memtouch?.kill();
-    canary?.kill();
-    await admin.reset();
-    await broker.close().catch(() => undefined);
-    rmSync(work, { recursive: true, force: true });
-    rmSync(dirname(pin), { recursive: true, force: true });
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
+/** The one cleanup path: normal end, error, SIGTERM/SIGINT. Idempotent. */
+let cleaned: Promise<void> | undefined;
+function cleanup(run: Run): Promise<void> {
+  cleaned ??= (async () => {
+    run.stopping = true;
+    await Promise.all(run.services.map((s) => s.stop(10_000).catch(() => undefined)));
+    run.memtouch?.kill();
+    run.canary?.kill();
+    await run.admin?.reset().catch(() => undefined);
+    if (run.cluster) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([run.cluster.close().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 30_000)))]);
+      clearTimeout(timer);
+    }
+    killAllNow();
+    run.disk?.unmount();
+    rmSync(run.work, { recursive: true, force: true });
+    rmSync(dirname(run.pin), { recursive: true, force: true });
+  })();
+  return cleaned;
+}
+
+async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }> {
+  const t0 = Date.now();
+  const { work, pin } = run;
+  const chDir = join(work, 'clickhouse');
+  const agentHost = `chaos-agent-${process.pid}`;
+  const services = run.services;
+  // The sink's own small disk, so disk-full fills it and nothing else.
+  const disk = mountSmallDisk(chDir, DISK_MIB);
+  run.disk = disk;
+  const cluster = await startTestCluster({ brokers: 3, heap: '256m' });
+  run.cluster = cluster;
+  await trackBrokers(cluster);
+  const admin = adminOf(cluster.kafka);
+  run.admin = admin;
+  const rnd = prng(SEED ^ 0xbad);
+  const b = cluster.bootstraps.join(',');
+  log(`cluster at ${b}, work dir ${work}`);
+  const memtouch = await startMemtouch();
+  run.memtouch = memtouch;
+  trackPid(memtouch.pid);
+  const canaryBin = join(work, 'canary');
+  copyFileSync(memtouchPath(), canaryBin);
+  chmodSync(canaryBin, 0o755);
+  const canary = await startMemtouch(canaryBin);
+  run.canary = canary;
+  trackPid(canary.pid);
+  const canaryBase = await canary.map('c', 8, 'plain');
+  await canary.send('touch c');
+  const canaryBefore = smapsRollup(canary.pid);
+  const held = await memtouch.map('held', 8, 'plain');
+  await memtouch.send('touch held');
+
+  const metricsPort = await freePort();
+  const sink = pageloopService('sink', ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP], { PAGELOOP_CLICKHOUSE_DIR: chDir });
+  const procs = [0, 1].map((i) =>
+    pageloopService(`processor-${i}`, ['process', '--brokers', b, '--group', PROCESSOR_GROUP, '--instance', `chaos-p${i}`, '--session-timeout-ms', String(SESSION_TIMEOUT_MS), '--quiet']),
+  );
+  const agent = pageloopService(
+    'agent',
+    ['agent', '--brokers', b, '--host', agentHost, '--allow-comm', 'memtouch', '--hint-map', pin, '--per-process-per-minute', '600',
+      '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort)],
+    { PAGELOOP_HOST: agentHost },
+  );
+  services.push(sink, ...procs, agent);
+  for (const s of services) s.start();
+
+  // The workload: THP faults, base-page faults, collapses; and hints for memtouch and the canary.
+  const workload = (async () => {
+    for (let i = 0; !run.stopping; i++) {
+      try {
+        await memtouch.map(`t${i}`, 8, 'hugepage');
+        await memtouch.send(`touch t${i}`);
+        await memtouch.map(`p${i}`, 4, 'plain');
+        await memtouch.send(`touch p${i} 4096`);
+        await memtouch.send(`collapse p${i}`).catch(() => undefined); // EAGAIN under memory pressure is fine
+        await memtouch.send(`unmap t${i}`);
+        await memtouch.send(`unmap p${i}`);
+      } catch (err) {
+        if (!run.stopping) log(`memtouch: ${String(err)}`);
+      }
+      await sleep(250);
+    }
+  })();
+  let hintsSent = 0;
+  const hinter = (async () => {
+    while (!run.stopping) {
+      try {
+        await sendHints(cluster.kafka, [
+          recordOf(makeHint(identityOf(agentHost, memtouch.pid), held, 4 * MiB, 'promote')),
+          recordOf(makeHint(identityOf(agentHost, canary.pid), canaryBase, 4 * MiB, 'promote')),
+        ]);
+        hintsSent += 2;
+      } catch {
+        // broker away: the next round sends new hints
+      }
+      await sleep(3000);
+    }
+  })();
+
+  const synthetic = startSyntheticLoad(cluster.kafka, { seed: SEED, hosts: HOSTS, eventsPerSecond: RATE, batchEvents: BATCH });
+
+  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = RECOVERY_TIMEOUT_MS): Promise<boolean> => {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      try {
+        if (await check()) return true;
+      } catch {
+        await admin.reset();
+      }
+      await sleep(250);
+    }
+    log(`timed out waiting for ${what}`);
+    return false;
+  };
+  const groupsCaughtUp = (groups: readonly string[], target: Offsets) => async () => {
+    const a = await admin.get();
+    for (const g of groups) if (!caughtUp(await committed(a, g, [TOPIC.events]), target)) return false;
+    return true;
+  };
+  const eventsEnd = async (): Promise<Offsets> => endOffsets(await admin.get(), [TOPIC.events]);
+
+  log('waiting for the stack to move (sink and processors caught up once, agent producing)');
+  // Against a snapshot of the end offsets: under continuous load the live end always runs a few records ahead.
+  let firstTarget: Offsets | undefined;
+  await waitFor('the first catch-up', async () => groupsCaughtUp([PROCESSOR_GROUP, SINK_GROUP], (firstTarget ??= await eventsEnd()))());
+  await waitFor('the agent to produce', async () => (await agentProduced(metricsPort)) > 0);
+  const warmMs = Date.now() - t0;
+
+  const rounds = MINUTES <= 2 ? 1 : 1000;
+  const schedule: PlannedFault[] = faultSchedule(SEED, rounds).filter((f) => KINDS.includes(f.kind));
+  const deadline = t0 + MINUTES * 60_000;
+  const faults: FaultRecord[] = [];
+  const injected: InjectedRecord[] = [];
+  const notes: string[] = [];
+  const producer = cluster.kafka.producer({ allowAutoTopicCreation: false });
+  for (const [i, f] of schedule.entries()) {
+    if (rounds > 1 && i > 0 && Date.now() > deadline) break;
+    await sleep(f.gapS * 1000);
+    const target = await eventsEnd().catch(() => new Map() as Offsets);
+    const at = Date.now();
+    const isHeld = HELD_KINDS.has(f.kind);
+    log(`fault ${i + 1}/${schedule.length}: ${f.kind}${isHeld ? ` (${f.holdS} s)` : ''}`);
+    let groups: string[] = [PROCESSOR_GROUP, SINK_GROUP];
+    let recovered: () => Promise<boolean>;
+    let note: string | undefined;
+    switch (f.kind) {
+      case 'kill-agent':
+        await agent.kill();
+        agent.start();
+        recovered = async () => (await agentProduced(metricsPort)) > 0;
+        break;
+      case 'kill-processor-0':
+      case 'kill-processor-1': {
+        const p = procs[f.kind === 'kill-processor-0' ? 0 : 1]!;
+        await p.kill();
+        p.start();
+        groups = [PROCESSOR_GROUP];
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      }
+      case 'kill-sink':
+        // The embedded ClickHouse engine lives in the sink: this is also the engine's restart.
+        await sink.kill();
+        sink.start();
+        groups = [SINK_GROUP];
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      case 'stop-processor':
+      case 'stop-sink': {
+        const s = f.kind === 'stop-sink' ? sink : procs[f.instance]!;
+        s.signal('SIGSTOP');
+        await sleep(f.holdS * 1000);
+        s.signal('SIGCONT');
+        groups = [f.kind === 'stop-sink' ? SINK_GROUP : PROCESSOR_GROUP];
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      }
+      case 'broker-restart':
+        await admin.reset();
+        await cluster.local.stop();
+        await trackBrokers(cluster);
+        await sleep(f.holdS * 1000);
+        await cluster.local.start();
+        await trackBrokers(cluster);
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      case 'kill-broker': {
+        // The node leading the most events partitions, SIGKILLed: the other two keep min.insync.replicas.
+        const a = await admin.get();
+        const meta = await a.fetchTopicMetadata({ topics: [TOPIC.events] });
+        const led = new Map<number, number>();
+        for (const p of meta.topics[0]!.partitions) led.set(p.leader, (led.get(p.leader) ?? 0) + 1);
+        const [nodeId] = [...led].sort((x, y) => y[1] - x[1] || x[0] - y[0])[0]!;
+        const pid = await cluster.pidOf(nodeId);
+        note = `node ${nodeId} (pid ${pid}) led ${led.get(nodeId)} events partitions`;
+        if (pid) {
+          process.kill(pid, 'SIGKILL');
+          while ((await cluster.pidOf(nodeId)) !== undefined) await sleep(100);
+        }
+        await sleep(f.holdS * 1000);
+        await cluster.local.start();
+        await trackBrokers(cluster);
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      }
+      case 'disk-full': {
+        const filled = disk.fill();
+        note = `filler ${Math.round(filled / MiB)} MiB, ${disk.available()} bytes left`;
+        await sleep(f.holdS * 1000);
+        disk.free();
+        groups = [SINK_GROUP];
+        recovered = groupsCaughtUp(groups, target);
+        break;
+      }
+      case 'clock-jump': {
+        // Host 0 steps back 10 minutes (late events), host 1 (if any) forward an hour.
+        synthetic.jump(0, -600e9);
+        if (HOSTS > 1) synthetic.jump(1, 3600e9);
+        await sleep(2000);
+        const after = await eventsEnd();
+        recovered = groupsCaughtUp(groups, after);
+        break;
+      }
+      case 'malformed-records': {
+        await producer.connect();
+        const topics = [...new Set([TOPIC.events, TOPIC.hints, ...SINK_TOPICS.filter((t) => t !== TOPIC.dlq)])];
+        for (const topic of topics) {
+          const key = topic === TOPIC.hints ? `${agentHost}|1|1|${4096 * (1 + Math.floor(rnd() * 1000))}` : topic === TOPIC.events ? 'chaos-bad-host' : agentHost;
+          const small = Buffer.from(Array.from({ length: 64 + Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256)));
+          const big = Buffer.alloc(topic === TOPIC.events ? 3 * MiB : 900 * 1024, Math.floor(rnd() * 256));
+          for (const [what, value] of [['malformed', small], ['oversized', big]] as const) {
+            const [meta] = await producer.send({ topic, acks: -1, messages: [{ key, value }] });
+            injected.push({ topic, partition: meta!.partition, offset: Number(meta!.baseOffset), what });
+          }
+        }
+        const after = await eventsEnd();
+        recovered = groupsCaughtUp(groups, after);
+        break;
+      }
+    }
+    const released = Date.now();
+    const ok = await waitFor(`recovery from ${f.kind}`, recovered);
+    const end = Date.now();
+    const rec: FaultRecord = { kind: f.kind, atMs: at - t0, holdS: isHeld ? f.holdS : 0, recoveryMs: ok ? end - at : null, afterReleaseMs: ok ? end - released : null, ...(note ? { note } : {}) };
+    faults.push(rec);
+    if (note) notes.push(`${f.kind}: ${note}`);
+    log(`  recovered in ${rec.recoveryMs ?? 'never'} ms (${rec.afterReleaseMs ?? '-'} ms after release)${note ? `; ${note}` : ''}`);
+  }
+  await producer.disconnect().catch(() => undefined);
+
+  log('stopping the load; draining');
+  run.stopping = true;
+  await Promise.all([workload, hinter]);
+  await synthetic.stop(RECOVERY_TIMEOUT_MS);
+  const unacked = synthetic.hosts.reduce((n, h) => n + h.queued, 0);
+  const finalTarget = await eventsEnd();
+  await waitFor('processors to finish the input', groupsCaughtUp([PROCESSOR_GROUP], finalTarget));
+  const agentExit = await agent.stop();
+  await waitFor("processors to finish the agent's last batches", async () => groupsCaughtUp([PROCESSOR_GROUP], await eventsEnd())());
+  const procExits = await Promise.all(procs.map((p) => p.stop()));
+  // The sink is done when it has the whole events topic and its offsets on every topic stay put.
+  let last = '';
+  let stableSince = Date.now();
+  await waitFor('the sink to write everything', async () => {
+    const a = await admin.get();
+    if (!caughtUp(await committed(a, SINK_GROUP, [TOPIC.events]), await eventsEnd())) return false;
+    const now = JSON.stringify([...(await committed(a, SINK_GROUP, SINK_TOPICS))]);
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    }
+    return Date.now() - stableSince > 8000;
+  });
+  const sinkExit = await sink.stop();
+  const canaryAfter = smapsRollup(canary.pid);
+  await admin.reset();
+
+  // The kernel's side of the hints: the pinned map, read once the agent is gone.
+  const hintMap = openHintMap(pin);
+  const mapEntries = hintMap.entries();
+  hintMap.close();
+
+  log('reading the ledger');
+  const ch = await createClickHouseClient({ database: DATABASE, dataDir: chDir });
+  let ledger;
+  try {
+    ledger = await checkLedger(ch, {
+      synthetic: synthetic.hosts,
+      injected,
+      canaryHost: agentHost,
+      canaryPid: canary.pid,
+      agentHost,
+      hintMap: mapEntries,
+      regionShift: REGION_SHIFT,
+    });
+  } finally {
+    await ch.close();
+  }
+  const canaryCheck = {
+    name: 'canary smaps_rollup unchanged (Rss, AnonHugePages)',
+    ok: canaryBefore.rssKb === canaryAfter.rssKb && canaryBefore.anonHugeKb === canaryAfter.anonHugeKb,
+    detail: { before: canaryBefore, after: canaryAfter },
+  };
+  const exits = { agent: agentExit, processors: procExits, sink: sinkExit };
+  const exitCheck = {
+    name: 'clean exits at the end, no crash the harness did not cause',
+    ok: agentExit === 0 && procExits.every((c) => c === 0) && sinkExit === 0 && services.every((s) => s.unexpectedExits.length === 0),
+    detail: { exits, unexpected: services.flatMap((s) => s.unexpectedExits) },
+  };
+  const recoveryCheck = { name: 'every fault recovered', ok: faults.every((f) => f.recoveryMs !== null), detail: faults.filter((f) => f.recoveryMs === null) };
+  const checks = [...ledger.checks, canaryCheck, exitCheck, recoveryCheck];
+  const byKind: Record<string, { count: number; recoveryMsP50?: number; recoveryMsMax?: number; afterReleaseMsP50?: number; afterReleaseMsMax?: number }> = {};
+  for (const f of faults) {
+    const done = faults.filter((x) => x.kind === f.kind && x.recoveryMs !== null);
+    const p = percentiles(done.map((x) => x.recoveryMs!));
+    const r = percentiles(done.map((x) => x.afterReleaseMs!));
+    byKind[f.kind] = {
+      count: faults.filter((x) => x.kind === f.kind).length,
+      ...(p ? { recoveryMsP50: p.p50, recoveryMsMax: p.max } : {}),
+      ...(r ? { afterReleaseMsP50: r.p50, afterReleaseMsMax: r.max } : {}),
+    };
+  }
+  const sent = synthetic.hosts.reduce((n, h) => n + h.ackedEvents, 0);
+  const loadS = (Date.now() - t0 - warmMs) / 1000;
+  if (!checks.every((c) => c.ok)) for (const s of services) console.error(`--- ${s.name} stderr tail ---\n${s.tail().slice(-3000)}`);
+  return {
+    ok: checks.every((c) => c.ok),
+    command: `node dist/bench/chaos.js ${args.join(' ')}`.trim(),
+    seed: SEED,
+    minutes: MINUTES,
+    sessionTimeoutMs: SESSION_TIMEOUT_MS,
+    machine: machine(),
+    date: new Date().toISOString(),
+    warmUpS: Math.round(warmMs / 1000),
+    synthetic: {
+      hosts: HOSTS,
+      targetEventsPerSecond: RATE,
+      ackedEvents: sent,
+      ackedBatches: synthetic.hosts.reduce((n, h) => n + h.acked.length, 0),
+      failedSends: synthetic.hosts.reduce((n, h) => n + h.failedSends, 0),
+      unackedAtEnd: unacked,
+      achievedEventsPerSecond: Math.round(sent / loadS),
+    },
+    hintsSent,
+    hintMapEntries: mapEntries.length,
+    faults: byKind,
+    faultLog: faults,
+    notes,
+    drops: ledger.drops,
+    deadLetters: ledger.deadLetters,
+    checks,
+    durationS: Math.round((Date.now() - t0) / 1000),
+  };
+}
+
+const run: Run = {
+  services: [],
+  work: mkdtempSync(join(tmpdir(), 'pageloop-chaos-')),
+  pin: `/sys/fs/bpf/pageloop-chaos-${process.pid}/pl_hints`,
+  stopping: false,
+};
+installSignalCleanup(() => cleanup(run), 40_000, log);
+
+type Check = { name: string; ok: boolean; detail: unknown };
+main(run)
+  .catch((err: unknown) => {
     console.error(`chaos: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+    return undefined;
+  })
+  .then(async (report) => {
+    await cleanup(run);
+    // Nothing this run started may outlive it (the broker's JVMs, the agent's BPF programs, a stopped sink).
+    const left = leftovers();
+    const leftCheck: Check = { name: 'no process of this run left after the cleanup', ok: left.length === 0, detail: left };
+    if (!report) {
+      if (!leftCheck.ok) console.error(`chaos: left behind: ${JSON.stringify(left)}`);
+      process.exit(1);
+    }
+    (report.checks as Check[]).push(leftCheck);
+    report.ok = report.ok && leftCheck.ok;
+    if (JSON_OUT) console.log(JSON.stringify(report, null, 2));
+    else {
+      const r = report as unknown as { durationS: number; synthetic: { ackedEvents: number; achievedEventsPerSecond: number; failedSends: number }; faults: Record<string, { count: number; recoveryMsP50?: number; recoveryMsMax?: number; afterReleaseMsP50?: number; afterReleaseMsMax?: number }>; checks: Check[]; drops: Array<{ table: string; collectorId: string; family: string; dropped: number }> };
+      console.log(`chaos run seed ${SEED}: ${report.ok ? 'LEDGER HOLDS' : 'LEDGER FAILS'} (${r.durationS} s)`);
+      console.log(`synthetic: ${r.synthetic.ackedEvents} events acked (${r.synthetic.achievedEventsPerSecond}/s), ${r.synthetic.failedSends} failed sends retried`);
+      for (const [k, v] of Object.entries(r.faults)) {
+        console.log(`  ${k.padEnd(18)} x${v.count}  recovery p50 ${v.recoveryMsP50 ?? '-'} ms, max ${v.recoveryMsMax ?? '-'} ms; after release p50 ${v.afterReleaseMsP50 ?? '-'} ms, max ${v.afterReleaseMsMax ?? '-'} ms`);
+      }
+      for (const c of r.checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${JSON.stringify(c.detail)}`}`);
+      for (const d of r.drops) console.log(`drop: ${d.table} ${d.collectorId} ${d.family} ${d.dropped}`);
+    }
+    process.exit(report.ok ? 0 : 1);
+  });

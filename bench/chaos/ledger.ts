@@ -4,6 +4,7 @@
  * check says what it found and whether it holds; `ok` is all of them.
  */
 import type { PageloopClickHouse } from '../../clickhouse/client.js';
+import type { HintMapEntry } from '../../bpf/hint-map.js';
 
 export interface InjectedRecord {
   readonly topic: string;
@@ -29,13 +30,25 @@ export interface LedgerResult {
   readonly ok: boolean;
   readonly checks: Check[];
   readonly drops: Array<{ collectorId: string; family: string; dropped: number; table: string }>;
+  /** Dead letters by consumer and reason (counted drops of records that could not be read). */
+  readonly deadLetters: Array<{ consumer: string; topic: string; reason: string; n: number }>;
 }
 
 const num = (v: unknown): number => Number(v);
 
 export async function checkLedger(
   ch: PageloopClickHouse,
-  expect: { synthetic: readonly SyntheticExpectation[]; injected: readonly InjectedRecord[]; canaryHost: string; canaryPid: number },
+  expect: {
+    synthetic: readonly SyntheticExpectation[];
+    injected: readonly InjectedRecord[];
+    canaryHost: string;
+    canaryPid: number;
+    /** The real agent's host name: its hint actions are compared with the kernel's hint map. */
+    agentHost: string;
+    /** The pinned hint map's entries, read after the agent stopped. */
+    hintMap: readonly HintMapEntry[];
+    regionShift: number;
+  },
 ): Promise<LedgerResult> {
   const checks: Check[] = [];
   const q = <T>(sql: string): Promise<T[]> => ch.queryRows<T>(sql);
@@ -137,5 +150,29 @@ export async function checkLedger(
     detail: Object.fromEntries(canary.map((c) => [c.outcome, num(c.n)])),
   });
 
-  return { ok: checks.every((c) => c.ok), checks, drops };
+  // The kernel's hint map against the agent's action log: every entry the
+  // agent left was written by a logged action (applied, or failed after the
+  // map write) covering that region, at or after the entry's update time, and
+  // nothing of the canary is in the map.
+  const logged = await q<{ pid: string; region_start: string; region_length: string; at_ns: string; outcome: string }>(
+    `SELECT pid, region_start, region_length, at_ns, outcome FROM hint_actions WHERE host = '${expect.agentHost}' AND outcome IN ('applied', 'failed')`,
+  );
+  const unexplained = expect.hintMap.filter((e) => {
+    const start = BigInt(e.region) << BigInt(expect.regionShift);
+    return !logged.some((a) => num(a.pid) === e.pid && BigInt(a.region_start) < start + (1n << BigInt(expect.regionShift)) && BigInt(a.region_start) + BigInt(a.region_length) > start && num(a.at_ns) >= e.updatedNs);
+  });
+  const canaryInMap = expect.hintMap.filter((e) => e.pid === expect.canaryPid);
+  checks.push({
+    name: 'hint map: every entry written by a logged action, none for the canary',
+    ok: unexplained.length === 0 && canaryInMap.length === 0 && (applied.length === 0 || expect.hintMap.length > 0),
+    detail: { entries: expect.hintMap.length, unexplained: unexplained.slice(0, 10), canaryInMap },
+  });
+
+  const deadLetters = (
+    await q<{ consumer: string; topic: string; reason: string; n: string }>(
+      "SELECT consumer, topic, substring(reason, 1, 80) AS reason, count() AS n FROM dead_letters FINAL GROUP BY consumer, topic, reason ORDER BY consumer, topic, reason",
+    )
+  ).map((r) => ({ consumer: r.consumer, topic: r.topic, reason: r.reason, n: num(r.n) }));
+
+  return { ok: checks.every((c) => c.ok), checks, drops, deadLetters };
 }

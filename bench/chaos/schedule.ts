@@ -14,6 +14,9 @@ export const FAULT_KINDS = [
   'stop-processor',
   'stop-sink',
   'broker-restart',
+  'kill-broker',
+  'disk-full',
+  'clock-jump',
   'malformed-records',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -22,7 +25,7 @@ export interface PlannedFault {
   readonly kind: FaultKind;
   /** Seconds the harness waits after the previous fault recovered, before this one. */
   readonly gapS: number;
-  /** SIGSTOP length (stop-*) or how long the broker stays down (broker-restart), seconds. */
+  /** SIGSTOP length (stop-*), how long the broker(s) stay down (broker-restart, kill-broker) or the disk stays full (disk-full), seconds. */
   readonly holdS: number;
   /** stop-processor: which instance. */
   readonly instance: 0 | 1;
@@ -39,6 +42,9 @@ export function shuffle<T>(items: readonly T[], rnd: () => number): T[] {
 }
 
 /** `rounds` rounds of every fault kind in a seeded order, with seeded gaps and hold times. */
+/** Kinds whose holdS is used (the report gives it for them only). */
+export const HELD_KINDS: ReadonlySet<FaultKind> = new Set(['stop-processor', 'stop-sink', 'broker-restart', 'kill-broker', 'disk-full']);
+
 export function faultSchedule(seed: number, rounds: number): PlannedFault[] {
   if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`rounds: wants an integer >= 1, got ${rounds}`);
   const rnd = prng(seed);

@@ -3,9 +3,14 @@
  * can SIGKILL, SIGSTOP/SIGCONT, restart with the same arguments, and stop
  * cleanly (SIGTERM, then wait for its exit). Keeps the tail of its stderr so
  * a run that fails can say what the process said last.
+ *
+ * Each run of the command is detached into its own process group, and
+ * every signal goes to the group, tracked in ./children.ts so the harness's
+ * cleanup (and its SIGTERM handler) can end it whatever state it is in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { trackGroup, untrackGroup } from './children.js';
 
 const PAGELOOP_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const TAIL_CHARS = 8000;
@@ -26,6 +31,14 @@ export interface Service {
   readonly unexpectedExits: string[];
 }
 
+function group(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // ESRCH: the group is gone
+  }
+}
+
 export function pageloopService(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Service {
   let child: ChildProcess | undefined;
   let stderr = '';
@@ -43,32 +56,41 @@ export function pageloopService(name: string, args: readonly string[], env: Node
     start() {
       if (child && child.exitCode === null && child.signalCode === null) return;
       expecting = false;
-      const c = spawn(process.execPath, ['--enable-source-maps', PAGELOOP_MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+      const c = spawn(process.execPath, ['--enable-source-maps', PAGELOOP_MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, detached: true });
+      const pgid = c.pid;
+      if (pgid !== undefined) trackGroup(pgid);
       c.stderr!.on('data', keep);
       c.once('exit', (code, sig) => {
+        // The leader is gone; anything left in its group dies with it (a fork of the service would be a leak).
+        if (pgid !== undefined) {
+          group(pgid, 'SIGKILL');
+          untrackGroup(pgid);
+        }
         if (!expecting) unexpectedExits.push(`${name} exited (code ${code}, signal ${sig}) at ${new Date().toISOString()}`);
       });
       child = c;
     },
     signal(sig) {
       if (sig === 'SIGKILL') expecting = true;
-      child?.kill(sig);
+      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) group(child.pid, sig);
     },
     async kill() {
       const c = child;
-      if (!c) return;
+      if (!c || c.pid === undefined) return;
       expecting = true;
-      c.kill('SIGCONT');
-      c.kill('SIGKILL');
+      group(c.pid, 'SIGCONT');
+      group(c.pid, 'SIGKILL');
       await exited(c);
     },
     async stop(timeoutMs = 60_000) {
       const c = child;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
+      if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
       expecting = true;
-      c.kill('SIGCONT');
+      const pgid = c.pid;
+      group(pgid, 'SIGCONT');
+      // SIGTERM to the leader only: it stops cleanly (commits, closes); the group is killed once it exits.
       c.kill('SIGTERM');
-      const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+      const timer = setTimeout(() => group(pgid, 'SIGKILL'), timeoutMs);
       const code = await exited(c);
       clearTimeout(timer);
       return code;

@@ -33,6 +33,12 @@ export interface SyntheticLoad {
   readonly hosts: readonly SyntheticHostLedger[];
   /** Stops generating; resolves once every generated batch is acknowledged (or `timeoutMs` passes). */
   stop(timeoutMs: number): Promise<void>;
+  /**
+   * The clock-jump fault: host `hostIndex`'s event times move by `deltaNs`
+   * from its next batch on (a host whose clock was stepped, e.g. by NTP):
+   * backwards makes its events late for windows already closed.
+   */
+  jump(hostIndex: number, deltaNs: number): void;
 }
 
 export interface SyntheticOptions {
@@ -68,6 +74,7 @@ export function startSyntheticLoad(kafka: Kafka, o: SyntheticOptions): Synthetic
   const loops: Promise<void>[] = [];
   const ledgers: SyntheticHostLedger[] = [];
   const wakers: Array<() => void> = [];
+  const jumps: Array<(deltaNs: number) => void> = [];
   for (let h = 0; h < o.hosts; h++) {
     const host = `chaos-syn-${h}`;
     const collectorId = `chaos-syn-${h}-seed${o.seed}-${Date.now()}`;
@@ -79,6 +86,9 @@ export function startSyntheticLoad(kafka: Kafka, o: SyntheticOptions): Synthetic
     let eventNs = 2000 * SEC;
     let wake: () => void = () => undefined;
     wakers.push(() => wake());
+    jumps.push((d) => {
+      eventNs = Math.max(SEC, eventNs + d);
+    });
     const timer = setInterval(() => {
       if (!generating) return;
       const ev = batchEvents(rnd, eventNs, o.batchEvents, h);
@@ -118,6 +128,9 @@ export function startSyntheticLoad(kafka: Kafka, o: SyntheticOptions): Synthetic
   }
   return {
     hosts: ledgers,
+    jump(hostIndex, deltaNs) {
+      jumps[hostIndex]?.(deltaNs);
+    },
     async stop(timeoutMs) {
       generating = false;
       for (const w of wakers) w();
