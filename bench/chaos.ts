@@ -3,7 +3,7 @@
  * load and seeded faults, then an exact ledger read from ClickHouse.
  *
  *   node dist/bench/chaos.js [--seed S] [--minutes M] [--rate EVENTS_PER_S] [--hosts N] [--batch EVENTS]
- *                            [--session-timeout-ms MS] [--disk-mib MIB] [--kinds K1,K2] [--json]
+ *                            [--session-timeout-ms MS] [--disk-mib MIB] [--kinds K1,K2|none] [--keep DIR] [--logs DIR] [--json]
  *
  * Stack: a real 3-node KRaft cluster (test/broker.ts startTestCluster; events
  * replicated 3 times, min.insync.replicas 2; restarted on the same ports and
@@ -32,12 +32,13 @@
  *
  * Exit status: 0 when the ledger holds (bench/chaos/ledger.ts), 1 if not.
  */
-import { copyFileSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
-import { startTestCluster, freePort, type TestCluster } from '../test/broker.js';
-import { makeHint, identityOf, recordOf, sendHints } from '../test/feedback.js';
+import { startTestCluster, freePort, readTopic, type TestCluster } from '../test/broker.js';
+import { decodeHint } from '../schemas/derived.js';
+import { makeHint, identityOf, recordOf } from '../test/feedback.js';
 import { memtouchPath, startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { createClickHouseClient } from '../clickhouse/client.js';
 import { DATABASE } from '../schemas/clickhouse-tables.js';
@@ -73,9 +74,14 @@ const BATCH = flag('batch', 1000);
 const SESSION_TIMEOUT_MS = flag('session-timeout-ms', 30_000);
 const DISK_MIB = flag('disk-mib', 1024);
 const JSON_OUT = args.includes('--json');
+/** --keep DIR: copy the sink's ClickHouse directory there before the cleanup (its tmpfs goes), to look into a failed ledger. */
+const KEEP = args.includes('--keep') ? args[args.indexOf('--keep') + 1] : undefined;
+/** --logs DIR: every service's stderr appended to DIR/NAME.log. */
+const LOGS = args.includes('--logs') ? args[args.indexOf('--logs') + 1] : undefined;
 const KINDS: readonly FaultKind[] = (() => {
   const i = args.indexOf('--kinds');
   if (i < 0) return FAULT_KINDS;
+  if (args[i + 1] === 'none') return []; // the same run with no fault: the ledger's baseline
   const list = (args[i + 1] ?? '').split(',').filter(Boolean);
   const bad = list.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
   if (list.length === 0 || bad.length > 0) {
@@ -221,6 +227,7 @@ function cleanup(run: Run): Promise<void> {
       clearTimeout(timer);
     }
     killAllNow();
+    if (KEEP && run.disk) cpSync(run.disk.dir, KEEP, { recursive: true });
     run.disk?.unmount();
     rmSync(run.work, { recursive: true, force: true });
     rmSync(dirname(run.pin), { recursive: true, force: true });
@@ -261,15 +268,16 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   await memtouch.send('touch held');
 
   const metricsPort = await freePort();
-  const sink = pageloopService('sink', ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP], { PAGELOOP_CLICKHOUSE_DIR: chDir });
+  const sink = pageloopService('sink', ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP], { PAGELOOP_CLICKHOUSE_DIR: chDir }, LOGS);
   const procs = [0, 1].map((i) =>
-    pageloopService(`processor-${i}`, ['process', '--brokers', b, '--group', PROCESSOR_GROUP, '--instance', `chaos-p${i}`, '--session-timeout-ms', String(SESSION_TIMEOUT_MS), '--quiet']),
+    pageloopService(`processor-${i}`, ['process', '--brokers', b, '--group', PROCESSOR_GROUP, '--instance', `chaos-p${i}`, '--session-timeout-ms', String(SESSION_TIMEOUT_MS), ...(LOGS ? [] : ['--quiet'])], {}, LOGS),
   );
   const agent = pageloopService(
     'agent',
     ['agent', '--brokers', b, '--host', agentHost, '--allow-comm', 'memtouch', '--hint-map', pin, '--per-process-per-minute', '600',
       '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort)],
     { PAGELOOP_HOST: agentHost },
+    LOGS,
   );
   services.push(sink, ...procs, agent);
   for (const s of services) s.start();
@@ -292,10 +300,17 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     }
   })();
   let hintsSent = 0;
+  // Idempotent: test/feedback.ts sendHints' plain producer re-sent a batch whose ack it missed, and the
+  // ledger then found the harness's own hint twice in Kafka and ClickHouse (not the pipeline's doing).
+  const hintProducer = cluster.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  const sendHints = async (records: ReturnType<typeof recordOf>[]): Promise<void> => {
+    await hintProducer.connect();
+    await hintProducer.send({ topic: TOPIC.hints, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value })) });
+  };
   const hinter = (async () => {
     while (!run.stopping) {
       try {
-        await sendHints(cluster.kafka, [
+        await sendHints([
           recordOf(makeHint(identityOf(agentHost, memtouch.pid), held, 4 * MiB, 'promote')),
           recordOf(makeHint(identityOf(agentHost, canary.pid), canaryBase, 4 * MiB, 'promote')),
         ]);
@@ -328,11 +343,19 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     return true;
   };
   const eventsEnd = async (): Promise<Offsets> => endOffsets(await admin.get(), [TOPIC.events]);
+  /** The end offsets once the synthetic hosts have records in the topic (an empty target is caught up by nothing running). */
+  const loadedEnd = async (): Promise<Offsets> => {
+    for (;;) {
+      const end = await eventsEnd();
+      if ([...end.values()].reduce((n, v) => n + v, 0) >= 4 * HOSTS) return end;
+      await sleep(250);
+    }
+  };
 
   log('waiting for the stack to move (sink and processors caught up once, agent producing)');
   // Against a snapshot of the end offsets: under continuous load the live end always runs a few records ahead.
   let firstTarget: Offsets | undefined;
-  await waitFor('the first catch-up', async () => groupsCaughtUp([PROCESSOR_GROUP, SINK_GROUP], (firstTarget ??= await eventsEnd()))());
+  await waitFor('the first catch-up', async () => groupsCaughtUp([PROCESSOR_GROUP, SINK_GROUP], (firstTarget ??= await loadedEnd()))());
   await waitFor('the agent to produce', async () => (await agentProduced(metricsPort)) > 0);
   const warmMs = Date.now() - t0;
 
@@ -461,6 +484,7 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   log('stopping the load; draining');
   run.stopping = true;
   await Promise.all([workload, hinter]);
+  await hintProducer.disconnect().catch(() => undefined);
   await synthetic.stop(RECOVERY_TIMEOUT_MS);
   const unacked = synthetic.hosts.reduce((n, h) => n + h.queued, 0);
   const finalTarget = await eventsEnd();
@@ -482,6 +506,24 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     return Date.now() - stableSince > 8000;
   });
   const sinkExit = await sink.stop();
+  // Kafka's own committed view of the hints (read_committed, as the sink reads): tells a duplicate the
+  // processors committed from one the sink added.
+  const hintRecords = await readTopic(cluster.kafka, TOPIC.hints, () => false, 12_000);
+  const kafkaHints = new Map<string, string[]>();
+  for (const r of hintRecords) {
+    if (r.value === null) continue;
+    try {
+      const id = decodeHint(r.value).hintId;
+      (kafkaHints.get(id) ?? kafkaHints.set(id, []).get(id)!).push(`${r.partition}@${r.offset}`);
+    } catch {
+      // a malformed record the chaos run wrote itself
+    }
+  }
+  const kafkaHintCheck = {
+    name: 'hints topic (read_committed): no Hint committed twice',
+    ok: [...kafkaHints.values()].every((at) => at.length === 1),
+    detail: { records: hintRecords.length, distinct: kafkaHints.size, twice: [...kafkaHints].filter(([, at]) => at.length > 1).slice(0, 5) },
+  };
   const canaryAfter = smapsRollup(canary.pid);
   await admin.reset();
 
@@ -518,7 +560,7 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     detail: { exits, unexpected: services.flatMap((s) => s.unexpectedExits) },
   };
   const recoveryCheck = { name: 'every fault recovered', ok: faults.every((f) => f.recoveryMs !== null), detail: faults.filter((f) => f.recoveryMs === null) };
-  const checks = [...ledger.checks, canaryCheck, exitCheck, recoveryCheck];
+  const checks = [...ledger.checks, kafkaHintCheck, canaryCheck, exitCheck, recoveryCheck];
   const byKind: Record<string, { count: number; recoveryMsP50?: number; recoveryMsMax?: number; afterReleaseMsP50?: number; afterReleaseMsMax?: number }> = {};
   for (const f of faults) {
     const done = faults.filter((x) => x.kind === f.kind && x.recoveryMs !== null);

@@ -9,6 +9,8 @@
  * cleanup (and its SIGTERM handler) can end it whatever state it is in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trackGroup, untrackGroup } from './children.js';
 
@@ -39,13 +41,15 @@ function group(pgid: number, sig: NodeJS.Signals): void {
   }
 }
 
-export function pageloopService(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Service {
+/** `logDir`: also append everything the command writes on stderr to logDir/name.log (to look into a failed run). */
+export function pageloopService(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, logDir?: string): Service {
   let child: ChildProcess | undefined;
   let stderr = '';
   let expecting = false;
   const unexpectedExits: string[] = [];
   const keep = (d: Buffer): void => {
     stderr = (stderr + d.toString()).slice(-TAIL_CHARS);
+    if (logDir) appendFileSync(join(logDir, `${name}.log`), d);
   };
   const exited = (c: ChildProcess): Promise<number | null> =>
     c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
@@ -66,7 +70,11 @@ export function pageloopService(name: string, args: readonly string[], env: Node
           group(pgid, 'SIGKILL');
           untrackGroup(pgid);
         }
-        if (!expecting) unexpectedExits.push(`${name} exited (code ${code}, signal ${sig}) at ${new Date().toISOString()}`);
+        if (!expecting) {
+          unexpectedExits.push(`${name} exited (code ${code}, signal ${sig}) at ${new Date().toISOString()}`);
+          // Said at once: a crash mid-run is the finding, and a SIGTERMed harness prints no report.
+          process.stderr.write(`[chaos] ${name} exited unexpectedly (code ${code}, signal ${sig}); its stderr ends:\n${stderr.slice(-3000)}\n`);
+        }
       });
       child = c;
     },
