@@ -47,6 +47,7 @@ export function errorMessage(err: unknown): string {
  * broker down or a leader moving, passes with time; kafkajs's own consumer
  * restarts on it. Here it is judged by that cause, so a broker killed for
  * longer than kafkajs's retry budget does not stop a component for good.
+ * The same for KafkaJSNonRetriableError, which carries the cause it wraps.
  * 'unknown' when the error carries no verdict (a plain Error).
  */
 export function retryHelps(err: unknown): boolean | 'unknown' {
@@ -54,7 +55,13 @@ export function retryHelps(err: unknown): boolean | 'unknown' {
     if (e instanceof PageloopError) return e.retriable;
     if (typeof e !== 'object' || e === null) return 'unknown';
     const { name, retriable, cause } = e as { name?: unknown; retriable?: unknown; cause?: unknown };
-    if (name === 'KafkaJSNumberOfRetriesExceeded' && cause !== undefined && cause !== e) {
+    // A KafkaJSNonRetriableError is what an outer kafkajs retrier makes of an
+    // inner one's NumberOfRetriesExceeded, keeping only its cause (the chaos
+    // run's whole-cluster restart: the sink stopped on "NonRetriable: There is
+    // no leader for this topic-partition", a leader election that passes). Its
+    // own wrapping of a final error has that error as its cause, so the cause
+    // is the verdict either way.
+    if ((name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSNonRetriableError') && cause !== undefined && cause !== e) {
       e = cause;
       continue;
     }

@@ -12,6 +12,18 @@ test('retries that ran out over a broker down: judged by the cause, so trying ag
   assert.equal(retryHelps(exhausted), true);
 });
 
+test('a retrier wrapping an inner retrier that ran out over a leader election: judged by that cause', () => {
+  // What the sink got in the chaos run while the whole cluster restarted (it stopped on it).
+  const election = Object.assign(new KafkaJSProtocolError('There is no leader for this topic-partition as we are in the middle of a leadership election'), { retriable: true });
+  const inner = new KafkaJSNumberOfRetriesExceeded(election, { retryCount: 5, retryTime: 9196, cause: election } as never);
+  const outer = new (KafkaJSNonRetriableError as unknown as new (e: Error, o: { cause: unknown }) => Error & { retriable: boolean })(inner, { cause: election });
+  assert.equal(outer.retriable, false, 'kafkajs itself says no');
+  assert.equal(retryHelps(outer), true);
+  // kafkajs's wrapping of a final error: the cause is that error, and it stays final.
+  const auth = Object.assign(new KafkaJSProtocolError('Topic authorization failed'), { retriable: false });
+  assert.equal(retryHelps(new (KafkaJSNonRetriableError as unknown as new (e: Error, o: { cause: unknown }) => Error)(auth, { cause: auth })), false);
+});
+
 test('retries that ran out over a final error stay final', () => {
   const final = new KafkaJSNonRetriableError('Topic authorization failed');
   assert.equal(retryHelps(new KafkaJSNumberOfRetriesExceeded(final, { retryCount: 5, retryTime: 1 })), false);
