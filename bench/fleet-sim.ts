@@ -17,7 +17,8 @@
  * fleet's produced rate, the group's processed rate and lag (records and
  * seconds behind), every stall of the group's commits longer than 1 s
  * (a rebalance pause) after an --add-at/--kill-at, hints acknowledged, the
- * instances' and broker's CPU.
+ * instances' and broker's CPU, and the instances' CPU time per event with
+ * the hosts per core it implies at the recording's rate.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -186,8 +187,18 @@ async function groupCommitted(kafka: Kafka, topic: string): Promise<{ committed:
   }
 }
 
+/** Set by SIGINT/SIGTERM: the run ends early through its one cleanup path (its broker and instances run detached or as children and would outlive it). */
+let stopRequested = false;
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopRequested) process.exit(130);
+      stopRequested = true;
+      process.stderr.write(`fleet-sim: ${sig}: stopping (again to exit at once, leaving the broker behind)\n`);
+    });
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'pageloop-fleet-'));
   let broker: TestBroker | undefined;
   const children: ChildProcess[] = [];
@@ -262,7 +273,7 @@ async function main(): Promise<void> {
     let nextInstance = o.instances;
     for (;;) {
       const elapsedS = (performance.now() - t0) / 1000;
-      if (elapsedS >= o.seconds) break;
+      if (elapsedS >= o.seconds || stopRequested) break;
       const nowNs = elapsedS * SEC;
       const messages: { key: string; value: Buffer; timestamp: string }[] = [];
       for (const c of cursors) {
@@ -321,16 +332,21 @@ async function main(): Promise<void> {
     }
     await sampling;
     const wallS = (performance.now() - t0) / 1000;
-    const cpu = children.map((c) => cpuSeconds(c.pid));
-    const brokerCpu = broker ? cpuSeconds(Number(readFileSync(join(broker.local.config.dataDir, 'kafka.pid'), 'utf8'))) : 0;
     // Drain: how long the group needs to catch up once the hosts stop.
     const drainT0 = performance.now();
     let final = await groupCommitted(kafka, TOPIC.events);
-    while (final.committed < final.high && performance.now() - drainT0 < 120_000) {
+    while (final.committed < final.high && performance.now() - drainT0 < 120_000 && !stopRequested) {
       await sleep(250);
       final = await groupCommitted(kafka, TOPIC.events);
     }
     const drainS = (performance.now() - drainT0) / 1000;
+    // CPU after the drain, so it covers all the input. CPU time per event is
+    // the figure a shared machine does not distort much (throughput it does):
+    // hosts per core follow from it and the per-host rate.
+    const cpu = children.map((c) => cpuSeconds(c.pid));
+    const brokerCpu = broker ? cpuSeconds(Number(readFileSync(join(broker.local.config.dataDir, 'kafka.pid'), 'utf8'))) : 0;
+    const drained = final.committed >= final.high;
+    const processorCpuUsPerEvent = (cpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, producedEvents);
     const lags = samples.map((x) => x.high - x.committed);
     const recordsPerS = producedRecords / wallS;
     // Stalls: seconds where the group's commits did not move while it had input waiting.
@@ -361,6 +377,10 @@ async function main(): Promise<void> {
       stallsS: { count: stalls.length, p50: Number(pct(stalls, 50).toFixed(2)), p99: Number(pct(stalls, 99).toFixed(2)), max: Number(Math.max(0, ...stalls).toFixed(2)) },
       hintsAcked: { hosts: acks.size, total: [...acks.values()].reduce((a, b) => a + b, 0) },
       cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)) },
+      // Only meaningful when the group drained all the input (else it did not process every event).
+      drained,
+      processorCpuUsPerEvent: Number(processorCpuUsPerEvent.toFixed(2)),
+      hostsPerProcessorCore: Math.floor(1e6 / (processorCpuUsPerEvent * perHostEventsPerS)),
       eventsTopicDiskBytes: disk,
       brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / wallS) * 86400 / MB).toFixed(1)),
     };

@@ -282,6 +282,17 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     retiring.add(done);
   };
 
+  /** A stop step that takes long says so, every 10 s, so a stuck stop names what it waits for. */
+  async function slowStep(what: string, step: () => Promise<unknown> | undefined): Promise<void> {
+    const since = Date.now();
+    const timer = setInterval(() => log(`stopping: still ${what} after ${Math.round((Date.now() - since) / 1000)} s`), 10_000);
+    try {
+      await step();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   const statePartition = (p: number): number => p % statePartitions;
 
   async function committedOffset(p: number): Promise<number> {
@@ -578,17 +589,17 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     },
     async stop() {
       stopping = true;
-      await consumer?.disconnect().catch(() => undefined);
+      await slowStep('leaving the group', () => consumer?.disconnect().catch(() => undefined));
       // Batches still being processed finish (or fail) before their producers go.
-      await Promise.all([...tails.values()]);
+      await slowStep('batches in flight', () => Promise.all([...tails.values()]));
       // What this instance held, for the final report.
       final = snapshot();
       for (const e of entries.values()) retire(e.producer);
       entries.clear();
-      await Promise.all([...retiring]);
-      await reader?.stop();
-      await admin?.disconnect().catch(() => undefined);
-      await host?.stop();
+      await slowStep('closing the transactional producers', () => Promise.all([...retiring]));
+      await slowStep('stopping the changelog reader', () => reader?.stop());
+      await slowStep('closing the admin client', () => admin?.disconnect().catch(() => undefined));
+      await slowStep('stopping the engines', () => host?.stop());
     },
     stats() {
       return final ?? snapshot();

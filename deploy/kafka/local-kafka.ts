@@ -7,7 +7,10 @@
  * node, tell later commands where they are.
  *
  * Settings are in config.ts, file layout and properties in files.ts, the
- * jars in jars.ts; this is the life cycle: start, stop, status.
+ * jars in jars.ts; this is the life cycle: start, stop, status. It stays
+ * one file (about 600 lines): start and stop share the per-node pid and state
+ * bookkeeping, and splitting them would put the cluster's invariants
+ * (every node in the state file, every pid checked) in two places.
  *
  * Production does not use this: it points at an existing cluster by its
  * bootstrap servers (see kafka/client.ts).
