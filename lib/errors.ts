@@ -69,3 +69,23 @@ export function retryHelps(err: unknown): boolean | 'unknown' {
   }
   return 'unknown';
 }
+
+/** kafkajs error types about the consumer group's membership or coordinator (kafkajs rejoins on them). */
+const GROUP_MEMBERSHIP_TYPES: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS']);
+
+/**
+ * Whether an error (or a cause it wraps) is about the consumer group itself:
+ * retrying the call in place repeats it, because only kafkajs's rejoin (a
+ * new coordinator lookup, a new member id or generation) clears it. Code
+ * holding a batch must let such an error reach kafkajs, and not stop on it:
+ * kafkajs marks UNKNOWN_MEMBER_ID final although a rejoin fixes it.
+ */
+export function isGroupMembershipError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === 'string' && GROUP_MEMBERSHIP_TYPES.has(type)) return true;
+    if (cause === e) break;
+    e = cause;
+  }
+  return false;
+}

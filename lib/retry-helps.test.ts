@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
-import { PageloopError, retryHelps } from './errors.js';
+import { PageloopError, isGroupMembershipError, retryHelps } from './errors.js';
 
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSNonRetriableError } = kafkajs;
 
@@ -36,4 +36,15 @@ test("an error's own verdict, a PageloopError's verdict, and no verdict", () => 
   assert.equal(retryHelps(new PageloopError('x', 'y')), false);
   assert.equal(retryHelps(new Error('plain')), 'unknown');
   assert.equal(retryHelps('a string'), 'unknown');
+});
+
+test('group membership errors are told apart, also wrapped, so a batch holder hands them to kafkajs', () => {
+  // Both seen by the sink while the chaos run restarted the whole cluster.
+  const notCoordinator = Object.assign(new KafkaJSProtocolError('This is not the correct coordinator for this group'), { type: 'NOT_COORDINATOR_FOR_GROUP' });
+  const unknownMember = Object.assign(new KafkaJSProtocolError('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID', retriable: false });
+  assert.equal(isGroupMembershipError(notCoordinator), true);
+  assert.equal(isGroupMembershipError(unknownMember), true);
+  assert.equal(isGroupMembershipError(new KafkaJSNumberOfRetriesExceeded(notCoordinator, { retryCount: 5, retryTime: 1 })), true);
+  assert.equal(isGroupMembershipError(new KafkaJSConnectionError('x')), false);
+  assert.equal(isGroupMembershipError(new Error('plain')), false);
 });
