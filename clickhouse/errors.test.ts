@@ -29,4 +29,15 @@ describe('ClickHouse errors', () => {
     assert.equal(e3.retriable, false);
     assert.match(e3.message, /^query: ClickHouse error 62 \(SYNTAX_ERROR\)/);
   });
+
+  test('a full disk passes once space is freed: both ways the engine reports it are retriable', () => {
+    // Both seen from chDB on a full tmpfs in the chaos run's disk-full fault (the sink exited on them).
+    const reserve = toPageloopError(new ClickHouseError({ message: 'Cannot reserve 1.00 MiB, not enough space', code: '243', type: 'NOT_ENOUGH_SPACE' }), 'insert 273 rows into events');
+    assert.equal(reserve.retriable, true);
+    const write = toPageloopError(new ClickHouseError({ message: 'ENOSPC: no space left on device, write', code: '1001', type: 'STD_EXCEPTION' }), 'insert 1 rows into sink_blocks');
+    assert.equal(write.retriable, true);
+    // Another std::exception is still final.
+    const other = toPageloopError(new ClickHouseError({ message: 'basic_string::at: __n out of range', code: '1001', type: 'STD_EXCEPTION' }), 'insert');
+    assert.equal(other.retriable, false);
+  });
 });

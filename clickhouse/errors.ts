@@ -31,7 +31,19 @@ const RETRIABLE_CLICKHOUSE_ERRORS: ReadonlySet<string> = new Set([
   'KEEPER_EXCEPTION',
   'DEADLOCK_AVOIDED',
   'SESSION_IS_LOCKED',
+  // A full disk passes when space is freed (an operator, TTL, merges); the
+  // chaos run's disk-full fault found the sink exiting on it instead.
+  'NOT_ENOUGH_SPACE',
 ]);
+
+/**
+ * A full disk as the engine reports it when the write itself fails rather
+ * than its reservation: a std::exception with the errno text, e.g.
+ * "ClickHouse error 1001 (STD_EXCEPTION): ENOSPC: no space left on device, write".
+ */
+export function isDiskFullMessage(message: string): boolean {
+  return /\bENOSPC\b|no space left on device/i.test(message);
+}
 
 /** Node socket errors that mean "the server was not reachable right now". */
 const RETRIABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
@@ -76,7 +88,7 @@ export class ClickHouseQueryError extends PageloopError {
   readonly clickhouseName: string | undefined;
 
   constructor(message: string, info: { code?: number; name?: string; cause?: unknown } = {}) {
-    super('clickhouse', message, { retriable: isRetriableClickHouseError(info.name), cause: info.cause });
+    super('clickhouse', message, { retriable: isRetriableClickHouseError(info.name) || isDiskFullMessage(message), cause: info.cause });
     this.name = 'ClickHouseQueryError';
     this.clickhouseCode = info.code;
     this.clickhouseName = info.name;

@@ -33,6 +33,26 @@ export interface KafkaEventsProducerOptions {
   sendTimeoutMs: number;
 }
 
+/** kafkajs error types after which this producer's idempotence state is no use (a new producer id is needed). */
+const FRESH_PRODUCER_TYPES: ReadonlySet<string> = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'PRODUCER_FENCED',
+]);
+
+/** Whether a failed send's producer must be replaced (its id, epoch or sequence refused), looking through wrapped causes. */
+export function needsFreshProducer(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === 'string' && FRESH_PRODUCER_TYPES.has(type)) return true;
+    if (cause === e) break;
+    e = cause;
+  }
+  return false;
+}
+
 export function createKafkaEventsProducer(kafka: Kafka, options: KafkaEventsProducerOptions): EventsProducer {
   let producer: Producer | undefined;
   let connecting: Promise<Producer> | undefined;
@@ -78,10 +98,17 @@ export function createKafkaEventsProducer(kafka: Kafka, options: KafkaEventsProd
           messages: [{ key, value, timestamp: String(timestampMs) }],
         });
       } catch (err) {
-        // A producer that failed may hold a stale connection or epoch: start a
-        // fresh one for the next attempt.
-        producer = undefined;
-        await p.disconnect().catch(() => undefined);
+        // The next attempt reuses this producer: same producer id, same
+        // sequence number, so a send whose ack was lost (the broker wrote it,
+        // then went away) is recognised by the broker as a duplicate. A fresh
+        // producer would write it again: the chaos run's whole-cluster restart
+        // put one collector batch twice into the events topic and ClickHouse.
+        // Only when the broker no longer accepts this producer's id, epoch or
+        // sequence does a fresh one start.
+        if (needsFreshProducer(err)) {
+          producer = undefined;
+          await p.disconnect().catch(() => undefined);
+        }
         throw new PageloopError('kafka-send', `produce to ${topic} failed: ${String(err)}`, { retriable: true, cause: err });
       }
     },

@@ -23,6 +23,7 @@ import { decodeHint, encodeHintAction, type Hint, type HintAction, type HintOutc
 import { feedbackConfig, type FeedbackConfig } from './config.js';
 import { createEnforcer, type Enforcer, type Kernel } from './enforcer.js';
 import { checkKeyMatches, parseHintKey, REGION_BYTES } from './policy.js';
+import { createRedeliveryFilter } from './redelivery.js';
 
 /** Action records per produce request: small records, well under the broker's 1 MiB request limit. */
 const MAX_ACTIONS_PER_SEND = 500;
@@ -43,6 +44,8 @@ export interface FeedbackAgentStats {
   records: number;
   /** Records of other hosts, ignored. */
   otherHosts: number;
+  /** Records kafkajs handed over again (consumer restart, rebalance) and that were skipped. */
+  redelivered: number;
   withdrawals: number;
   /** Hints seen again that were applied already: nothing done, nothing recorded. */
   alreadyApplied: number;
@@ -97,6 +100,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
   const stats: FeedbackAgentStats = {
     records: 0,
     otherHosts: 0,
+    redelivered: 0,
     withdrawals: 0,
     alreadyApplied: 0,
     expired: 0,
@@ -266,6 +270,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
         if (!stats.caughtUp && ends.size === 0) void serial(reconcile);
       };
 
+      const redelivery = createRedeliveryFilter();
       consumer = deps.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
       consumer.on(consumer.events.END_BATCH_PROCESS, (ev) => {
         const { topic, partition, lastOffset } = ev.payload;
@@ -281,7 +286,12 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
       await consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
-        eachMessage: async ({ message }) => {
+        eachMessage: async ({ message, partition }) => {
+          // Handed over again after a consumer restart or a rebalance (nothing is committed): acted on already.
+          if (!redelivery.fresh(partition, message.offset)) {
+            stats.redelivered++;
+            return;
+          }
           const key = message.key ? message.key.toString('utf8') : '';
           if (!stats.caughtUp) {
             // Latest record per key of this host: the live set, acted on once caught up.

@@ -47,6 +47,7 @@ export function errorMessage(err: unknown): string {
  * broker down or a leader moving, passes with time; kafkajs's own consumer
  * restarts on it. Here it is judged by that cause, so a broker killed for
  * longer than kafkajs's retry budget does not stop a component for good.
+ * The same for KafkaJSNonRetriableError, which carries the cause it wraps.
  * 'unknown' when the error carries no verdict (a plain Error).
  */
 export function retryHelps(err: unknown): boolean | 'unknown' {
@@ -54,11 +55,37 @@ export function retryHelps(err: unknown): boolean | 'unknown' {
     if (e instanceof PageloopError) return e.retriable;
     if (typeof e !== 'object' || e === null) return 'unknown';
     const { name, retriable, cause } = e as { name?: unknown; retriable?: unknown; cause?: unknown };
-    if (name === 'KafkaJSNumberOfRetriesExceeded' && cause !== undefined && cause !== e) {
+    // A KafkaJSNonRetriableError is what an outer kafkajs retrier makes of an
+    // inner one's NumberOfRetriesExceeded, keeping only its cause (the chaos
+    // run's whole-cluster restart: the sink stopped on "NonRetriable: There is
+    // no leader for this topic-partition", a leader election that passes). Its
+    // own wrapping of a final error has that error as its cause, so the cause
+    // is the verdict either way.
+    if ((name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSNonRetriableError') && cause !== undefined && cause !== e) {
       e = cause;
       continue;
     }
     return typeof retriable === 'boolean' ? retriable : 'unknown';
   }
   return 'unknown';
+}
+
+/** kafkajs error types about the consumer group's membership or coordinator (kafkajs rejoins on them). */
+const GROUP_MEMBERSHIP_TYPES: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS']);
+
+/**
+ * Whether an error (or a cause it wraps) is about the consumer group itself:
+ * retrying the call in place repeats it, because only kafkajs's rejoin (a
+ * new coordinator lookup, a new member id or generation) clears it. Code
+ * holding a batch must let such an error reach kafkajs, and not stop on it:
+ * kafkajs marks UNKNOWN_MEMBER_ID final although a rejoin fixes it.
+ */
+export function isGroupMembershipError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === 'string' && GROUP_MEMBERSHIP_TYPES.has(type)) return true;
+    if (cause === e) break;
+    e = cause;
+  }
+  return false;
 }

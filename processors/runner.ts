@@ -474,6 +474,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       consumer!.seek({ topic: topics.events, partition: p, offset: String(at) });
       log(`partition ${p}: batch stopped (${errorMessage(err)}); reading again from ${at} (${kept ? "the engine's position" : 'the last commit'})`);
     } catch (seekErr) {
+      // The consumer crashed and is restarting meanwhile: its rejoin reads from the commits.
+      if (batchGeneration !== generation || stopping) return;
       fail(new PageloopError('processor-transaction', `partition ${p}: cannot read again from its engine's position after a failed batch (${errorMessage(err)}): ${errorMessage(seekErr)}`, { retriable: false }));
     }
   }
@@ -535,6 +537,11 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       c.on(c.events.CRASH, (ev) => {
         stats.lastError = errorMessage(ev.payload.error);
         if (!ev.payload.restart) fail(ev.payload.error);
+        // kafkajs restarts the consumer: it rejoins and every partition is read again from its
+        // commit, so what was in flight belongs to a past generation (afterReadAheadFailure must
+        // not seek a consumer that is being restarted: the chaos run's broker faults stopped both
+        // processors on "Consumer group was not initialized").
+        else generation++;
       });
       await c.connect();
       await c.subscribe({ topic: topics.events, fromBeginning: true });

@@ -29,7 +29,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ClickHouseSettings } from '@clickhouse/client';
-import { PageloopError, UsageError, errorMessage, retryHelps } from '../lib/errors.js';
+import { PageloopError, UsageError, errorMessage, isGroupMembershipError, retryHelps } from '../lib/errors.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
@@ -290,7 +290,9 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       try {
         return await fn();
       } catch (err) {
-        if (retryHelps(err) !== true || halt.stopped) throw err;
+        // A group error is kafkajs's to fix (it rejoins): retried here, the chaos run's cluster restart
+        // gave minutes of "not the correct coordinator" on the same commit, then a final "not aware of this member".
+        if (retryHelps(err) !== true || halt.stopped || isGroupMembershipError(err)) throw err;
         stats.retries++;
         log(`${what} failed, retrying in ${delay} ms: ${errorMessage(err)}`);
         await sleep(delay, halt);
@@ -399,7 +401,8 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
           } catch (err) {
             // Nothing past the last commit is kept: the next fetch (or run) starts there again.
             partitions.delete(`${payload.batch.topic}:${payload.batch.partition}`);
-            if (retryHelps(err) !== true) fail(err);
+            // The records are read again from the last commit after the rejoin; their inserts dedup by token.
+            if (retryHelps(err) !== true && !isGroupMembershipError(err)) fail(err);
             throw err;
           }
         },

@@ -25,8 +25,9 @@ export interface Memtouch {
   kill(): void;
 }
 
-export function startMemtouch(): Promise<Memtouch> {
-  const child: ChildProcessWithoutNullStreams = spawn(memtouchPath(), [], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** `binary`: another copy of memtouch (e.g. under another name, so its comm differs). */
+export function startMemtouch(binary: string = memtouchPath()): Promise<Memtouch> {
+  const child: ChildProcessWithoutNullStreams = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
   let buffered = '';
   const waiters: Array<{ resolve: (s: string) => void; reject: (e: Error) => void; command: string }> = [];
   child.stdout.setEncoding('utf8');
