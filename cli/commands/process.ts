@@ -10,6 +10,7 @@ import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson
 import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
 import { processorTopics } from '../../processors/topics.js';
 import { DEFAULT_HEALTH_HOST, DEFAULT_PROCESSORS_METRICS_PORT, metricsAuthFromEnv, serveHealthEndpoint, type HealthEndpoint } from '../../deploy/health-endpoint.js';
+import { untilSignal } from '../run-until.js';
 
 /** Flags shared by `process` and `replay`. */
 export const commonFlags: FlagSpec[] = [
@@ -123,22 +124,6 @@ export function formatProcessorStats(s: ProcessorStats): string {
     `duplicates ${s.hosts.duplicates} gaps ${s.hosts.gaps} late ${s.hosts.lateEvents}`,
     ...(s.lastError ? [`last error: ${s.lastError}`] : []),
   ].join('; ');
-}
-
-/** Resolves on SIGINT/SIGTERM. */
-export function untilSignal(): { done: Promise<void>; cancel: () => void } {
-  let resolve: () => void = () => undefined;
-  const done = new Promise<void>((r) => (resolve = r));
-  const on = (): void => resolve();
-  process.once('SIGINT', on);
-  process.once('SIGTERM', on);
-  return {
-    done,
-    cancel: () => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-    },
-  };
 }
 
 export const processCommand: Command = {

@@ -3,7 +3,8 @@ import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } 
 import { UsageError } from '../../lib/errors.js';
 import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type RunnerConfig } from '../../processors/runner.js';
 import { outputTopicSpecs, processorTopics, retrying } from '../../processors/topics.js';
-import { commonFlags, formatProcessorStats, runnerOverrides, setupFromArgs, untilSignal } from './process.js';
+import { commonFlags, formatProcessorStats, runnerOverrides, setupFromArgs } from './process.js';
+import { untilSignal } from '../run-until.js';
 
 const flags: FlagSpec[] = [
   { name: 'from-start', kind: 'boolean', help: 'replay pageloop.events.v1 from its first record (required: the only mode)' },
