@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createProbes, type ProbesConfig } from '../bpf/probes.js';
+import { SAMPLED_PROBES_CONFIG, createProbes, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat } from '../lib/procfs.js';
@@ -128,7 +128,7 @@ describe('the meter on the real kernel', () => {
 
   test('sampled faults, default period 16: runs are the workload minflt / 16, within one sample', async () => {
     const w = await workload();
-    const m = meterOn({ families: ['fault'], targets: { pids: [w.pid], cgroups: [] } });
+    const m = meterOn({ ...SAMPLED_PROBES_CONFIG, families: ['fault'], targets: { pids: [w.pid], cgroups: [] } });
     try {
       const { record, faults } = await intervalOver(w, m, 'a', 64);
       const runs = programOf(record, 'pl_fault_sample').runCount;
@@ -181,7 +181,7 @@ describe('the agent: metrics endpoint, events topic, ClickHouse', () => {
       { brokers: [broker.bootstrap], pids: [w.pid], cgroups: [], families: ['fault'], metricsPort: 0 },
       { PAGELOOP_HOST: 'overhead-test-host' },
     );
-    const running = await startCollecting(settings, { probes: createProbes({ ...settings.probes, faultSamplePeriod: 1 }), sink: { kafka: broker.kafka }, log: () => undefined });
+    const running = await startCollecting(settings, { probes: createProbes({ ...settings.probes, ...SAMPLED_PROBES_CONFIG, faultSamplePeriod: 1 }), sink: { kafka: broker.kafka }, log: () => undefined });
     const meter = running.overhead!;
     let metricsText = '';
     let faults = 0;
