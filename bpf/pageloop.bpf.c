@@ -6,6 +6,10 @@
  * goes through pl_reserve(), which counts failed reservations per CPU and per
  * family. Which programs load is decided in user space (autoload), which
  * processes count is decided at run time through the target maps.
+ *
+ * One file (about 750 lines) because it is one BPF object: the programs share
+ * the ring buffer, the target and hint maps and the loss counters, and libbpf
+ * loads an object per file (the libbpf-tools shape: one x.bpf.c per tool).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -5,6 +5,9 @@
 // ring buffer through libuv (uv_poll on the ring buffer's epoll fd), handing
 // JavaScript one Buffer per drain. What to load, attach, target and decode is
 // decided in TypeScript (bpf/native.ts is the typed face of this file).
+//
+// One translation unit (about 740 lines): node-gyp builds one module, and the
+// object, ring reader and syscall wrappers share the errno-to-exception helpers.
 #include <napi.h>
 #include <uv.h>
 
