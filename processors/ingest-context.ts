@@ -27,6 +27,9 @@ export interface WindowGate {
   admit(h: HostState, t: number): number;
 }
 
+/** The HostAcc fields that are plain event counts. */
+export type HostEventCounter = 'compactionDefers' | 'kcompactdWakes' | 'swapEntries';
+
 function newHostAcc(): HostAcc {
   return {
     orders: new Map(),
@@ -161,6 +164,14 @@ export class IngestContext {
       h.acc.set(w, a);
     }
     return a;
+  }
+
+  /** Host-level events that only count (one more per admitted row of window w): tsNs are the rows' times. */
+  countHostEvents(tsNs: ArrayLike<number>, from: number, to: number, counter: HostEventCounter): void {
+    for (let i = from; i < to; i++) {
+      const w = this.gate.admit(this.h, tsNs[i]!);
+      if (w >= 0) this.hostAcc(w)[counter]++;
+    }
   }
 
   /** The start of the region an address falls in. */

@@ -1,7 +1,7 @@
 /**
  * Huge pages and compaction: promotions (per region and per host order),
- * khugepaged collapses, compaction runs and deferrals, kcompactd wake-ups
- * (host level). The host cost model reads these at a window's close.
+ * khugepaged collapses and compaction runs (host level; deferrals and
+ * kcompactd wake-ups only count, IngestContext.countHostEvents). The host cost model reads these at a window's close.
  */
 import type { TypedEventBlocks } from '../schemas/typed-decode.js';
 import { orderStats, type IngestContext } from './ingest-context.js';
@@ -68,20 +68,3 @@ export function ingestCompactions(x: IngestContext, s: TypedEventBlocks['compact
   }
 }
 
-export function ingestCompactionDefers(x: IngestContext, s: TypedEventBlocks['compactionDefers'], from: number, to: number): void {
-  const gate = x.gate;
-  const h = x.h;
-  for (let i = from; i < to; i++) {
-    const w = gate.admit(h, s.h.tsNs[i]!);
-    if (w >= 0) x.hostAcc(w).compactionDefers++;
-  }
-}
-
-export function ingestKcompactdWakes(x: IngestContext, s: TypedEventBlocks['kcompactdWakes'], from: number, to: number): void {
-  const gate = x.gate;
-  const h = x.h;
-  for (let i = from; i < to; i++) {
-    const w = gate.admit(h, s.h.tsNs[i]!);
-    if (w >= 0) x.hostAcc(w).kcompactdWakes++;
-  }
-}

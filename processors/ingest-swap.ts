@@ -1,8 +1,8 @@
 /**
  * Paging out and back in: swap-outs (the pages each region has out, so a
- * later swap-in of one is a refault, with its distance), swap-ins, changes
- * of a process's swap entry count (rss_stat MM_SWAPENTS) and direct reclaim
- * runs (host level). The tuner and the refault cost read these at a
+ * later swap-in of one is a refault, with its distance), swap-ins and
+ * direct reclaim runs (host level; changes of a process's swap entry count,
+ * rss_stat MM_SWAPENTS, only count: IngestContext.countHostEvents). The tuner and the refault cost read these at a
  * window's close.
  */
 import type { TypedEventBlocks } from '../schemas/typed-decode.js';
@@ -64,15 +64,6 @@ export function ingestSwapIns(x: IngestContext, s: TypedEventBlocks['swapIns'], 
       ha.refaults++;
       ha.pagedDelta--;
     }
-  }
-}
-
-export function ingestSwapEntries(x: IngestContext, s: TypedEventBlocks['swapEntries'], from: number, to: number): void {
-  const gate = x.gate;
-  const h = x.h;
-  for (let i = from; i < to; i++) {
-    const w = gate.admit(h, s.h.tsNs[i]!);
-    if (w >= 0) x.hostAcc(w).swapEntries++;
   }
 }
 

@@ -8,9 +8,9 @@ import type { ProbeEventType } from '../bpf/events.js';
 import type { TypedEventBatch } from '../schemas/typed-decode.js';
 import type { IngestContext } from './ingest-context.js';
 import { ingestFaultSummaries, ingestFaults } from './ingest-faults.js';
-import { ingestCollapses, ingestCompactionDefers, ingestCompactions, ingestKcompactdWakes, ingestPromotions } from './ingest-pages.js';
+import { ingestCollapses, ingestCompactions, ingestPromotions } from './ingest-pages.js';
 import { ingestSamplers } from './ingest-samplers.js';
-import { ingestReclaims, ingestSwapEntries, ingestSwapIns, ingestSwapOuts } from './ingest-swap.js';
+import { ingestReclaims, ingestSwapIns, ingestSwapOuts } from './ingest-swap.js';
 
 type BlockType = Exclude<ProbeEventType, 'bench'>;
 
@@ -64,10 +64,10 @@ export function ingestBatch(x: IngestContext, b: TypedEventBatch): void {
         ingestCompactions(x, b.compactions, from, to);
         break;
       case 'compaction_defer':
-        ingestCompactionDefers(x, b.compactionDefers, from, to);
+        x.countHostEvents(b.compactionDefers.h.tsNs, from, to, 'compactionDefers');
         break;
       case 'kcompactd_wake':
-        ingestKcompactdWakes(x, b.kcompactdWakes, from, to);
+        x.countHostEvents(b.kcompactdWakes.h.tsNs, from, to, 'kcompactdWakes');
         break;
       case 'swap_out':
         ingestSwapOuts(x, b.swapOuts, from, to);
@@ -76,7 +76,7 @@ export function ingestBatch(x: IngestContext, b: TypedEventBatch): void {
         ingestSwapIns(x, b.swapIns, from, to);
         break;
       case 'swap_entries':
-        ingestSwapEntries(x, b.swapEntries, from, to);
+        x.countHostEvents(b.swapEntries.h.tsNs, from, to, 'swapEntries');
         break;
       case 'reclaim':
         ingestReclaims(x, b.reclaims, from, to);
