@@ -2,8 +2,8 @@
  * Paging out and back in: swap-outs (the pages each region has out, so a
  * later swap-in of one is a refault, with its distance), swap-ins and
  * direct reclaim runs (host level; changes of a process's swap entry count,
- * rss_stat MM_SWAPENTS, only count: IngestContext.countHostEvents). The tuner and the refault cost read these at a
- * window's close.
+ * rss_stat MM_SWAPENTS, only count: IngestContext.countHostEvents). The
+ * tuner and the refault cost read these at a window's close.
  */
 import type { TypedEventBlocks } from '../schemas/typed-decode.js';
 import type { IngestContext } from './ingest-context.js';
