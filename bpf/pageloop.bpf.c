@@ -208,6 +208,28 @@ static __always_inline __u32 hint_in_force(__u32 pid, __u64 start_ns, __u64 addr
 
 /* ---- fault family --------------------------------------------------------- */
 
+/*
+ * A new region's stats entry, made from init (callers look it up first, so
+ * init is only built on a miss). NULL when the table is full: the `faults`
+ * faults it stood for are counted as lost.
+ */
+static __always_inline struct pl_fault_stats *
+new_fault_stats(struct pl_fault_key *key, struct pl_fault_stats *init, __u64 faults)
+{
+	struct pl_fault_stats *stats;
+	__u32 family = PL_FAMILY_FAULT;
+	__u64 *lost;
+
+	bpf_map_update_elem(&pl_fault_stats, key, init, BPF_NOEXIST);
+	stats = bpf_map_lookup_elem(&pl_fault_stats, key);
+	if (stats)
+		return stats;
+	lost = bpf_map_lookup_elem(&pl_loss, &family);
+	if (lost)
+		*lost += faults;
+	return NULL;
+}
+
 static __always_inline void flush_fault_cache(struct pl_fault_cache *c)
 {
 	struct pl_fault_key key = { .pid = c->pid, .region = c->region };
@@ -223,17 +245,9 @@ static __always_inline void flush_fault_cache(struct pl_fault_cache *c)
 			.sample_period = 1,
 		};
 
-		bpf_map_update_elem(&pl_fault_stats, &key, &init, BPF_NOEXIST);
-		stats = bpf_map_lookup_elem(&pl_fault_stats, &key);
-		if (!stats) {
-			/* Table full: these faults are lost, and counted as such. */
-			__u32 family = PL_FAMILY_FAULT;
-			__u64 *lost = bpf_map_lookup_elem(&pl_loss, &family);
-
-			if (lost)
-				*lost += c->faults;
+		stats = new_fault_stats(&key, &init, c->faults);
+		if (!stats)
 			return;
-		}
 	}
 	__sync_fetch_and_add(&stats->faults, c->faults);
 	__sync_fetch_and_add(&stats->write_faults, c->write_faults);
@@ -369,16 +383,9 @@ static __always_inline void add_fault_sample(struct task_struct *task, __u64 add
 			.sample_period = weight,
 		};
 
-		bpf_map_update_elem(&pl_fault_stats, &key, &init, BPF_NOEXIST);
-		stats = bpf_map_lookup_elem(&pl_fault_stats, &key);
-		if (!stats) {
-			__u32 family = PL_FAMILY_FAULT;
-			__u64 *lost = bpf_map_lookup_elem(&pl_loss, &family);
-
-			if (lost)
-				*lost += weight;
+		stats = new_fault_stats(&key, &init, weight);
+		if (!stats)
 			return;
-		}
 	}
 	__sync_fetch_and_add(&stats->faults, weight);
 	if (error_code & PL_PF_WRITE)
