@@ -10,7 +10,7 @@ import { UsageError } from '../../lib/errors.js';
 import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { clusterHealth, formatTopicHealth, type ClusterHealth } from '../../kafka/health.js';
 import { createLocalKafka, MAX_LOCAL_BROKERS, type LocalKafkaConfig, type LocalKafkaStatus } from '../../deploy/kafka/local-kafka.js';
-import { declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, TOPIC_NAMES, type EnsureTopicsReport, type TopicOptions } from '../../schemas/topics.js';
+import { declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, TOPIC_NAMES, waitForLeaders, type EnsureTopicsReport, type TopicOptions } from '../../schemas/topics.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 
 const flags: FlagSpec[] = [
@@ -147,6 +147,19 @@ async function applyTopics(kafka: Kafka, args: ParsedArgs, checked: TopicFlags):
   });
 }
 
+/**
+ * A new topic reaches each node's metadata at its own pace: until then that
+ * node answers UNKNOWN_TOPIC_OR_PARTITION. `start` returns when every node
+ * knows every topic with its leaders, so a client may bootstrap from any of
+ * them. One client per node, seeded with it alone: kafkajs asks a connected
+ * broker for metadata, and the seed is the only one connected.
+ */
+async function waitOnEveryNode(bootstraps: readonly string[], topics: readonly { readonly name: string; readonly partitions: number }[]): Promise<void> {
+  for (const node of bootstraps) {
+    await withAdmin(createKafka({ ...kafkaSettingsFor('kafka', undefined), brokers: [node] }), (admin) => waitForLeaders(admin, topics));
+  }
+}
+
 function loadConfig(args: ParsedArgs): PageloopConfig {
   const path = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
   return path ? loadJsonFile(path, validateConfig) : {};
@@ -216,6 +229,7 @@ export const kafkaCommand: Command = {
         const kafka = createKafka({ ...kafkaSettingsFor('kafka', undefined), brokers: started.bootstraps });
         const report = await applyTopics(kafka, args, checked);
         for (const line of formatEnsureReport(report)) say(`topics: ${line}`);
+        if (started.bootstraps.length > 1) await waitOnEveryNode(started.bootstraps, declaredTopics(topicOptions(checked, started.bootstraps.length)));
         if (json) console.log(JSON.stringify({ ...started, topics: report }));
         else console.log(started.bootstraps.join(','));
         return 0;
