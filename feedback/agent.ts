@@ -16,6 +16,7 @@
  */
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
+import { stopForGood } from '../kafka/consumer-stop.js';
 import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
@@ -267,7 +268,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
         await admin.disconnect();
       }
       const check = () => {
-        if (!stats.caughtUp && ends.size === 0) void serial(reconcile);
+        if (running && !stats.caughtUp && ends.size === 0) void serial(reconcile);
       };
 
       const redelivery = createRedeliveryFilter();
@@ -287,6 +288,8 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachMessage: async ({ message, partition }) => {
+          // A consumer kafkajs brought back after the stop (kafka/consumer-stop.ts) acts on nothing: the map is closed.
+          if (!running) return;
           // Handed over again after a consumer restart or a rebalance (nothing is committed): acted on already.
           if (!redelivery.fresh(partition, message.offset)) {
             stats.redelivered++;
@@ -324,7 +327,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
       running = false;
       if (sweepTimer) clearInterval(sweepTimer);
       if (catchUpTimer) clearTimeout(catchUpTimer);
-      await consumer?.disconnect().catch((err: unknown) => log(`consumer disconnect: ${errorMessage(err)}`));
+      if (consumer) await stopForGood(consumer, { log }).catch((err: unknown) => log(`consumer disconnect: ${errorMessage(err)}`));
       await chain;
       await flush().catch((err: unknown) => log(`${outbox.length} action records could not be sent: ${errorMessage(err)}`));
       await producer?.disconnect().catch((err: unknown) => log(`producer disconnect: ${errorMessage(err)}`));

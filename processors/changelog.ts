@@ -15,6 +15,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PageloopError, errorMessage } from '../lib/errors.js';
+import { stopForGood } from '../kafka/consumer-stop.js';
 import { retrying } from './topics.js';
 
 export interface ChangelogReaderOptions {
@@ -111,6 +112,6 @@ export class ChangelogReader {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+    if (this.consumer) await stopForGood(this.consumer, this.options.log ? { log: this.options.log } : {}).catch(() => undefined);
   }
 }

@@ -25,6 +25,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, Topic
 import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
+import { stopForGood } from '../kafka/consumer-stop.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
@@ -420,6 +421,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
   }
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    // A consumer kafkajs brought back after the stop (kafka/consumer-stop.ts) processes nothing.
+    if (stopping) return;
     if (!runner.readAhead) return processBatch(payload, true);
     const p = payload.batch.partition;
     // Fetched in this generation as the continuation of this run of batches.
@@ -551,7 +554,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     },
     async stop() {
       stopping = true;
-      await slowStep('leaving the group', () => consumer?.disconnect().catch(() => undefined));
+      await slowStep('leaving the group', () => (consumer ? stopForGood(consumer, { log }).catch(() => undefined) : undefined));
       // Batches still being processed finish (or fail) before their producers go.
       await slowStep('batches in flight', () => Promise.all([...tails.values()]));
       // What this instance held, for the final report.

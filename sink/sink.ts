@@ -30,6 +30,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage, isGroupMembershipError, retryHelps } from '../lib/errors.js';
+import { stopForGood } from '../kafka/consumer-stop.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
@@ -396,6 +397,8 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
         autoCommit: false,
         partitionsConsumedConcurrently: cfg.partitionsConsumedConcurrently,
         eachBatch: async (payload) => {
+          // A consumer kafkajs brought back after the stop (kafka/consumer-stop.ts) writes nothing.
+          if (halt.stopped) return;
           try {
             await processBatch(payload);
           } catch (err) {
@@ -414,7 +417,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       if (halt.stopped) return done;
       halt.stopped = true;
       try {
-        if (consumer) await consumer.disconnect();
+        if (consumer) await stopForGood(consumer, { log });
         if (producer) await producer.disconnect();
       } catch (err) {
         if (fatal === undefined) fatal = err;
