@@ -79,11 +79,18 @@ const GROUP_MEMBERSHIP_TYPES: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGR
  * new coordinator lookup, a new member id or generation) clears it. Code
  * holding a batch must let such an error reach kafkajs, and not stop on it:
  * kafkajs marks UNKNOWN_MEMBER_ID final although a rejoin fixes it.
+ *
+ * KafkaJSBrokerNotFound counts too: a generation's offset commits go to the
+ * coordinator it joined through, looked up again only by node id, so once
+ * that broker is dead and out of the metadata every commit fails the same
+ * way until a rejoin (the chaos run's sink retried one for 3 minutes with a
+ * node of three down).
  */
 export function isGroupMembershipError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
     const { type, cause } = e as { type?: unknown; cause?: unknown };
     if (typeof type === 'string' && GROUP_MEMBERSHIP_TYPES.has(type)) return true;
+    if ((e as { name?: unknown }).name === 'KafkaJSBrokerNotFound') return true;
     if (cause === e) break;
     e = cause;
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import { PageloopError, isGroupMembershipError, retryHelps } from './errors.js';
 
-const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSNonRetriableError } = kafkajs;
+const { KafkaJSBrokerNotFound, KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSNonRetriableError } = kafkajs;
 
 test('retries that ran out over a broker down: judged by the cause, so trying again helps', () => {
   const down = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:45575');
@@ -45,6 +45,10 @@ test('group membership errors are told apart, also wrapped, so a batch holder ha
   assert.equal(isGroupMembershipError(notCoordinator), true);
   assert.equal(isGroupMembershipError(unknownMember), true);
   assert.equal(isGroupMembershipError(new KafkaJSNumberOfRetriesExceeded(notCoordinator, { retryCount: 5, retryTime: 1 })), true);
+  // The commit's coordinator gone from the metadata (a node of three killed): only a rejoin looks up another.
+  const coordinatorGone = new (KafkaJSBrokerNotFound as unknown as new (message: string) => Error)('Broker 1 not found in the cached metadata') // its .d.ts omits the message;
+  assert.equal(isGroupMembershipError(coordinatorGone), true);
+  assert.equal(isGroupMembershipError(new KafkaJSNumberOfRetriesExceeded(coordinatorGone, { retryCount: 5, retryTime: 1 })), true);
   assert.equal(isGroupMembershipError(new KafkaJSConnectionError('x')), false);
   assert.equal(isGroupMembershipError(new Error('plain')), false);
 });
