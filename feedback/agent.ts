@@ -16,7 +16,7 @@
  */
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
-import { stopForGood } from '../kafka/consumer-stop.js';
+import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
 import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
@@ -272,7 +272,7 @@ export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: Feed
       };
 
       const redelivery = createRedeliveryFilter();
-      consumer = deps.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+      consumer = createStoppableConsumer(deps.kafka, { groupId, readUncommitted: false, allowAutoTopicCreation: false });
       consumer.on(consumer.events.END_BATCH_PROCESS, (ev) => {
         const { topic, partition, lastOffset } = ev.payload;
         const last = ends.get(partition);

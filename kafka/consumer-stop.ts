@@ -10,11 +10,17 @@
  * handlers run on state the caller has already closed. The chaos run saw
  * it as the agent, the sink and a processor not exiting after SIGTERM.
  *
- * `stopForGood` disconnects and, from then on, disconnects again on any
- * sign of life (a group join or a fetch), after the join that emitted it
- * has finished, so that Runner.stop() finds it running.
+ * Two parts, both needed (the chaos run showed the second without the
+ * first: stop, revive, crash on the closed connection, restart, revive...):
+ * - `createStoppableConsumer` makes the consumer with kafkajs's
+ *   `restartOnFailure` answering no once it is stopped, so a crash after
+ *   the stop (the disconnect closed the connections a start was using)
+ *   does not schedule another start;
+ * - `stopForGood` disconnects and, from then on, disconnects again on any
+ *   sign of life (a group join or a fetch), after the join that emitted it
+ *   has finished, so that Runner.stop() finds it running.
  */
-import type { Consumer } from 'kafkajs';
+import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
 import { errorMessage } from '../lib/errors.js';
 
 export interface StopForGoodOptions {
@@ -23,6 +29,20 @@ export interface StopForGoodOptions {
 }
 
 const stopped = new WeakSet<Consumer>();
+
+/** kafka.consumer(config), restarted by kafkajs after a crash only until stopForGood. */
+export function createStoppableConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
+  // kafkajs's own default for a consumer is { retries: 5 } over the client's retry settings.
+  const retry = config.retry ?? { retries: 5 };
+  const consumer: Consumer = kafka.consumer({
+    ...config,
+    retry: {
+      ...retry,
+      restartOnFailure: async (err: Error) => !stopped.has(consumer) && (retry.restartOnFailure ? retry.restartOnFailure(err) : true),
+    },
+  });
+  return consumer;
+}
 
 /** True once stopForGood was called for this consumer: handlers use it to do nothing. */
 export function isStoppedForGood(consumer: Consumer): boolean {

@@ -15,7 +15,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PageloopError, errorMessage } from '../lib/errors.js';
-import { stopForGood } from '../kafka/consumer-stop.js';
+import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
 import { retrying } from './topics.js';
 
 export interface ChangelogReaderOptions {
@@ -46,7 +46,7 @@ export class ChangelogReader {
   ) {}
 
   async start(): Promise<void> {
-    const consumer = this.kafka.consumer({
+    const consumer = createStoppableConsumer(this.kafka, {
       groupId: this.options.readerGroupId,
       readUncommitted: false,
       // Checkpoints can be large (topic max.message.bytes is 64 MiB).

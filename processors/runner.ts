@@ -25,7 +25,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer, Topic
 import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
-import { stopForGood } from '../kafka/consumer-stop.js';
+import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
@@ -505,7 +505,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       });
       await reader.start();
 
-      const c = kafka.consumer({
+      const c = createStoppableConsumer(kafka, {
         groupId: runner.groupId,
         readUncommitted: false,
         sessionTimeout: runner.sessionTimeoutMs,

@@ -30,7 +30,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage, isGroupMembershipError, retryHelps } from '../lib/errors.js';
-import { stopForGood } from '../kafka/consumer-stop.js';
+import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
@@ -375,7 +375,7 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       const topics = cfg.topics.filter((t) => existing.has(t));
       stats.missingTopics = cfg.topics.filter((t) => !existing.has(t));
       if (topics.length === 0) throw new PageloopError('sink-no-topics', `none of the sink's topics exist (${cfg.topics.join(', ')}): run \`pageloop kafka topics\``, { retriable: true });
-      const c = deps.kafka.consumer({
+      const c = createStoppableConsumer(deps.kafka, {
         groupId: cfg.groupId,
         allowAutoTopicCreation: false,
         readUncommitted: false,
