@@ -9,13 +9,14 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { createLocalKafka } from './kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig } from './kafka/local-kafka.js';
 import { defaultDataDir } from '../kafka/local-state.js';
 import { declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { quietLogCreator } from '../kafka/client.js';
 import { startClickHouseHttpEndpoint, type ClickHouseHttpEndpoint } from './clickhouse/http-endpoint.js';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
 import { createFeedbackAgent, type FeedbackAgent } from '../feedback/agent.js';
 import type { FeedbackConfig } from '../feedback/config.js';
 import { startCollecting, type CollectSettings, type RunningCollector } from './collector.js';
@@ -114,7 +115,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
   };
   try {
     progress('starting Kafka (local broker, KRaft)');
-    const local = createLocalKafka({}, { progress });
+    const local = createLocalKafka(localKafkaConfig(), { progress });
     await local.install();
     const started = await local.start();
     if (!started.alreadyRunning) stops.push({ what: 'Kafka', stop: () => local.stop() });
@@ -153,7 +154,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
     stops.push({ what: 'processors', stop: () => processor.stop() });
 
     progress('starting the agent (probes, collector, feedback)');
-    const probes = createProbes({ ...config.collect.probes, hintMapPinPath: config.feedback.hintMapPinPath });
+    const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...config.collect.probes, hintMapPinPath: config.feedback.hintMapPinPath }, { addon: loadAddon() });
     const collector: RunningCollector = await startCollecting(config.collect, { probes, sink: { kafka }, log: progress });
     stops.push({ what: 'collector', stop: () => collector.stop() });
     const feedback: FeedbackAgent = createFeedbackAgent(config.feedback, { kafka, hintMap: probes.hints(), log: progress });

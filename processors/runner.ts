@@ -26,7 +26,7 @@ import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { ChangelogReader, stateKey } from './changelog.js';
-import { type ProcessorConfig } from './config.js';
+import { validateProcessorConfig, type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
 import { validateRunnerConfig, type RunnerConfig } from './runner-config.js';
@@ -139,10 +139,16 @@ export interface ProcessorDeps extends ProcessorHooks {
   readonly kafka: Kafka;
 }
 
+/** Checks both halves; errors name the key (processors.KEY for the model, runner.KEY). */
+export function validateProcessorComponentConfig(config: ProcessorComponentConfig): void {
+  validateProcessorConfig(config.model);
+  validateRunnerConfig(config.runner);
+}
+
 export function createProcessor(config: ProcessorComponentConfig, deps: ProcessorDeps): Processor {
+  validateProcessorComponentConfig(config);
   const { model, runner } = config;
   const { kafka, ...hooks } = deps;
-  validateRunnerConfig(runner);
   const log = hooks.log ?? (() => undefined);
   // Outputs are many small records: kafkajs's own encoder would cost about as much CPU as computing them.
   const fastProduce = installFastProduceEncoder();

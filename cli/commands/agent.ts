@@ -3,7 +3,8 @@ import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../arg
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { createKafka } from '../../kafka/settings.js';
-import { createProbes } from '../../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../../bpf/probes.js';
+import { loadAddon } from '../../bpf/native.js';
 import { createFeedbackAgent } from '../../feedback/agent.js';
 import { feedbackConfig } from '../../feedback/config.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
@@ -37,7 +38,7 @@ export const agentCommand: Command = {
     const fb = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
     const kafka = createKafka((collect.kafka));
     // One BPF object: the probes pin the hint map the feedback agent writes.
-    const probes = createProbes({ ...collect.probes, hintMapPinPath: fb.hintMapPinPath });
+    const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...collect.probes, hintMapPinPath: fb.hintMapPinPath }, { addon: loadAddon() });
     const running = await startCollecting(collect, { probes, sink: { kafka } });
     const feedback = createFeedbackAgent(fb, {
       kafka,

@@ -5,7 +5,8 @@ import { untilStopped } from '../run-until.js';
 import { PROBE_MODE_FLAGS, parseFamilies, parseProbeModes, parsePids } from '../targets-flags.js';
 import { createKafka } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig } from '../../schemas/validate.js';
-import { createProbes } from '../../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../../bpf/probes.js';
+import { loadAddon } from '../../bpf/native.js';
 import { collectSettings, formatStats, startCollecting, type CollectSettings } from '../../deploy/collector.js';
 import { FAMILIES } from '../../bpf/events.js';
 
@@ -57,7 +58,7 @@ export const collectCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const settings = collectSettingsFromArgs(args);
     const kafka = createKafka((settings.kafka));
-    const running = await startCollecting(settings, { probes: createProbes(settings.probes), sink: { kafka } });
+    const running = await startCollecting(settings, { probes: createProbes({ ...DEFAULT_PROBES_CONFIG, ...settings.probes }, { addon: loadAddon() }), sink: { kafka } });
     await untilStopped(duration);
     const final = await running.stop();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));

@@ -10,7 +10,8 @@ import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } 
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { createRecordFileWriter } from '../../schemas/record-file.js';
-import { createProbes } from '../../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../../bpf/probes.js';
+import { loadAddon } from '../../bpf/native.js';
 import { createFileEventsProducer } from '../../collectors/file-producer.js';
 import { totalOf } from '../../collectors/collector.js';
 import { formatStats, startCollecting } from '../../deploy/collector.js';
@@ -56,7 +57,7 @@ export const recordCommand: Command = {
     const settings = { ...collectSettingsFromArgs(args), metrics: null };
     const writer = createRecordFileWriter(out);
     const running = await startCollecting(settings, {
-      probes: createProbes(settings.probes),
+      probes: createProbes({ ...DEFAULT_PROBES_CONFIG, ...settings.probes }, { addon: loadAddon() }),
       sink: { producer: createFileEventsProducer(writer), describe: out },
     });
     let status = 0;
