@@ -63,8 +63,8 @@ export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop>
     {
       probes,
       // Samplers keep event time moving while the workload is quiet, so windows close.
-      samplers: createSamplers({ vmstatIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)), psiIntervalMs: o.windowMs }, () => addon.bootTimeNs()),
-      referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses([o.pid]), () => addon.bootTimeNs()),
+      samplers: createSamplers({ vmstatIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)), psiIntervalMs: o.windowMs }, { clockNs: () => addon.bootTimeNs() }),
+      referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, { targets: () => collector.knownProcesses([o.pid]), clockNs: () => addon.bootTimeNs() }),
       producer: createKafkaEventsProducer(o.kafka, { compression: 'none', sendTimeoutMs: 10_000 }),
       encode: encodeCollectorBatch,
     },

@@ -132,10 +132,10 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     : undefined;
   const collector: Collector = createCollector(settings.collector, {
     probes,
-    samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+    samplers: createSamplers(settings.samplers, { clockNs: () => addon.bootTimeNs() }),
     // Access sampling by clear_refs only for processes named explicitly.
     ...(pids.length > 0
-      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
+      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, { targets: () => collector.knownProcesses(pids), clockNs: () => addon.bootTimeNs() }) }
       : {}),
     ...(overhead ? { overhead } : {}),
     producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
