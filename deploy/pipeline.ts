@@ -8,7 +8,8 @@
  * - startCollectorOnly: the probes and the collector (`collect`, `record`);
  * - startFeedback: the feedback agent alone (`feedback`);
  * - startProcessors: the stream processors (`process`, `replay`, the stack);
- * - startSink: every topic into ClickHouse (`sink`, the stack).
+ * - startSink: every topic into ClickHouse (`sink`, the stack);
+ * - loadProbes: the probes alone (`trace`), and for the parts above.
  *
  * Each takes (settings, deps), returns once its part runs, with stats() and
  * stop(); a start that fails stops what it started and rethrows.
@@ -56,8 +57,12 @@ function kafkaFrom(source: KafkaSource): Kafka {
   return 'client' in source ? source.client : createKafka(source.settings);
 }
 
-/** The host's probes: the defaults under the settings' probes section (and the flags in it). */
-function loadProbes(overrides: Partial<ProbesConfig>): Probes {
+/**
+ * The host's probes: the defaults under these overrides (the settings' probes
+ * section and its flags), loaded and attached. Every part that needs probes
+ * gets them here; `pageloop trace` uses them alone.
+ */
+export function loadProbes(overrides: Partial<ProbesConfig>): Probes {
   return createProbes({ ...DEFAULT_PROBES_CONFIG, ...overrides }, { addon: loadAddon() });
 }
 
