@@ -95,8 +95,8 @@ export interface AgentHandle extends PartHandle<AgentStats> {
  * The collector and the feedback agent on one BPF object: the probes pin the
  * hint map the feedback agent writes. The collector starts first; if the
  * feedback agent does not start, the collector is stopped and the error
- * rethrown. stop() stops the feedback agent first (no hint is acted on
- * without its events being collected), then the collector.
+ * rethrown. stop() stops the feedback agent first (it writes the probes'
+ * hint map), then the collector, which closes the probes.
  */
 export async function startAgent(settings: AgentSettings, deps: AgentDeps): Promise<AgentHandle> {
   const kafka = kafkaFrom(deps.kafka);
