@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, type Collector } from '../collectors/collector.js';
 import { createKafkaEventsProducer } from '../collectors/kafka-producer.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
@@ -52,18 +52,19 @@ export async function startClosedLoop(o: ClosedLoopOptions): Promise<ClosedLoop>
   const host = `loop-${randomUUID().slice(0, 8)}`;
   const addon = loadAddon();
   const probes = createProbes({
+    ...DEFAULT_PROBES_CONFIG,
     families: ['fault', 'promotion', 'collapse', 'compaction', 'swap'],
     targets: { pids: [o.pid], cgroups: [] },
     hintMapPinPath: o.hintMapPinPath,
     faultSweepIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)),
-  });
+  }, { addon: loadAddon() });
   const collector: Collector = createCollector(
     { ...DEFAULT_COLLECTOR_CONFIG, host, bootId: readBootId(), instance: randomUUID(), batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, maxDelayMs: 50 } },
     {
       probes,
       // Samplers keep event time moving while the workload is quiet, so windows close.
-      samplers: createSamplers({ vmstatIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)), psiIntervalMs: o.windowMs }, () => addon.bootTimeNs()),
-      referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses([o.pid]), () => addon.bootTimeNs()),
+      samplers: createSamplers({ vmstatIntervalMs: Math.max(100, Math.floor(o.windowMs / 4)), psiIntervalMs: o.windowMs }, { clockNs: () => addon.bootTimeNs() }),
+      referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, { targets: () => collector.knownProcesses([o.pid]), clockNs: () => addon.bootTimeNs() }),
       producer: createKafkaEventsProducer(o.kafka, { compression: 'none', sendTimeoutMs: 10_000 }),
       encode: encodeCollectorBatch,
     },

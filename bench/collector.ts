@@ -15,7 +15,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { startTestBroker } from '../test/broker.js';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, totalOf } from '../collectors/collector.js';
 import { createKafkaEventsProducer, type Compression } from '../collectors/kafka-producer.js';
 import { encodeCollectorBatch } from '../collectors/encode.js';
@@ -58,10 +59,11 @@ async function main(): Promise<void> {
       // Paired rounds in alternating order: direct, object, object, direct, ...
       const objectPath = COMPARE && (r % 4 === 1 || r % 4 === 2);
       const probes = createProbes({
+        ...DEFAULT_PROBES_CONFIG,
         families: ['collapse'],
         ringBufferBytes: 256 << 20,
         bench: { pid: generator.pid, burst: BURST, asFaults: true },
-      });
+      }, { addon: loadAddon() });
       const collector = createCollector(
         { ...DEFAULT_COLLECTOR_CONFIG, host: 'bench-host', bootId: 'bench', instance: `bench-${r}`, queue: { maxBytes: 1 << 30 }, batch: { ...DEFAULT_COLLECTOR_CONFIG.batch, maxEvents: MAX_EVENTS, maxBytes: 64 << 20 }, flushTimeoutMs: 600_000 },
         { probes, producer: createKafkaEventsProducer(broker.kafka, { compression: COMPRESSION, sendTimeoutMs: 30_000 }), encode: objectPath ? encodeByObjectPath : encodeCollectorBatch },

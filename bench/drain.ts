@@ -12,7 +12,8 @@
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
 import { decodeBatch, forEachRecord } from '../bpf/events.js';
 import { startMemtouch } from './workloads/memtouch.js';
 import { machine, median } from './stats.js';
@@ -42,7 +43,7 @@ async function runC(generator: Awaited<ReturnType<typeof startMemtouch>>): Promi
 }
 
 async function runJs(generator: Awaited<ReturnType<typeof startMemtouch>>, decode: boolean): Promise<number> {
-  const probes = createProbes({ families: ['collapse'], ringBufferBytes: 256 << 20, bench: { pid: generator.pid, burst: BURST } });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['collapse'], ringBufferBytes: 256 << 20, bench: { pid: generator.pid, burst: BURST } }, { addon: loadAddon() });
   let seen = 0;
   let first = 0n;
   let last = 0n;
@@ -78,7 +79,7 @@ async function runJs(generator: Awaited<ReturnType<typeof startMemtouch>>, decod
 async function main(): Promise<void> {
   const generator = await startMemtouch();
   // The C consumer reads a pinned ring buffer fed by the same BPF program.
-  const cProbes = createProbes({ families: ['collapse'], ringBufferBytes: 256 << 20, bench: { pid: generator.pid, burst: BURST } });
+  const cProbes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['collapse'], ringBufferBytes: 256 << 20, bench: { pid: generator.pid, burst: BURST } }, { addon: loadAddon() });
   rmSync(PIN, { force: true });
   cProbes.object.pinMap('pl_events', PIN);
   const rows: Array<{ c: number; jsCount: number; jsDecode: number }> = [];

@@ -21,7 +21,7 @@
  *        [--pairs N] [--out results.jsonl]
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { createProbes, EXACT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes, EXACT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
 import { WORKLOADS, type RealWorkload } from './workloads/real.js';
@@ -97,7 +97,7 @@ interface Result {
 async function withProbes<T>(config: BenchConfig, foreignPid: number, body: () => Promise<T>): Promise<T> {
   if (!config.probes) return body();
   const targets = config.foreign ? { pids: [foreignPid], cgroups: [] } : config.probes.targets;
-  const probes = createProbes({ ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' }, { addon: loadAddon() });
   probes.start({});
   try {
     return await body();
@@ -112,7 +112,7 @@ async function programStats(config: BenchConfig, foreignPid: number, w: RealWork
   const fd = addon.enableBpfStats();
   try {
     const targets = config.foreign ? { pids: [foreignPid], cgroups: [] } : config.probes.targets;
-    const probes = createProbes({ ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' });
+    const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...config.probes, ...(targets ? { targets } : {}), hintMapPinPath: '' }, { addon: loadAddon() });
     probes.start({});
     try {
       await w.run();

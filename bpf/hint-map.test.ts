@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { openHintMap, HINT_MAP_ACTION, layoutMismatches } from './hint-map.js';
 import { loadAddon } from './native.js';
 import { PageloopError } from '../lib/errors.js';
-import { createProbes } from './probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from './probes.js';
 import type { ProbeEvent } from './events.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
 
@@ -37,7 +37,7 @@ test('the probes tag events with the hint in force for their region, never one f
   rmSync(PIN, { force: true });
   const w = await startMemtouch();
   const events: ProbeEvent[] = [];
-  const probes = createProbes({ families: ['fault'], faultMode: 'raw', hintMapPinPath: PIN, targets: { pids: [w.pid], cgroups: [] } });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['fault'], faultMode: 'raw', hintMapPinPath: PIN, targets: { pids: [w.pid], cgroups: [] } }, { addon: loadAddon() });
   const hints = openHintMap(PIN);
   try {
     probes.start({ onEvents: (e) => events.push(...e) });

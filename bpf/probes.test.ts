@@ -25,7 +25,7 @@ function faultCount(pid: number): number {
 /** Runs `body` with probes attached, then returns every event they delivered. */
 async function traced(config: Partial<ProbesConfig>, body: () => Promise<void>): Promise<{ events: ProbeEvent[]; lost: number }> {
   const events: ProbeEvent[] = [];
-  const probes = createProbes(config);
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...config }, { addon: loadAddon() });
   try {
     probes.start({ onEvents: (batch) => events.push(...batch) });
     await body();
@@ -143,7 +143,7 @@ describe('fault family', () => {
     const busy = await workload();
     const fd = loadAddon().enableBpfStats();
     try {
-      const probes = createProbes({ ...SAMPLED_PROBES_CONFIG, targets: { pids: [idle.pid], cgroups: [] } });
+      const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...SAMPLED_PROBES_CONFIG, targets: { pids: [idle.pid], cgroups: [] } }, { addon: loadAddon() });
       try {
         probes.start({});
         const before = new Map(probes.costReading().programs.map((p) => [p.name, p.runCount]));
@@ -174,7 +174,7 @@ describe('fault family', () => {
     const fd = loadAddon().enableBpfStats();
     try {
       const events: ProbeEvent[] = [];
-      const probes = createProbes({ ...EXACT_PROBES_CONFIG, families: ['fault', 'promotion'], targets: { pids: [idle.pid], cgroups: [] } });
+      const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...EXACT_PROBES_CONFIG, families: ['fault', 'promotion'], targets: { pids: [idle.pid], cgroups: [] } }, { addon: loadAddon() });
       try {
         probes.start({ onEvents: (b) => events.push(...b) });
         await busy.map('b', 64);
@@ -436,15 +436,15 @@ describe('swap family', () => {
 describe('bad input', () => {
   test('an unknown event family, a pid that does not exist and a bad cgroup path are refused by name', () => {
     // @ts-expect-error: a family name the type does not allow, as a config file could hold
-    assert.throws(() => createProbes({ families: ['fault', 'pagecache'] }), /families\[1\]: unknown event family 'pagecache'/);
-    assert.throws(() => createProbes({ targets: { pids: [999_999_999], cgroups: [] } }), /targets.pids: no process with pid 999999999/);
-    assert.throws(() => createProbes({ targets: { pids: [], cgroups: ['/no/such/cgroup'] } }), /targets.cgroups: '\/no\/such\/cgroup' is not a cgroup v2 directory/);
-    assert.throws(() => createProbes({ ringBufferBytes: 5000 }), /ringBufferBytes: wants a power of two/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['fault', 'pagecache'] }, { addon: loadAddon() }), /families\[1\]: unknown event family 'pagecache'/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, targets: { pids: [999_999_999], cgroups: [] } }, { addon: loadAddon() }), /targets.pids: no process with pid 999999999/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, targets: { pids: [], cgroups: ['/no/such/cgroup'] } }, { addon: loadAddon() }), /targets.cgroups: '\/no\/such\/cgroup' is not a cgroup v2 directory/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, ringBufferBytes: 5000 }, { addon: loadAddon() }), /ringBufferBytes: wants a power of two/);
     // @ts-expect-error: a mode the type does not allow
-    assert.throws(() => createProbes({ faultMode: 'sometimes' }), /faultMode: 'sometimes' is not one of sampled, aggregated, raw/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, faultMode: 'sometimes' }, { addon: loadAddon() }), /faultMode: 'sometimes' is not one of sampled, aggregated, raw/);
     // @ts-expect-error: a mode the type does not allow
-    assert.throws(() => createProbes({ promotionMode: 'guess' }), /promotionMode: 'guess' is not one of counters, exact/);
-    assert.throws(() => createProbes({ faultSamplePeriod: 0 }), /faultSamplePeriod/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, promotionMode: 'guess' }, { addon: loadAddon() }), /promotionMode: 'guess' is not one of counters, exact/);
+    assert.throws(() => createProbes({ ...DEFAULT_PROBES_CONFIG, faultSamplePeriod: 0 }, { addon: loadAddon() }), /faultSamplePeriod/);
   });
 });
 

@@ -15,7 +15,7 @@ import {
   FAULT_CACHE_SIZE,
   RUNTIME_CONFIG_SIZE,
 } from './layout.generated.js';
-import { bpfObjectPath, loadAddon, type NativeBpfObject, type NativeRingReader, type ProgramStats } from './native.js';
+import { bpfObjectPath, type NativeAddon, type NativeBpfObject, type NativeRingReader, type ProgramStats } from './native.js';
 import { attachScoped, scopesFor, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN, type PerfProgram } from './perf-scope.js';
 import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
 import { DEFAULT_HINT_MAP_PIN, hintMapOn, prepareHintMapPin, secureHintMapPin, type HintMap } from './hint-map.js';
@@ -252,12 +252,19 @@ function installCleanup(): void {
   });
 }
 
-/** Creates (and loads, and attaches) the probes. Call start() to begin delivery. */
-export function createProbes(partial: Partial<ProbesConfig> = {}): Probes {
-  const config: ProbesConfig = { ...DEFAULT_PROBES_CONFIG, ...partial, targets: partial.targets ?? DEFAULT_PROBES_CONFIG.targets };
+/** What the probes are given: the native addon (loadAddon()), passed in like every component's dependencies. */
+export interface ProbesDeps {
+  readonly addon: NativeAddon;
+}
+
+/**
+ * Creates (and loads, and attaches) the probes. Call start() to begin delivery.
+ * The config is complete: callers merge DEFAULT_PROBES_CONFIG themselves.
+ */
+export function createProbes(config: ProbesConfig, deps: ProbesDeps): Probes {
   validateProbesConfig(config);
   let targets = resolveTargets(config.targets);
-  const addon = loadAddon();
+  const { addon } = deps;
   const nrCpus = addon.possibleCpus();
   const obj = new addon.BpfObject(config.objectPath ?? bpfObjectPath());
   let reader: NativeRingReader | undefined;

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCollector, totalOf, type CollectorBatch, type EventsProducer } from './collector.js';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
 import { startMemtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat } from '../lib/procfs.js';
 
@@ -28,7 +29,7 @@ function flakyProducer() {
 async function run(queueBytes: number) {
   const w = await startMemtouch();
   const { producer, batches } = flakyProducer();
-  const probes = createProbes({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } }, { addon: loadAddon() });
   const collector = createCollector(
     {
       host: 'test-host',
@@ -105,7 +106,7 @@ test('the next full batch is encoded while one is in flight, and batches still g
     },
     async close() {},
   };
-  const probes = createProbes({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } }, { addon: loadAddon() });
   const collector = createCollector(
     {
       host: 'test-host',

@@ -10,7 +10,8 @@ import { startTestBroker, readTopic, type TestBroker } from '../test/broker.js';
 import { createCollector, DEFAULT_COLLECTOR_CONFIG, type Collector, type CollectorStats } from './collector.js';
 import { createKafkaEventsProducer } from './kafka-producer.js';
 import { encodeCollectorBatch } from './encode.js';
-import { createProbes } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, createProbes } from '../bpf/probes.js';
+import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat } from '../lib/procfs.js';
 import type { EventBatch } from '../schemas/event-batch.js';
@@ -33,7 +34,7 @@ const faultsOf = (pid: number) => {
 
 async function collectWhile(w: Memtouch, queueBytes: number, body: (collector: Collector) => Promise<void>): Promise<{ stats: CollectorStats; instance: string }> {
   const instance = `test-${Math.random().toString(36).slice(2)}`;
-  const probes = createProbes({ families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } });
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, families: ['fault'], faultMode: 'raw', targets: { pids: [w.pid], cgroups: [] } }, { addon: loadAddon() });
   const collector = createCollector(
     {
       ...DEFAULT_COLLECTOR_CONFIG,

@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseSmaps, parseVmstat } from '../lib/procfs.js';
+import { UsageError } from '../lib/errors.js';
 // The wire's sampler records: what these samplers produce is what a batch carries.
 import type { DamonRegion, VmstatSample, PsiSample } from '../schemas/event-batch.js';
 
@@ -71,7 +72,25 @@ export interface Samplers {
   stop(): void;
 }
 
-export function createSamplers(config: SamplersConfig, clockNs: () => number): Samplers {
+/** An interval in ms, as the config file's schema bounds it (intervalSampler). */
+function checkInterval(key: string, v: unknown): void {
+  if (!Number.isInteger(v) || (v as number) < 10 || (v as number) > 3_600_000) throw new UsageError(`${key}: wants an integer from 10 to 3600000 (ms), got ${JSON.stringify(v)}`);
+}
+
+/** Checks a config; every error names the key. */
+export function validateSamplersConfig(c: SamplersConfig): void {
+  checkInterval('samplers.vmstatIntervalMs', c.vmstatIntervalMs);
+  checkInterval('samplers.psiIntervalMs', c.psiIntervalMs);
+}
+
+export interface SamplersDeps {
+  /** The events' clock (CLOCK_BOOTTIME ns, from the addon). */
+  readonly clockNs: () => number;
+}
+
+export function createSamplers(config: SamplersConfig, deps: SamplersDeps): Samplers {
+  validateSamplersConfig(config);
+  const { clockNs } = deps;
   let handlers: SamplerHandlers | undefined;
   let prev = followedCounters(parseVmstat(readFileSync('/proc/vmstat', 'utf8')));
   let prevTs = clockNs();
@@ -146,11 +165,24 @@ export interface ReferencedSampler {
   stop(): void;
 }
 
-/**
- * `targets()` gives the pids to sample with their exact start times (as the
- * events carry them; a pid whose start time is not known yet is skipped).
- */
-export function createReferencedSampler(config: ReferencedSamplerConfig, targets: () => ReadonlyMap<number, number>, clockNs: () => number): ReferencedSampler {
+/** Checks a config; every error names the key. */
+export function validateReferencedSamplerConfig(c: ReferencedSamplerConfig): void {
+  checkInterval('referenced.intervalMs', c.intervalMs);
+  if (!Number.isSafeInteger(c.minMappingBytes) || c.minMappingBytes < 0) throw new UsageError(`referenced.minMappingBytes: wants an integer >= 0, got ${JSON.stringify(c.minMappingBytes)}`);
+}
+
+export interface ReferencedSamplerDeps {
+  /**
+   * The pids to sample with their exact start times (as the events carry
+   * them; a pid whose start time is not known yet is skipped).
+   */
+  readonly targets: () => ReadonlyMap<number, number>;
+  readonly clockNs: () => number;
+}
+
+export function createReferencedSampler(config: ReferencedSamplerConfig, deps: ReferencedSamplerDeps): ReferencedSampler {
+  validateReferencedSamplerConfig(config);
+  const { targets, clockNs } = deps;
   let timer: NodeJS.Timeout | undefined;
   const cleared = new Set<number>();
   const tick = (onRows: (rows: DamonRegion[]) => void) => {

@@ -1,7 +1,8 @@
 /**
- * The host collector as every command starts it: settings merged from the
- * defaults, a config file, the environment and flags, then the collector on
- * loaded probes with its samplers, Kafka producer and metrics endpoint.
+ * The host collector: its settings merged from the defaults, a config file,
+ * the environment and flags, then the collector on loaded probes with its
+ * samplers, Kafka producer and metrics endpoint. deploy/pipeline.ts loads the
+ * probes and calls startCollecting, for the commands and for the stack.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -101,6 +102,8 @@ export interface RunningCollector {
   readonly overhead: OverheadMeter | undefined;
   /** The metrics endpoint's port, when it serves one. */
   readonly metricsPort: number | undefined;
+  stats(): CollectorStats;
+  /** Stops the collector and its metrics endpoint; resolves with the final stats. */
   stop(): Promise<CollectorStats>;
 }
 
@@ -129,10 +132,10 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     : undefined;
   const collector: Collector = createCollector(settings.collector, {
     probes,
-    samplers: createSamplers(settings.samplers, () => addon.bootTimeNs()),
+    samplers: createSamplers(settings.samplers, { clockNs: () => addon.bootTimeNs() }),
     // Access sampling by clear_refs only for processes named explicitly.
     ...(pids.length > 0
-      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, () => collector.knownProcesses(pids), () => addon.bootTimeNs()) }
+      ? { referenced: createReferencedSampler(DEFAULT_REFERENCED_SAMPLER_CONFIG, { targets: () => collector.knownProcesses(pids), clockNs: () => addon.bootTimeNs() }) }
       : {}),
     ...(overhead ? { overhead } : {}),
     producer: 'kafka' in sink ? createKafkaEventsProducer(sink.kafka, { compression: settings.compression, sendTimeoutMs: 10_000 }) : sink.producer,
@@ -154,6 +157,7 @@ export async function startCollecting(settings: CollectSettings, deps: Collectin
     probes,
     overhead,
     metricsPort: port,
+    stats: () => collector.stats(),
     async stop() {
       clearInterval(status);
       const final = await collector.stop();

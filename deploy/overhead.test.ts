@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SAMPLED_PROBES_CONFIG, createProbes, type ProbesConfig } from '../bpf/probes.js';
+import { DEFAULT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, createProbes, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from '../bench/workloads/memtouch.js';
 import { readProcStat } from '../lib/procfs.js';
@@ -51,7 +51,7 @@ after(() => {
 /** The probes and a meter over them, with BPF stats on through BPF_ENABLE_STATS, as deploy/collector.ts wires them. */
 function meterOn(config: Partial<ProbesConfig>) {
   const addon = loadAddon();
-  const probes = createProbes(config);
+  const probes = createProbes({ ...DEFAULT_PROBES_CONFIG, ...config }, { addon: loadAddon() });
   probes.start({});
   const meter = createOverheadMeter(
     { ...DEFAULT_OVERHEAD_CONFIG, faultPathPrograms: [...DEFAULT_OVERHEAD_CONFIG.faultPathPrograms], intervalMs: 3_600_000 },
@@ -181,7 +181,7 @@ describe('the agent: metrics endpoint, events topic, ClickHouse', () => {
       { brokers: [broker.bootstrap], pids: [w.pid], cgroups: [], families: ['fault'], metricsPort: 0 },
       { PAGELOOP_HOST: 'overhead-test-host' },
     );
-    const running = await startCollecting(settings, { probes: createProbes({ ...settings.probes, ...SAMPLED_PROBES_CONFIG, faultSamplePeriod: 1 }), sink: { kafka: broker.kafka }, log: () => undefined });
+    const running = await startCollecting(settings, { probes: createProbes({ ...DEFAULT_PROBES_CONFIG, ...settings.probes, ...SAMPLED_PROBES_CONFIG, faultSamplePeriod: 1 }, { addon: loadAddon() }), sink: { kafka: broker.kafka }, log: () => undefined });
     const meter = running.overhead!;
     let metricsText = '';
     let faults = 0;

@@ -1,28 +1,28 @@
 /**
  * The whole pipeline on one host, as `pageloop up` runs it: the local Kafka
  * broker, the embedded ClickHouse engine and its HTTP endpoint (for
- * Grafana), the agent (collector + feedback sharing one BPF object), the
- * processors and the sink. Started in that order, stopped in reverse; a
- * status file lets `pageloop status` report from another terminal.
+ * Grafana), then the sink, the processors and the agent (collector +
+ * feedback sharing one BPF object), each started by deploy/pipeline.ts over
+ * the broker's client. Started in that order, stopped in reverse; a status
+ * file lets `pageloop status` report from another terminal.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { createLocalKafka } from './kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig } from './kafka/local-kafka.js';
 import { defaultDataDir } from '../kafka/local-state.js';
 import { declaredTopics, ensureTopics } from '../schemas/topics.js';
 import { createClickHouseClient, type PageloopClickHouse } from '../clickhouse/client.js';
 import { quietLogCreator } from '../kafka/client.js';
 import { startClickHouseHttpEndpoint, type ClickHouseHttpEndpoint } from './clickhouse/http-endpoint.js';
-import { createProbes } from '../bpf/probes.js';
-import { createFeedbackAgent, type FeedbackAgent } from '../feedback/agent.js';
 import type { FeedbackConfig } from '../feedback/config.js';
-import { startCollecting, type CollectSettings, type RunningCollector } from './collector.js';
-import { createProcessor, DEFAULT_RUNNER_CONFIG, type Processor } from '../processors/runner.js';
+import type { CollectSettings } from './collector.js';
+import { DEFAULT_RUNNER_CONFIG } from '../processors/runner.js';
 import { createProcessorConfig } from '../processors/config.js';
 import { processorTopics } from '../processors/topics.js';
-import { createSink, DEFAULT_SINK_CONFIG, type Sink } from '../sink/sink.js';
+import { DEFAULT_SINK_CONFIG } from '../sink/sink.js';
+import { startAgent, startProcessors, startSink } from './pipeline.js';
 import { totalOf } from '../collectors/collector.js';
 import { formatOverhead, overheadStatus, type OverheadStatus } from '../collectors/overhead.js';
 import { errorMessage } from '../lib/errors.js';
@@ -114,7 +114,7 @@ export async function startStack(config: StackConfig, progress: (line: string) =
   };
   try {
     progress('starting Kafka (local broker, KRaft)');
-    const local = createLocalKafka({}, { progress });
+    const local = createLocalKafka(localKafkaConfig(), { progress });
     await local.install();
     const started = await local.start();
     if (!started.alreadyRunning) stops.push({ what: 'Kafka', stop: () => local.stop() });
@@ -136,29 +136,29 @@ export async function startStack(config: StackConfig, progress: (line: string) =
     }
 
     progress('starting the sink (every topic into ClickHouse)');
-    const sink: Sink = createSink(DEFAULT_SINK_CONFIG, { kafka, clickhouse: ch, log: progress });
-    const migrations = await sink.start();
+    const sink = await startSink({ sink: DEFAULT_SINK_CONFIG, metrics: null }, { kafka: { client: kafka }, clickhouse: { client: ch }, log: progress });
     stops.push({ what: 'sink', stop: () => sink.stop() });
-    progress(`sink running (schema: ${JSON.stringify(migrations)})`);
+    progress(`sink running (schema: ${JSON.stringify(sink.schema)})`);
 
     progress('starting the processors (scores, phases, hints)');
-    const processor: Processor = createProcessor(
+    const processor = await startProcessors(
       {
         model: createProcessorConfig(),
         runner: { ...DEFAULT_RUNNER_CONFIG, groupId: 'pageloop-processors', instanceId: `up-${randomUUID().slice(0, 8)}`, topics: processorTopics() },
+        metrics: null,
+        readEnds: false,
+        fresh: false,
       },
-      { kafka, log: progress },
+      { kafka: { client: kafka }, log: progress },
     );
-    await processor.start();
     stops.push({ what: 'processors', stop: () => processor.stop() });
 
     progress('starting the agent (probes, collector, feedback)');
-    const probes = createProbes({ ...config.collect.probes, hintMapPinPath: config.feedback.hintMapPinPath });
-    const collector: RunningCollector = await startCollecting(config.collect, { probes, sink: { kafka }, log: progress });
-    stops.push({ what: 'collector', stop: () => collector.stop() });
-    const feedback: FeedbackAgent = createFeedbackAgent(config.feedback, { kafka, hintMap: probes.hints(), log: progress });
-    await feedback.start();
-    stops.push({ what: 'feedback agent', stop: () => feedback.stop() });
+    const agent = await startAgent({ collect: config.collect, feedback: config.feedback }, { kafka: { client: kafka }, log: progress });
+    // Stopped in reverse: the feedback agent first, then the collector, as agent.stop() does; one step each, so progress names both.
+    stops.push({ what: 'collector', stop: () => agent.collector.stop() });
+    stops.push({ what: 'feedback agent', stop: () => agent.feedback.stop() });
+    const { collector, feedback } = agent;
     if (config.feedback.allow.comms.length + config.feedback.allow.executables.length + config.feedback.allow.cgroups.length === 0) {
       progress('feedback allow-list is empty: hints are recorded but no process is touched (see --allow-comm and friends)');
     }

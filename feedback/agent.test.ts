@@ -17,6 +17,7 @@ import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
 import { HINT_MAP_ACTION, openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { ensureZramSwap } from '../deploy/zram.js';
 import { createFeedbackAgent, type FeedbackAgent } from './agent.js';
+import { feedbackConfig } from './config.js';
 import { hintKeyOf } from './policy.js';
 import { actionsOf, identityOf, makeHint, recordOf, sendHints, waitFor } from '../test/feedback.js';
 
@@ -31,7 +32,7 @@ let w: Memtouch;
 
 async function startAgent(): Promise<FeedbackAgent> {
   const a = createFeedbackAgent(
-    { host: HOST, hintMapPinPath: PIN, allow: { comms: ['memtouch'], executables: [], cgroups: [] } },
+    feedbackConfig({ host: HOST, hintMapPinPath: PIN, allow: { comms: ['memtouch'], executables: [], cgroups: [] } }),
     { kafka: broker.kafka, log: () => undefined },
   );
   await a.start();

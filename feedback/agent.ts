@@ -21,7 +21,7 @@ import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
 import { decodeHint, encodeHintAction, type Hint, type HintAction, type HintOutcome } from '../schemas/derived.js';
-import { feedbackConfig, type FeedbackConfig } from './config.js';
+import { validateFeedbackConfig, type FeedbackConfig } from './config.js';
 import { createEnforcer, type Enforcer, type Kernel } from './enforcer.js';
 import { checkKeyMatches, parseHintKey, REGION_BYTES } from './policy.js';
 import { createRedeliveryFilter } from './redelivery.js';
@@ -92,8 +92,9 @@ async function endOffsets(admin: Admin, topic: string, withinMs: number): Promis
   }
 }
 
-export function createFeedbackAgent(partial: Partial<FeedbackConfig>, deps: FeedbackAgentDeps): FeedbackAgent {
-  const config = feedbackConfig(partial);
+/** The config is complete: callers merge the defaults with feedbackConfig() (feedback/config.ts). */
+export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentDeps): FeedbackAgent {
+  validateFeedbackConfig(config);
   const log = deps.log ?? ((line: string) => console.error(`feedback: ${line}`));
   const groupId = config.groupId || `pageloop-feedback-${config.host}`;
   const live = new Map<string, Hint>();

@@ -15,7 +15,7 @@ import { readSmaps, smapsFieldInRange } from '../lib/procfs.js';
 import { openHintMap } from '../bpf/hint-map.js';
 import { encodeHint, type HintAction } from '../schemas/derived.js';
 import { createFeedbackAgent, type FeedbackAgent } from './agent.js';
-import type { FeedbackConfig } from './config.js';
+import { feedbackConfig, type FeedbackConfig } from './config.js';
 import { hintKeyOf } from './policy.js';
 import { actionsOf, identityOf, makeHint, recordOf, sendHints } from '../test/feedback.js';
 
@@ -39,7 +39,7 @@ const agents: FeedbackAgent[] = [];
 const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 
 async function agent(host: string, over: Partial<FeedbackConfig>): Promise<FeedbackAgent> {
-  const a = createFeedbackAgent({ host, hintMapPinPath: PIN, sweepIntervalMs: 60_000, ...over }, { kafka: broker.kafka, log: () => undefined });
+  const a = createFeedbackAgent(feedbackConfig({ host, hintMapPinPath: PIN, sweepIntervalMs: 60_000, ...over }), { kafka: broker.kafka, log: () => undefined });
   agents.push(a);
   await a.start();
   await a.caughtUp();

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Kafka } from 'kafkajs';
-import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig, type LocalKafka } from '../deploy/kafka/local-kafka.js';
 import { freePorts } from '../test/broker.js';
 import { createKafka, kafkaSettingsFor } from './settings.js';
 import type { PageloopConfig } from '../schemas/validate.js';
@@ -85,7 +85,7 @@ describe('TLS (client certificates) and SASL on a real broker', { timeout: 10 * 
     const [port, controllerPort, securePort] = (await freePorts(3)) as [number, number, number];
     secure = `127.0.0.1:${securePort}`;
     local = createLocalKafka(
-      { dataDir: join(dir, 'kafka'), port, controllerPort, heap: '256m', secure: { port: securePort, keystore: pki.keystore, truststore: pki.ca, users: USERS } },
+      localKafkaConfig({ dataDir: join(dir, 'kafka'), port, controllerPort, heap: '256m', secure: { port: securePort, keystore: pki.keystore, truststore: pki.ca, users: USERS } }),
       { progress: (l) => process.stderr.write(`  [kafka] ${l}\n`) },
     );
     await local.start();

@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../lib/errors.js';
 import type { ProcessorTopics } from './topics.js';
+import { validateProcessorConfig, type ProcessorConfig } from './config.js';
 
 export interface RunnerConfig {
   /** Consumer group of the processors (instances with the same group share the partitions). */
@@ -99,4 +100,16 @@ export function validateRunnerConfig(r: RunnerConfig): void {
     throw new UsageError(`runner.engineWorkers: must be an integer from 0 (engines in the main thread) to ${MAX_ENGINE_WORKERS}, got ${JSON.stringify(r.engineWorkers)}`);
   }
   if (r.heartbeatIntervalMs >= r.sessionTimeoutMs) throw new UsageError('runner.heartbeatIntervalMs: must be below sessionTimeoutMs');
+}
+
+/** What a processor instance is: the model (scores, phases, planner, tuner) and how it runs against Kafka. */
+export interface ProcessorComponentConfig {
+  readonly model: ProcessorConfig;
+  readonly runner: RunnerConfig;
+}
+
+/** Checks both halves; errors name the key (processors.KEY for the model, runner.KEY). */
+export function validateProcessorComponentConfig(config: ProcessorComponentConfig): void {
+  validateProcessorConfig(config.model);
+  validateRunnerConfig(config.runner);
 }

@@ -27,13 +27,12 @@ import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
 import { ChangelogReader, stateKey } from './changelog.js';
-import { type ProcessorConfig } from './config.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
-import { validateRunnerConfig, type RunnerConfig } from './runner-config.js';
+import { validateProcessorComponentConfig, type ProcessorComponentConfig } from './runner-config.js';
 import { createMissingTopics, hintPartitioner, retrying, topicOfRole } from './topics.js';
 
-export { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, validateRunnerConfig, type RunnerConfig } from './runner-config.js';
+export { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, validateProcessorComponentConfig, validateRunnerConfig, type ProcessorComponentConfig, type RunnerConfig } from './runner-config.js';
 
 export interface ProcessorStats {
   instanceId: string;
@@ -129,21 +128,15 @@ function isFencing(err: unknown): boolean {
   return /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(t);
 }
 
-/** What a processor instance is: the model (scores, phases, planner, tuner) and how it runs against Kafka. */
-export interface ProcessorComponentConfig {
-  readonly model: ProcessorConfig;
-  readonly runner: RunnerConfig;
-}
-
 /** What a processor is given: the Kafka client, and the hooks (log, test fault injection). */
 export interface ProcessorDeps extends ProcessorHooks {
   readonly kafka: Kafka;
 }
 
 export function createProcessor(config: ProcessorComponentConfig, deps: ProcessorDeps): Processor {
+  validateProcessorComponentConfig(config);
   const { model, runner } = config;
   const { kafka, ...hooks } = deps;
-  validateRunnerConfig(runner);
   const log = hooks.log ?? (() => undefined);
   // Outputs are many small records: kafkajs's own encoder would cost about as much CPU as computing them.
   const fastProduce = installFastProduceEncoder();

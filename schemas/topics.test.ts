@@ -14,7 +14,7 @@ import kafkajs from 'kafkajs';
 import type { Admin } from 'kafkajs';
 import { UsageError } from '../lib/errors.js';
 import { kafkaConfigFromSettings } from '../kafka/client.js';
-import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig, type LocalKafka } from '../deploy/kafka/local-kafka.js';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, TOPIC, TOPIC_NAMES, declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, topicSpec, type TopicSpec } from './topics.js';
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
@@ -135,7 +135,7 @@ describe('ensureTopics on a real broker', { timeout: 10 * 60_000 }, () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pageloop-topics-test-'));
     const [port, controllerPort] = (await freePorts(2)) as [number, number];
-    local = createLocalKafka({ dataDir, port, controllerPort }, { progress: (l) => process.stderr.write(`  [kafka] ${l}\n`) });
+    local = createLocalKafka(localKafkaConfig({ dataDir, port, controllerPort }), { progress: (l) => process.stderr.write(`  [kafka] ${l}\n`) });
     // A failure here (no mvn, no Java, Maven Central unreachable) fails every test below with its reason.
     await local.start();
     kafka = new Kafka({ ...kafkaConfigFromSettings({ clientId: 'pageloop-topics-test', localDataDir: dataDir }, {}), logLevel: logLevel.NOTHING });

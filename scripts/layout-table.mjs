@@ -18,7 +18,7 @@ const ROLES = {
   feedback: "the host's feedback agent: hints into the hint map and the kernel",
   sink: 'every topic into ClickHouse, exactly once',
   dashboards: 'Grafana dashboards as code',
-  deploy: 'wiring and starting: the stack, local Kafka, HTTP endpoint, Grafana, systemd, Kubernetes',
+  deploy: 'wiring and starting: the pipeline (once), the stack, local Kafka, HTTP endpoint, Grafana, systemd, Kubernetes',
   cli: 'the `pageloop` command: flags, doctor, the one error-to-exit path',
   bench: 'benchmarks and workloads (results in BENCHMARKS.md, RELIABILITY.md)',
   test: 'test support shared by test files, the layering and lockfile tests',

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { createLocalKafka, type LocalKafka } from '../deploy/kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig, type LocalKafka } from '../deploy/kafka/local-kafka.js';
 import { declaredTopics, ensureTopics, replicationFactorFor, type TopicOptions } from '../schemas/topics.js';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -45,7 +45,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   const port = await freePort();
   let controllerPort = await freePort();
   while (controllerPort === port) controllerPort = await freePort();
-  const local = createLocalKafka({ dataDir, port, controllerPort, groupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs }, { progress: () => undefined });
+  const local = createLocalKafka(localKafkaConfig({ dataDir, port, controllerPort, groupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs }), { progress: () => undefined });
   await local.install();
   await local.start();
   const kafka = new KafkaClient({ clientId: 'pageloop-test', brokers: [local.bootstrap], logLevel: logLevel.NOTHING });
@@ -124,7 +124,7 @@ async function startTestClusterOnce(options: TestClusterOptions): Promise<TestCl
   const dataDir = mkdtempSync(join(tmpdir(), 'pageloop-kafka-cluster-'));
   const ports = await freePorts(2 * options.brokers);
   const local = createLocalKafka(
-    {
+    localKafkaConfig({
       dataDir,
       brokers: options.brokers,
       port: ports[0]!,
@@ -133,7 +133,7 @@ async function startTestClusterOnce(options: TestClusterOptions): Promise<TestCl
       controllerPorts: ports.filter((_, i) => i % 2 === 1),
       heap: options.heap ?? '384m',
       groupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs,
-    },
+    }),
     { progress: () => undefined },
   );
   try {

@@ -2,12 +2,10 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { createKafka } from '../../kafka/settings.js';
-import { createProbes } from '../../bpf/probes.js';
-import { createFeedbackAgent } from '../../feedback/agent.js';
 import { feedbackConfig } from '../../feedback/config.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
-import { formatStats, startCollecting } from '../../deploy/collector.js';
+import { formatStats } from '../../deploy/collector.js';
+import { startAgent } from '../../deploy/pipeline.js';
 import { POLICY_FLAGS, policyFromArgs } from './feedback.js';
 
 const flags: FlagSpec[] = [
@@ -34,27 +32,18 @@ export const agentCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const collect = collectSettingsFromArgs(args);
     const { settings: policy } = policyFromArgs(args);
-    const fb = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
-    const kafka = createKafka((collect.kafka));
-    // One BPF object: the probes pin the hint map the feedback agent writes.
-    const probes = createProbes({ ...collect.probes, hintMapPinPath: fb.hintMapPinPath });
-    const running = await startCollecting(collect, { probes, sink: { kafka } });
-    const feedback = createFeedbackAgent(fb, {
-      kafka,
-      hintMap: probes.hints(),
-      onAction: (a) => console.error(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),
-    });
-    try {
-      await feedback.start();
-    } catch (err) {
-      await running.stop();
-      throw err;
-    }
+    const feedback = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
+    const agent = await startAgent(
+      { collect, feedback },
+      {
+        kafka: { settings: collect.kafka },
+        onAction: (a) => console.error(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),
+      },
+    );
     await untilStopped(duration);
-    await feedback.stop();
-    const final = await running.stop();
-    const s = feedback.stats();
-    console.error(formatStats(final));
+    const final = await agent.stop();
+    const s = final.feedback;
+    console.error(formatStats(final.collector));
     console.error(`feedback: applied ${s.outcomes.applied}, refused ${s.outcomes.refused}, failed ${s.outcomes.failed}, dry run ${s.outcomes.dry_run}`);
     return 0;
   },

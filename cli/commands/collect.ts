@@ -3,10 +3,9 @@ import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type F
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { PROBE_MODE_FLAGS, parseFamilies, parseProbeModes, parsePids } from '../targets-flags.js';
-import { createKafka } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig } from '../../schemas/validate.js';
-import { createProbes } from '../../bpf/probes.js';
-import { collectSettings, formatStats, startCollecting, type CollectSettings } from '../../deploy/collector.js';
+import { collectSettings, formatStats, type CollectSettings } from '../../deploy/collector.js';
+import { startCollectorOnly } from '../../deploy/pipeline.js';
 import { FAMILIES } from '../../bpf/events.js';
 
 /** The collector's own flags (shared with `agent`). */
@@ -56,8 +55,7 @@ export const collectCommand: Command = {
     const duration = flagNumber(args, 'duration');
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const settings = collectSettingsFromArgs(args);
-    const kafka = createKafka((settings.kafka));
-    const running = await startCollecting(settings, { probes: createProbes(settings.probes), sink: { kafka } });
+    const running = await startCollectorOnly(settings, { output: { settings: settings.kafka } });
     await untilStopped(duration);
     const final = await running.stop();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));

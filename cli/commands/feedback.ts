@@ -2,10 +2,10 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
+import { kafkaSettingsFor } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
-import { createFeedbackAgent } from '../../feedback/agent.js';
+import { startFeedback } from '../../deploy/pipeline.js';
 
 /** Flags shared by `feedback` and `profile load`: who may be touched, and how. */
 export const POLICY_FLAGS: FlagSpec[] = [
@@ -71,19 +71,16 @@ export const feedbackCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const { file, settings } = policyFromArgs(args);
     const config = feedbackConfig(settings);
-    const kafka = createKafka(kafkaSettingsFor('feedback', file.kafka, { brokers: flagList(args, 'brokers') }, config.host));
-    const agent = createFeedbackAgent(config, {
-      kafka,
+    const feedback = await startFeedback(config, {
+      kafka: { settings: kafkaSettingsFor('feedback', file.kafka, { brokers: flagList(args, 'brokers') }, config.host) },
       onAction: (a) => console.log(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),
     });
-    await agent.start();
     const allow = config.allow;
     console.error(
       `feedback on ${config.host}${config.dryRun ? ' (dry run)' : ''}: allow comms [${allow.comms.join(',')}] executables [${allow.executables.join(',')}] cgroups [${allow.cgroups.join(',')}]`,
     );
     await untilStopped(duration);
-    await agent.stop();
-    const s = agent.stats();
+    const s = await feedback.stop();
     console.error(
       `feedback stopped: ${s.records} records, applied ${s.outcomes.applied}, refused ${s.outcomes.refused}, failed ${s.outcomes.failed}, dry run ${s.outcomes.dry_run}, withdrawn ${s.withdrawals}, other hosts ${s.otherHosts}`,
     );

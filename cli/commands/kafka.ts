@@ -9,7 +9,7 @@ import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type F
 import { UsageError } from '../../lib/errors.js';
 import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
 import { clusterHealth, formatTopicHealth, type ClusterHealth } from '../../kafka/health.js';
-import { createLocalKafka, MAX_LOCAL_BROKERS, type LocalKafkaConfig, type LocalKafkaStatus } from '../../deploy/kafka/local-kafka.js';
+import { createLocalKafka, localKafkaConfig, MAX_LOCAL_BROKERS, type LocalKafkaConfig, type LocalKafkaStatus } from '../../deploy/kafka/local-kafka.js';
 import { declaredTopics, ensureTopics, formatEnsureReport, replicationFactorFor, TOPIC_NAMES, waitForLeaders, type EnsureTopicsReport, type TopicOptions } from '../../schemas/topics.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 
@@ -223,7 +223,7 @@ export const kafkaCommand: Command = {
         if (nodes !== undefined && checked.replicationFactor !== undefined && checked.replicationFactor > nodes) {
           throw new UsageError(`--replication-factor: ${checked.replicationFactor} replicas need ${checked.replicationFactor} brokers, --brokers starts ${nodes}`);
         }
-        const local = createLocalKafka(localConfig(args, nodes), { progress: say });
+        const local = createLocalKafka(localKafkaConfig(localConfig(args, nodes)), { progress: say });
         const started = await local.start();
         // Topics every time, not only on a fresh start: a changed declaration must reach a running broker.
         const kafka = createKafka({ ...kafkaSettingsFor('kafka', undefined), brokers: started.bootstraps });
@@ -235,7 +235,7 @@ export const kafkaCommand: Command = {
         return 0;
       }
       case 'stop': {
-        const local = createLocalKafka(localConfig(args, undefined), { progress: json ? () => undefined : say });
+        const local = createLocalKafka(localKafkaConfig(localConfig(args, undefined)), { progress: json ? () => undefined : say });
         const stopped = await local.stop();
         if (json) console.log(JSON.stringify(stopped));
         else if (!stopped.wasRunning) console.log('not running');
@@ -244,7 +244,7 @@ export const kafkaCommand: Command = {
         return 0;
       }
       case 'status': {
-        const local = createLocalKafka(localConfig(args, localBrokerCount(args, action)), { progress: () => undefined });
+        const local = createLocalKafka(localKafkaConfig(localConfig(args, localBrokerCount(args, action))), { progress: () => undefined });
         const s = await local.status();
         let health: ClusterHealth | undefined;
         let healthError: string | undefined;

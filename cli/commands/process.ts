@@ -1,15 +1,16 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { Kafka } from 'kafkajs';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError, errorMessage } from '../../lib/errors.js';
-import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
+import { kafkaSettingsFor } from '../../kafka/settings.js';
+import type { KafkaSettings } from '../../kafka/client.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { createProcessorConfig, processorConfigFromFile, processorConfigFromJson, type ProcessorConfig, type ProcessorConfigInput } from '../../processors/config.js';
-import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, createProcessor, endOffsets, waitForCommitted, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
+import { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
 import { processorTopics } from '../../processors/topics.js';
-import { DEFAULT_HEALTH_HOST, DEFAULT_PROCESSORS_METRICS_PORT, metricsAuthFromEnv, serveHealthEndpoint, type HealthEndpoint } from '../../deploy/health-endpoint.js';
+import { DEFAULT_HEALTH_HOST, DEFAULT_PROCESSORS_METRICS_PORT, metricsAuthFromEnv } from '../../deploy/health-endpoint.js';
+import { startProcessors, type CaughtUpWait, type ProcessorsHandle } from '../../deploy/pipeline.js';
 import { untilSignal } from '../run-until.js';
 
 /** Flags shared by `process` and `replay`. */
@@ -48,12 +49,12 @@ const SUMMARY = [
 ].join('\n');
 
 export interface Setup {
-  kafka: Kafka;
+  kafka: KafkaSettings;
   model: ProcessorConfig;
   file: PageloopConfig;
 }
 
-/** Kafka client and model from flags, config file and environment (flags win). */
+/** Kafka settings and model from flags, config file and environment (flags win). */
 export function setupFromArgs(args: ParsedArgs, role: 'processors' | 'replay', instance: string): Setup {
   const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
   const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
@@ -77,7 +78,7 @@ export function setupFromArgs(args: ParsedArgs, role: 'processors' | 'replay', i
     };
   }
   const model = createProcessorConfig(input);
-  const kafka = createKafka(kafkaSettingsFor(role, file.kafka, { brokers: flagList(args, 'brokers') }, instance));
+  const kafka = kafkaSettingsFor(role, file.kafka, { brokers: flagList(args, 'brokers') }, instance);
   return { kafka, model, file };
 }
 
@@ -148,72 +149,40 @@ export const processCommand: Command = {
     const untilCaughtUp = flagBoolean(args, 'until-caught-up');
     const timeoutS = flagNumber(args, 'timeout-s') ?? 3600;
 
-    const processor = createProcessor({ model, runner }, { kafka, log });
     const metricsPort = flagNumber(args, 'metrics-port');
     if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
-    let started = false;
-    const health: HealthEndpoint | undefined =
-      metricsPort === undefined
-        ? undefined
-        : await serveHealthEndpoint({ host: flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST, port: metricsPort, ...metricsAuthFromEnv() }, 'processors', {
-            ready: () => started,
-            counters: {
-              records_total: { help: 'Input records applied (replays included)', value: () => processor.stats().records },
-              transactions_total: { help: 'Kafka transactions committed', value: () => processor.stats().transactions },
-              checkpoints_total: { help: 'State checkpoints written', value: () => processor.stats().checkpoints },
-              restores_total: { help: 'Partition restores from a checkpoint', value: () => processor.stats().restores },
-            },
-          });
-    if (health) log(`metrics on http://${flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST}:${health.port}/metrics`);
+    const metrics = metricsPort === undefined ? null : { host: flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST, port: metricsPort, ...metricsAuthFromEnv() };
+    const printStats = (stats: ProcessorStats): void => {
+      if (flagBoolean(args, 'json')) console.log(JSON.stringify(stats));
+      else log(formatProcessorStats(stats));
+    };
     const signal = untilSignal();
-    let stopping = false;
+    let processors: ProcessorsHandle | undefined;
     let failure: unknown;
     try {
-      let ends: Map<number, number> | undefined;
-      if (untilCaughtUp) {
-        const admin = kafka.admin();
-        await admin.connect();
-        try {
-          ends = await endOffsets(admin, topics.events);
-        } finally {
-          await admin.disconnect();
-        }
-      }
-      await processor.start();
-      started = true;
+      // The final stats are printed on a failed start too (onStopped).
+      processors = await startProcessors({ model, runner, metrics, readEnds: untilCaughtUp, fresh: false }, { kafka: { settings: kafka }, log, onStopped: printStats });
+      const p = processors;
       log(`started: group ${groupId}, ${topics.events} -> ${topics.scores}, ${topics.phases}, ${topics.hints}, ${topics.tuner}, ${topics.dlq}`);
-      const progress = setInterval(() => log(formatProcessorStats(processor.stats())), 10_000).unref();
-      const admin = ends ? kafka.admin() : undefined;
-      let caughtUp: Promise<void> | undefined;
+      const progress = setInterval(() => log(formatProcessorStats(p.stats())), 10_000).unref();
+      let caughtUp: CaughtUpWait | undefined;
       try {
-        const work: Promise<unknown>[] = [signal.done, processor.failed];
-        if (ends && admin) {
-          await admin.connect();
-          caughtUp = waitForCommitted(admin, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed, cancelled: () => stopping });
-          work.push(caughtUp);
+        const work: Promise<unknown>[] = [signal.done, p.failed];
+        if (untilCaughtUp) {
+          caughtUp = p.caughtUp(timeoutS * 1000);
+          work.push(caughtUp.done);
         }
         await Promise.race(work);
       } finally {
-        // Let the poller see it is over before its admin client goes.
-        stopping = true;
         clearInterval(progress);
-        await caughtUp?.catch(() => undefined);
-        await admin?.disconnect().catch(() => undefined);
+        await caughtUp?.cancel();
       }
     } catch (err) {
       failure = err;
     } finally {
       signal.cancel();
-      started = false;
-      try {
-        await processor.stop();
-      } finally {
-        await health?.close();
-      }
+      await processors?.stop();
     }
-    const stats = processor.stats();
-    if (flagBoolean(args, 'json')) console.log(JSON.stringify(stats));
-    else log(formatProcessorStats(stats));
     if (failure !== undefined) throw failure;
     return 0;
   },

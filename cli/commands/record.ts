@@ -10,10 +10,10 @@ import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } 
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { createRecordFileWriter } from '../../schemas/record-file.js';
-import { createProbes } from '../../bpf/probes.js';
 import { createFileEventsProducer } from '../../collectors/file-producer.js';
 import { totalOf } from '../../collectors/collector.js';
-import { formatStats, startCollecting } from '../../deploy/collector.js';
+import { formatStats } from '../../deploy/collector.js';
+import { startCollectorOnly } from '../../deploy/pipeline.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
 
 const flags: FlagSpec[] = [
@@ -55,10 +55,7 @@ export const recordCommand: Command = {
     if (duration === undefined && command === undefined) throw new UsageError('--duration or --command: say how long to record');
     const settings = { ...collectSettingsFromArgs(args), metrics: null };
     const writer = createRecordFileWriter(out);
-    const running = await startCollecting(settings, {
-      probes: createProbes(settings.probes),
-      sink: { producer: createFileEventsProducer(writer), describe: out },
-    });
+    const running = await startCollectorOnly(settings, { output: { producer: createFileEventsProducer(writer), describe: out } });
     let status = 0;
     if (command !== undefined) {
       const finished = runCommand(command);

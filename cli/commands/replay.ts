@@ -1,8 +1,9 @@
 import type { Command } from '../command.js';
 import { flagBoolean, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { DEFAULT_RUNNER_CONFIG, createProcessor, endOffsets, waitForCommitted, type RunnerConfig } from '../../processors/runner.js';
-import { outputTopicSpecs, processorTopics, retrying } from '../../processors/topics.js';
+import { DEFAULT_RUNNER_CONFIG, type ProcessorStats, type RunnerConfig } from '../../processors/runner.js';
+import { processorTopics } from '../../processors/topics.js';
+import { startProcessors, type ProcessorsHandle } from '../../deploy/pipeline.js';
 import { commonFlags, formatProcessorStats, runnerOverrides, setupFromArgs } from './process.js';
 import { untilSignal } from '../run-until.js';
 
@@ -46,53 +47,32 @@ export const replayCommand: Command = {
     const topics = processorTopics(prefix, flagString(args, 'events-topic'));
     const groupId = `${prefix}.${model.name}`;
 
-    // Fresh means fresh: a group with offsets would resume, and topics with records would mix two runs.
-    const admin = kafka.admin();
-    await admin.connect();
-    let ends: Map<number, number>;
-    try {
-      const existing = new Set(await admin.listTopics());
-      for (const spec of outputTopicSpecs(topics)) {
-        if (!existing.has(spec.name)) continue;
-        const nonEmpty = (await retrying(() => admin.fetchTopicOffsets(spec.name))).some((o) => Number(o.high) > 0);
-        if (nonEmpty) throw new UsageError(`replay: ${spec.name} already has records; choose a new --to-prefix`);
-      }
-      const committed = (await retrying(() => admin.fetchOffsets({ groupId, topics: [topics.events] }))).flatMap((t) => t.partitions).some((p) => Number(p.offset) >= 0);
-      if (committed) throw new UsageError(`replay: consumer group ${groupId} already has offsets; choose a new --to-prefix`);
-      ends = await endOffsets(admin, topics.events);
-    } finally {
-      await admin.disconnect();
-    }
-
     const runner: RunnerConfig = { ...DEFAULT_RUNNER_CONFIG, ...runnerOverrides(args), groupId, instanceId, topics };
-    const processor = createProcessor({ model, runner }, { kafka, log });
-    const signal = untilSignal();
-    let failure: unknown;
     let interrupted = false;
+    const printStats = (stats: ProcessorStats): void => {
+      if (flagBoolean(args, 'json')) console.log(JSON.stringify({ prefix, topics, interrupted, ...stats }));
+      else log(`${interrupted ? 'interrupted' : 'done'}: ${formatProcessorStats(stats)}`);
+    };
+    const signal = untilSignal();
+    let processors: ProcessorsHandle | undefined;
+    let failure: unknown;
     try {
-      await processor.start();
+      // fresh: output topics with records or a group with offsets are refused before anything is created.
+      processors = await startProcessors({ model, runner, metrics: null, readEnds: true, fresh: true }, { kafka: { settings: kafka }, log, onStopped: printStats });
+      const ends = processors.ends!;
       log(`replaying ${topics.events} (${[...ends.values()].reduce((a, b) => a + b, 0)} records in ${ends.size} partitions) into ${prefix}.*`);
-      const waiter = kafka.admin();
-      await waiter.connect();
-      let done = false;
-      const caughtUp = waitForCommitted(waiter, groupId, topics.events, ends, { timeoutMs: timeoutS * 1000, failed: processor.failed, cancelled: () => done });
+      const caughtUp = processors.caughtUp(timeoutS * 1000);
       try {
-        await Promise.race([caughtUp, signal.done.then(() => (interrupted = true))]);
+        await Promise.race([caughtUp.done, signal.done.then(() => (interrupted = true))]);
       } finally {
-        // Let the poller see it is over before its admin client goes.
-        done = true;
-        await caughtUp.catch(() => undefined);
-        await waiter.disconnect().catch(() => undefined);
+        await caughtUp.cancel();
       }
     } catch (err) {
       failure = err;
     } finally {
       signal.cancel();
-      await processor.stop();
+      await processors?.stop();
     }
-    const stats = processor.stats();
-    if (flagBoolean(args, 'json')) console.log(JSON.stringify({ prefix, topics, interrupted, ...stats }));
-    else log(`${interrupted ? 'interrupted' : 'done'}: ${formatProcessorStats(stats)}`);
     if (failure !== undefined) throw failure;
     return interrupted ? 130 : 0;
   },

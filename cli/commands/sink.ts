@@ -7,15 +7,15 @@
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
-import { createClickHouseClient } from '../../clickhouse/client.js';
 import { clickHouseSettingsFor } from '../../clickhouse/settings.js';
-import { createKafka, kafkaSettingsFor } from '../../kafka/settings.js';
+import { kafkaSettingsFor } from '../../kafka/settings.js';
 import { untilStopped } from '../run-until.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
 import { DATABASE } from '../../schemas/clickhouse-tables.js';
 import { SINK_TOPICS } from '../../sink/rows.js';
-import { DEFAULT_SINK_CONFIG, createSink, type SinkConfig, type SinkStats } from '../../sink/sink.js';
-import { DEFAULT_HEALTH_HOST, DEFAULT_SINK_METRICS_PORT, metricsAuthFromEnv, serveHealthEndpoint, type HealthEndpoint } from '../../deploy/health-endpoint.js';
+import { DEFAULT_SINK_CONFIG, type SinkConfig, type SinkStats } from '../../sink/sink.js';
+import { DEFAULT_HEALTH_HOST, DEFAULT_SINK_METRICS_PORT, metricsAuthFromEnv } from '../../deploy/health-endpoint.js';
+import { startSink } from '../../deploy/pipeline.js';
 
 const flags: FlagSpec[] = [
   { name: 'config', kind: 'string', help: 'a pageloop config file (JSON); flags and environment override it' },
@@ -88,55 +88,32 @@ export const sinkCommand: Command = {
     const configPath = flagString(args, 'config') ?? process.env.PAGELOOP_CONFIG;
     const file: PageloopConfig = configPath ? loadJsonFile(configPath, validateConfig) : {};
     const config = sinkConfigFromArgs(file, args);
-    const kafka = createKafka(kafkaSettingsFor('sink', file.kafka, { brokers: flagList(args, 'brokers') }));
     const url = flagString(args, 'clickhouse-url');
     const dataDir = flagString(args, 'clickhouse-dir');
     const database = flagString(args, 'database');
-    const settings = clickHouseSettingsFor(
+    const clickhouse = clickHouseSettingsFor(
       file.clickhouse,
       { ...(url !== undefined ? { url } : {}), ...(dataDir !== undefined ? { dataDir } : {}), ...(database !== undefined ? { database } : {}) },
       { database: DATABASE, createDatabase: true, application: 'pageloop-sink' },
     );
-    if (config.cluster !== '' && settings.url === undefined && !process.env.PAGELOOP_CLICKHOUSE_URL?.trim()) {
-      throw new UsageError(`clickhouse.cluster: '${config.cluster}' needs a ClickHouse server (--clickhouse-url or clickhouse.url); the embedded engine is one server`);
-    }
-    const ch = await createClickHouseClient(settings);
+    const metricsPort = flagNumber(args, 'metrics-port');
+    if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
+    const metrics = metricsPort === undefined ? null : { host: flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST, port: metricsPort, ...metricsAuthFromEnv() };
     const log = (line: string): void => console.error(line);
-    const sink = createSink(config, { kafka, clickhouse: ch, log });
+    const sink = await startSink(
+      { sink: config, metrics },
+      { kafka: { settings: kafkaSettingsFor('sink', file.kafka, { brokers: flagList(args, 'brokers') }) }, clickhouse: { settings: clickhouse }, log },
+    );
     let status: NodeJS.Timeout | undefined;
-    let health: HealthEndpoint | undefined;
-    let started = false;
     try {
-      const metricsPort = flagNumber(args, 'metrics-port');
-      if (metricsPort === undefined && flagString(args, 'metrics-host') !== undefined) throw new UsageError('--metrics-host goes with --metrics-port');
-      if (metricsPort !== undefined) {
-        const host = flagString(args, 'metrics-host') ?? DEFAULT_HEALTH_HOST;
-        health = await serveHealthEndpoint({ host, port: metricsPort, ...metricsAuthFromEnv() }, 'sink', {
-          ready: () => started,
-          counters: {
-            records_total: { help: 'Kafka records written into ClickHouse', value: () => sink.stats().records },
-            blocks_total: { help: 'Insert blocks written', value: () => sink.stats().blocks },
-            retries_total: { help: 'Retried ClickHouse or Kafka operations', value: () => sink.stats().retries },
-            dead_letters_total: { help: 'Undecodable records sent to the dead-letter topic', value: () => sink.stats().deadLetters },
-          },
-        });
-        log(`metrics on http://${host}:${health.port}/metrics`);
-      }
-      const report = await sink.start();
-      started = true;
-      for (const m of report.applied) log(`applied schema migration ${m.version} (${m.name})`);
-      log(`ClickHouse schema at version ${report.version} (${ch.mode}${ch.engine ? ` ${ch.engine.dataDir}` : ''})`);
+      for (const m of sink.schema.applied) log(`applied schema migration ${m.version} (${m.name})`);
+      const ch = sink.clickhouse;
+      log(`ClickHouse schema at version ${sink.schema.version} (${ch.mode}${ch.engine ? ` ${ch.engine.dataDir}` : ''})`);
       status = setInterval(() => log(formatSinkStats(sink.stats())), 10_000).unref();
       await Promise.race([untilStopped(duration), sink.done]);
     } finally {
       if (status) clearInterval(status);
-      started = false;
-      try {
-        await sink.stop();
-      } finally {
-        await health?.close();
-        await ch.close();
-      }
+      await sink.stop();
     }
     const final = sink.stats();
     if (flagBoolean(args, 'json')) console.log(JSON.stringify(final));

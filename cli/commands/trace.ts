@@ -3,7 +3,8 @@ import { flagBoolean, flagList, flagNumber, parseArgs, usage, type FlagSpec } fr
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { PROBE_MODE_FLAGS, parseFamilies, parseProbeModes, parsePids } from '../targets-flags.js';
-import { createProbes, type LossReport } from '../../bpf/probes.js';
+import type { LossReport } from '../../bpf/probes.js';
+import { loadProbes } from '../../deploy/pipeline.js';
 import { FAMILIES, FAMILY_OF, eventToJson, type FamilyName, type ProbeEvent } from '../../bpf/events.js';
 
 const flags: FlagSpec[] = [
@@ -81,7 +82,7 @@ export const traceCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const json = flagBoolean(args, 'json');
 
-    const probes = createProbes({
+    const probes = loadProbes({
       families,
       targets: { pids: parsePids(flagList(args, 'pid')), cgroups: flagList(args, 'cgroup') },
       ...modes,

@@ -126,6 +126,16 @@ export function localKafkaDefaults(env: Env = process.env): Record<Exclude<keyof
   };
 }
 
+/**
+ * The defaults (localKafkaDefaults) under these overrides, validated: how a
+ * caller makes the complete config createLocalKafka takes. An override left
+ * undefined keeps its default, so flag parsers can pass what they did not get.
+ */
+export function localKafkaConfig(overrides: Partial<LocalKafkaConfig> = {}, env: Env = process.env): LocalKafkaConfig {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return validateLocalKafkaConfig({ ...localKafkaDefaults(env), ...defined });
+}
+
 function isPort(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { declaredTopics, TOPIC } from '../../schemas/topics.js';
-import { createLocalKafka, isPortFree, type LocalKafka } from './local-kafka.js';
+import { createLocalKafka, localKafkaConfig, isPortFree, type LocalKafka } from './local-kafka.js';
 
 const { Kafka, logLevel, ConfigResourceTypes } = kafkajs;
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -65,7 +65,7 @@ describe('local Kafka cluster of 3 nodes (real, KRaft)', { timeout: 15 * 60_000 
     delete env.PAGELOOP_KAFKA_BROKERS;
     delete env.PAGELOOP_CONFIG;
     // For clean-up whatever fails: stop() finds every node in dataDir.
-    local = createLocalKafka({ dataDir, port: base, controllerPort: base + 1, brokers: 3 }, { progress: () => undefined });
+    local = createLocalKafka(localKafkaConfig({ dataDir, port: base, controllerPort: base + 1, brokers: 3 }), { progress: () => undefined });
   });
 
   after(async () => {

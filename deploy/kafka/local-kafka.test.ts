@@ -20,6 +20,7 @@ import { declaredTopics, TOPIC } from '../../schemas/topics.js';
 import {
   KAFKA_VERSION,
   createLocalKafka,
+  localKafkaConfig,
   localKafkaDefaults,
   validateLocalKafkaConfig,
   type LocalKafka,
@@ -85,7 +86,7 @@ describe('validateLocalKafkaConfig', () => {
   });
 
   it('createLocalKafka validates too', () => {
-    assert.throws(() => createLocalKafka({ port: 123456 }), (err: unknown) => err instanceof UsageError && err.message.includes('port:'));
+    assert.throws(() => createLocalKafka({ ...localKafkaConfig(), port: 123456 }, { progress: () => undefined }), (err: unknown) => err instanceof UsageError && err.message.includes('port:'));
   });
 
   it('takes ports from the environment', () => {
@@ -192,7 +193,7 @@ describe('local Kafka broker (real, KRaft)', { timeout: 10 * 60_000 }, () => {
       PAGELOOP_KAFKA_CONTROLLER_PORT: String(controllerPort),
     };
     delete env.PAGELOOP_KAFKA_BROKERS;
-    local = createLocalKafka({ dataDir, port, controllerPort }, { progress: (l) => process.stderr.write(`  [kafka] ${l}\n`) });
+    local = createLocalKafka(localKafkaConfig({ dataDir, port, controllerPort }), { progress: (l) => process.stderr.write(`  [kafka] ${l}\n`) });
   });
 
   after(async () => {

@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import { PageloopError, errorMessage } from '../../lib/errors.js';
 import { isOurBroker, parseState, readPid, stateFilePath, type LocalKafkaNodeState, type LocalKafkaState } from '../../kafka/local-state.js';
-import { localKafkaDefaults, validateLocalKafkaConfig, type LocalKafkaConfig } from './config.js';
+import { validateLocalKafkaConfig, type LocalKafkaConfig } from './config.js';
 import { clusterNodeDir, hostPort, installPaths, localNodes, log4jProperties, nodePaths, scramFormatArgs, serverProperties, type LocalNode, type NodePaths } from './files.js';
 import { installJars, installedJars, type InstallResult } from './jars.js';
 import { javaBin, runTool, tail, tailOfFile } from './tools.js';
@@ -39,6 +39,7 @@ export {
   KAFKA_VERSION,
   MAX_LOCAL_BROKERS,
   defaultCacheDir,
+  localKafkaConfig,
   localKafkaDefaults,
   validateLocalKafkaConfig,
   type LocalKafkaConfig,
@@ -137,7 +138,7 @@ export interface LocalKafka {
   status(): Promise<LocalKafkaStatus>;
 }
 
-export interface LocalKafkaOptions {
+export interface LocalKafkaDeps {
   /** Progress lines ("resolving jars", "waiting for the broker"); default: stderr. */
   readonly progress?: (line: string) => void;
 }
@@ -231,16 +232,16 @@ function clusterNodeIds(dataDir: string): number[] {
   }
 }
 
-export function createLocalKafka(config: Partial<LocalKafkaConfig> = {}, options: LocalKafkaOptions = {}): LocalKafka {
-  const defined = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-  const c = validateLocalKafkaConfig({ ...localKafkaDefaults(), ...defined });
+/** The config is complete: callers merge the defaults with localKafkaConfig() (./config.ts). */
+export function createLocalKafka(config: LocalKafkaConfig, deps: LocalKafkaDeps): LocalKafka {
+  const c = validateLocalKafkaConfig(config);
   const install = installPaths(c);
   const nodes = localNodes(c);
   const cluster = c.brokers > 1;
   const node1 = nodes[0]!;
   const stateFile = stateFilePath(c.dataDir);
   const clusterFile = join(c.dataDir, 'cluster.json');
-  const say = options.progress ?? ((line: string) => process.stderr.write(`kafka: ${line}\n`));
+  const say = deps.progress ?? ((line: string) => process.stderr.write(`kafka: ${line}\n`));
   const what = (n: { nodeId: number }): string => (cluster ? `node ${n.nodeId}` : 'the broker');
 
   function runningPid(p: NodePaths): number | undefined {
