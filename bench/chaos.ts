@@ -276,7 +276,8 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     'agent',
     ['agent', '--brokers', b, '--host', agentHost, '--allow-comm', 'memtouch', '--hint-map', pin, '--per-process-per-minute', '600',
       '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort)],
-    { PAGELOOP_HOST: agentHost },
+    // Its applied log in the run's directory: kept across the kill-agent restart, gone with the run.
+    { PAGELOOP_HOST: agentHost, PAGELOOP_STATE_DIR: join(work, 'agent-state') },
     LOGS,
   );
   services.push(sink, ...procs, agent);

@@ -22,6 +22,7 @@ import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
 import { decodeHint, encodeHintAction, type Hint, type HintAction, type HintOutcome } from '../schemas/derived.js';
 import { validateFeedbackConfig, type FeedbackConfig } from './config.js';
+import { openAppliedLog, type AppliedLog } from './applied-log.js';
 import { createEnforcer, type Enforcer, type Kernel } from './enforcer.js';
 import { checkKeyMatches, parseHintKey, REGION_BYTES } from './policy.js';
 import { createRedeliveryFilter } from './redelivery.js';
@@ -114,6 +115,7 @@ export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentD
   let hintMap: HintMap | undefined;
   let ownMap = false;
   let enforcer: Enforcer | undefined;
+  let appliedLog: AppliedLog | undefined;
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -223,6 +225,8 @@ export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentD
     pending.clear();
     log(`caught up with ${TOPIC.hints}: ${records.length} live keys of ${config.host}`);
     for (const [key, value] of records) await handleRecord(key, value, true);
+    // Only live hints can be read again: the applied log forgets the others.
+    appliedLog?.retain(new Set([...live.values()].map((h) => h.hintId)));
     resolveCaughtUp();
   };
 
@@ -249,8 +253,18 @@ export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentD
         hintMap = openHintMap(config.hintMapPinPath);
         ownMap = true;
       }
+      if (config.appliedLogPath !== '') {
+        try {
+          appliedLog = openAppliedLog(config.appliedLogPath);
+        } catch (err) {
+          running = false;
+          throw new PageloopError('feedback-applied-log', `appliedLogPath ${config.appliedLogPath}: ${errorMessage(err)}`, { retriable: false, cause: err });
+        }
+        if (appliedLog.skippedLines > 0) log(`${config.appliedLogPath}: ${appliedLog.skippedLines} unreadable lines skipped`);
+      }
       enforcer = createEnforcer(config, {
         hintMap,
+        ...(appliedLog ? { applied: appliedLog } : {}),
         ...(deps.kernel ? { kernel: deps.kernel } : {}),
         ...(deps.bootId ? { bootId: deps.bootId } : {}),
       });
@@ -333,6 +347,8 @@ export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentD
       await flush().catch((err: unknown) => log(`${outbox.length} action records could not be sent: ${errorMessage(err)}`));
       await producer?.disconnect().catch((err: unknown) => log(`producer disconnect: ${errorMessage(err)}`));
       if (ownMap) hintMap?.close();
+      appliedLog?.close();
+      appliedLog = undefined;
       hintMap = undefined;
       consumer = undefined;
       producer = undefined;

@@ -4,6 +4,7 @@
  * rateLimits) is the `feedback` section of schemas/config.schema.json.
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import { DEFAULT_HINT_MAP_PIN } from '../bpf/hint-map.js';
 import type { PageloopConfig } from '../schemas/validate.js';
@@ -45,6 +46,12 @@ export interface FeedbackConfig extends EnforcerConfig {
   sweepIntervalMs: number;
   /** How long start-up may take to read the hint topic to its end before acting anyway. */
   catchUpTimeoutMs: number;
+  /**
+   * The file of hint ids acted on, so that a restarted agent acts on none
+   * twice (feedback/applied-log.ts); '' keeps them in memory only. The
+   * commands default it to defaultAppliedLogPath(host).
+   */
+  appliedLogPath: string;
 }
 
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimits> = Object.freeze({
@@ -63,7 +70,16 @@ export const DEFAULT_FEEDBACK_CONFIG: Readonly<Omit<FeedbackConfig, 'host'>> = O
   groupId: '',
   sweepIntervalMs: 5_000,
   catchUpTimeoutMs: 60_000,
+  appliedLogPath: '',
 });
+
+/**
+ * Where the commands keep a host's applied log: PAGELOOP_STATE_DIR, else
+ * /var/lib/pageloop (state that outlives the agent; on Kubernetes a hostPath).
+ */
+export function defaultAppliedLogPath(host: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return join(env.PAGELOOP_STATE_DIR || '/var/lib/pageloop', 'feedback', `applied-${host}.log`);
+}
 
 function fail(key: string, expected: string, got: unknown): never {
   throw new UsageError(`${key}: ${expected}, got ${JSON.stringify(got)}`);
@@ -107,6 +123,9 @@ export function validateFeedbackConfig(c: FeedbackConfig): void {
   }
   if (!Number.isInteger(c.catchUpTimeoutMs) || c.catchUpTimeoutMs < 1 || c.catchUpTimeoutMs > 3_600_000) {
     fail('catchUpTimeoutMs', 'wants an integer from 1 to 3600000', c.catchUpTimeoutMs);
+  }
+  if (typeof c.appliedLogPath !== 'string' || (c.appliedLogPath !== '' && !c.appliedLogPath.startsWith('/'))) {
+    fail('appliedLogPath', "wants '' (memory only) or an absolute path", c.appliedLogPath);
   }
 }
 

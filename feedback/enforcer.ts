@@ -12,8 +12,9 @@
  * ESRCH); then kernel thread, start time, allow-list,
  * mapping, rate limit, dry run, and the act.
  *
- * Idempotence: a hint id acted on in this run is not acted on again. Across
- * restarts (hints replayed from the compacted topic) the pinned hint map
+ * Idempotence: a hint id acted on is not acted on again: in this run, and
+ * across restarts when the agent keeps an applied log (feedback/applied-log.ts,
+ * written before each act). Without one, the pinned hint map
  * remembers: entries for every region of the hint with its process start,
  * action and page size, written after the hint was issued, mean it was
  * accepted already. The map is written before the act, so the act's own
@@ -26,6 +27,7 @@ import { errorMessage } from '../lib/errors.js';
 import { pidOfPidfd, readBootId } from '../lib/procfs.js';
 import { formatMappingName, nameMappings, nameOf, readMaps, type Vma } from './mappings.js';
 import type { HintMap } from '../bpf/hint-map.js';
+import type { AppliedHints } from './applied-log.js';
 import { errnoOf, loadAddon } from '../bpf/native.js';
 import type { ProcessId } from '../schemas/identity.js';
 import type { Hint, HintAction, HintOutcome } from '../schemas/derived.js';
@@ -81,6 +83,8 @@ export interface EnforcerDeps {
   nowMs?: () => number;
   readFacts?: (pid: number) => ProcessFacts;
   readMaps?: (pid: number) => Vma[];
+  /** The hint ids acted on, kept across restarts (default: this run's memory only). */
+  applied?: AppliedHints;
 }
 
 export interface Enforcer {
@@ -124,7 +128,7 @@ export function createEnforcer(config: EnforcerConfig, deps: EnforcerDeps): Enfo
   const readFacts = deps.readFacts ?? ((pid: number) => readProcessFacts(pid));
   const mapsOf = deps.readMaps ?? ((pid: number) => readMaps(pid));
   const limiter = createRateLimiter(config.rateLimits);
-  const applied = new Set<string>();
+  const applied: AppliedHints = deps.applied ?? new Set<string>();
   const map = deps.hintMap;
 
   const record = (hint: Hint, outcome: HintOutcome, reason: string, more: Partial<HintAction> = {}): HintAction => ({
@@ -168,11 +172,13 @@ export function createEnforcer(config: EnforcerConfig, deps: EnforcerDeps): Enfo
     if (!rate.ok) return record(hint, 'refused', rate.reason);
     const root = cgroup2Root(config.cgroupRoot);
     if (config.dryRun) return record(hint, 'dry_run', `dry run: would write ${hint.bytes} to ${root ?? '(no cgroup v2)'}${hint.cgroup}/memory.reclaim`);
+    // Before the act: an agent killed during it does not reclaim again after its restart (at most once).
+    applied.add(hint.hintId);
     const t0 = process.hrtime.bigint();
     const r = reclaimCgroup(root, hint.cgroup, hint.bytes);
     const durationNs = Number(process.hrtime.bigint() - t0);
+    if (r.outcome !== 'applied') applied.delete(hint.hintId);
     if (r.outcome === 'applied') {
-      applied.add(hint.hintId);
       return record(hint, 'applied', `memory.reclaim of ${r.bytes} bytes (${r.file})`, { bytesAffected: r.bytes, durationNs });
     }
     if (r.outcome === 'refused') return record(hint, 'refused', r.reason);

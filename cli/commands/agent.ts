@@ -2,11 +2,10 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { feedbackConfig } from '../../feedback/config.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
 import { formatStats } from '../../deploy/collector.js';
 import { startAgent } from '../../deploy/pipeline.js';
-import { POLICY_FLAGS, policyFromArgs } from './feedback.js';
+import { POLICY_FLAGS, agentFeedbackConfig, policyFromArgs } from './feedback.js';
 
 const flags: FlagSpec[] = [
   ...POLICY_FLAGS,
@@ -32,7 +31,7 @@ export const agentCommand: Command = {
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const collect = collectSettingsFromArgs(args);
     const { settings: policy } = policyFromArgs(args);
-    const feedback = feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host });
+    const feedback = agentFeedbackConfig(policy, collect.collector.host);
     const agent = await startAgent(
       { collect, feedback },
       {

@@ -4,7 +4,7 @@ import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
 import { kafkaSettingsFor } from '../../kafka/settings.js';
 import { loadJsonFile, validateConfig, type PageloopConfig } from '../../schemas/validate.js';
-import { feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
+import { defaultAppliedLogPath, feedbackConfig, feedbackSettingsFromFile, type FeedbackConfig } from '../../feedback/config.js';
 import { startFeedback } from '../../deploy/pipeline.js';
 
 /** Flags shared by `feedback` and `profile load`: who may be touched, and how. */
@@ -18,7 +18,18 @@ export const POLICY_FLAGS: FlagSpec[] = [
   { name: 'per-process-per-minute', kind: 'number', help: 'rate limit per process' },
   { name: 'per-host-per-minute', kind: 'number', help: 'rate limit for the host' },
   { name: 'hint-map', kind: 'string', help: 'where the hint map is pinned (default /sys/fs/bpf/pageloop/pl_hints)' },
+  {
+    name: 'applied-log',
+    kind: 'string',
+    help: "agent/feedback: the file of hint ids acted on, so a restart acts on none twice (default $PAGELOOP_STATE_DIR or /var/lib/pageloop, feedback/applied-HOST.log; '' keeps them in memory only)",
+  },
 ];
+
+/** The agent's feedback config: the policy on this host, its applied log at the default place unless --applied-log said otherwise. */
+export function agentFeedbackConfig(policy: Partial<FeedbackConfig>, host: string | undefined, env = process.env): FeedbackConfig {
+  const h = policy.host ?? host ?? feedbackConfig(policy).host;
+  return feedbackConfig({ ...policy, host: h, appliedLogPath: policy.appliedLogPath ?? defaultAppliedLogPath(h, env) });
+}
 
 /** Defaults, then the config file, then the environment, then flags (allow-lists: the file's plus the flags'). */
 export function policyFromArgs(args: ParsedArgs, env = process.env): { file: PageloopConfig; settings: Partial<FeedbackConfig> } {
@@ -38,6 +49,8 @@ export function policyFromArgs(args: ParsedArgs, env = process.env): { file: Pag
   s.rateLimits = { ...s.rateLimits!, ...(pp !== undefined ? { perProcessPerMinute: pp } : {}), ...(ph !== undefined ? { perHostPerMinute: ph } : {}) };
   const pin = flagString(args, 'hint-map');
   if (pin !== undefined) s.hintMapPinPath = pin;
+  const appliedLog = flagString(args, 'applied-log');
+  if (appliedLog !== undefined) s.appliedLogPath = appliedLog;
   // Flag errors name the flag, not the config key.
   try {
     feedbackConfig(s);
@@ -70,7 +83,7 @@ export const feedbackCommand: Command = {
     const duration = flagNumber(args, 'duration');
     if (duration !== undefined && !(duration > 0)) throw new UsageError(`--duration: wants seconds > 0, got ${duration}`);
     const { file, settings } = policyFromArgs(args);
-    const config = feedbackConfig(settings);
+    const config = agentFeedbackConfig(settings, undefined);
     const feedback = await startFeedback(config, {
       kafka: { settings: kafkaSettingsFor('feedback', file.kafka, { brokers: flagList(args, 'brokers') }, config.host) },
       onAction: (a) => console.log(`${a.outcome} ${a.action} hint ${a.hintId} pid ${a.process.pid}: ${a.reason}`),

@@ -2,10 +2,9 @@ import type { Command } from '../command.js';
 import { flagBoolean, flagNumber, parseArgs, usage, type FlagSpec } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
 import { untilStopped } from '../run-until.js';
-import { feedbackConfig } from '../../feedback/config.js';
 import { defaultStatusFile, formatStatusLine, readStackStatus, startStack } from '../../deploy/stack.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './collect.js';
-import { POLICY_FLAGS, policyFromArgs } from './feedback.js';
+import { POLICY_FLAGS, agentFeedbackConfig, policyFromArgs } from './feedback.js';
 
 const flags: FlagSpec[] = [
   ...POLICY_FLAGS,
@@ -39,7 +38,7 @@ export const upCommand: Command = {
     const stack = await startStack(
       {
         collect,
-        feedback: feedbackConfig({ ...policy, host: policy.host ?? collect.collector.host }),
+        feedback: agentFeedbackConfig(policy, collect.collector.host),
         clickhouse: { database: 'pageloop', httpPort: flagNumber(args, 'clickhouse-http-port') ?? 8123, ...(url ? { url } : {}) },
         statusIntervalS,
         statusFile: defaultStatusFile(),
