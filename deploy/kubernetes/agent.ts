@@ -51,6 +51,8 @@ export const AGENT_CAPABILITIES = Object.keys(AGENT_CAPABILITY_REASONS) as (keyo
 
 export const BPFFS = '/sys/fs/bpf';
 export const HOST_CGROUP = '/sys/fs/cgroup';
+/** The agent's state on the node (its applied log, feedback/applied-log.ts): it must outlive the pod, as the pinned map does. */
+export const AGENT_STATE_DIR = '/var/lib/pageloop';
 
 export function agentObjects(c: KubernetesConfig): ManifestObject[] {
   const m = meta(c, AGENT_NAME);
@@ -119,6 +121,8 @@ export function agentObjects(c: KubernetesConfig): ManifestObject[] {
                 { name: 'bpffs', mountPath: BPFFS, mountPropagation: 'HostToContainer' },
                 // The host's cgroup2 hierarchy, writable, for memory.reclaim (cgroup-wide hints).
                 { name: 'cgroup', mountPath: HOST_CGROUP },
+                // The hint ids acted on: a restarted pod acts on none of them again.
+                { name: 'state', mountPath: AGENT_STATE_DIR },
                 { name: TMP_VOLUME, mountPath: '/tmp' },
               ],
             },
@@ -128,6 +132,8 @@ export function agentObjects(c: KubernetesConfig): ManifestObject[] {
             // Directory, not DirectoryOrCreate: an empty directory would not be a bpffs and the pin would fail later, less clearly.
             { name: 'bpffs', hostPath: { path: BPFFS, type: 'Directory' } },
             { name: 'cgroup', hostPath: { path: HOST_CGROUP, type: 'Directory' } },
+            // Created on a new node; the agent makes it 0700.
+            { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
             { name: TMP_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
           ],
         },

@@ -10,7 +10,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { buildDashboards, dashboardFileName } from '../../dashboards/build.js';
 import { declaredTopics } from '../../schemas/topics.js';
 import { validateConfig } from '../../schemas/validate.js';
-import { AGENT_CAPABILITIES, AGENT_NAME, BPFFS, HOST_CGROUP } from './agent.js';
+import { AGENT_CAPABILITIES, AGENT_NAME, AGENT_STATE_DIR, BPFFS, HOST_CGROUP } from './agent.js';
 import { buildManifests, type Manifest } from './build.js';
 import { CONFIG_MAP_NAME, METRICS_LABEL, METRICS_PORT_NAME } from './common.js';
 import { DEFAULT_KUBERNETES_CONFIG, mergeKubernetesValues, type KubernetesConfig } from './config.js';
@@ -65,7 +65,8 @@ test('the agent: a DaemonSet on every node, host PID namespace, bpffs and cgroup
     const v = volumes.get(mounts.get(path)) as Json;
     assert.deepEqual(v.hostPath, { path, type: 'Directory' }, path);
   }
-  assert.ok(!pod.volumes.some((v: Json) => v.hostPath && v.hostPath.path !== BPFFS && v.hostPath.path !== HOST_CGROUP), 'no other host paths');
+  assert.deepEqual((volumes.get(mounts.get(AGENT_STATE_DIR)) as Json).hostPath, { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' });
+  assert.ok(!pod.volumes.some((v: Json) => v.hostPath && ![BPFFS, HOST_CGROUP, AGENT_STATE_DIR].includes(v.hostPath.path)), 'no other host paths');
   const env = new Map(agent.env.map((e: Json) => [e.name, e]));
   assert.deepEqual((env.get('PAGELOOP_HOST') as Json).valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
   assert.equal((env.get('PAGELOOP_METRICS_PASSWORD') as Json).valueFrom.secretKeyRef.name, 'pageloop-metrics');
