@@ -31,6 +31,11 @@
  * process carrying this run's PAGELOOP_CHAOS_RUN is left afterwards.
  *
  * Exit status: 0 when the ledger holds (bench/chaos/ledger.ts), 1 if not.
+ *
+ * Over 600 lines: the fault injectors share the run's state (services, the
+ * cluster, the disk, the recovery watch) and read as one schedule; the parts
+ * that stand alone (children, disk, ledger, schedule, service, synthetic
+ * load) are in bench/chaos/.
  */
 import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
