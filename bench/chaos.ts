@@ -273,7 +273,12 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   await memtouch.send('touch held');
 
   const metricsPort = await freePort();
-  const sink = pageloopService('sink', ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP], { PAGELOOP_CLICKHOUSE_DIR: chDir }, LOGS);
+  const sink = pageloopService(
+    'sink',
+    ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP, '--session-timeout-ms', String(SESSION_TIMEOUT_MS)],
+    { PAGELOOP_CLICKHOUSE_DIR: chDir },
+    LOGS,
+  );
   const procs = [0, 1].map((i) =>
     pageloopService(`processor-${i}`, ['process', '--brokers', b, '--group', PROCESSOR_GROUP, '--instance', `chaos-p${i}`, '--session-timeout-ms', String(SESSION_TIMEOUT_MS), ...(LOGS ? [] : ['--quiet'])], {}, LOGS),
   );

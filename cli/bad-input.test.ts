@@ -117,6 +117,7 @@ const TABLE: [string[], RegExp][] = [
   [['sink', '--duration', 'forever'], /--duration/],
   [['sink', '--metrics-host', '1.2.3.4'], /--metrics-host/],
   [['sink', '--cluster', 'c'], /clickhouse\.cluster: 'c'/],
+  [['sink', '--session-timeout-ms', '100'], /sessionTimeoutMs: must be an integer 6000\.\.1800000/],
   [['sink', '--config', BAD_URL], /\/clickhouse\/url/],
   [['dashboards', 'build'], /--out/],
   [['dashboards', 'bogus'], /unknown subcommand 'bogus'/],

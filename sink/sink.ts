@@ -65,6 +65,8 @@ export interface SinkConfig {
   readonly retryMaxMs: number;
   /** Ledger rows read per query. */
   readonly ledgerPage: number;
+  /** Consumer group session timeout: how long a dead sink holds its partitions before another takes them. */
+  readonly sessionTimeoutMs: number;
   /**
    * The ClickHouse cluster the tables live on (config clickhouse.cluster;
    * schemas/clickhouse-cluster.ts), '' for one server. On a cluster the
@@ -89,6 +91,8 @@ export const DEFAULT_SINK_CONFIG: SinkConfig = {
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   ledgerPage: 10_000,
+  // kafkajs's default: a rebalance waits this long for a sink that died.
+  sessionTimeoutMs: 30_000,
   cluster: '',
 };
 
@@ -113,6 +117,10 @@ export function validateSinkConfig(c: SinkConfig): SinkConfig {
   positiveInt('retryInitialMs');
   positiveInt('retryMaxMs');
   positiveInt('ledgerPage', 1_000_000);
+  // The broker's group.min/max.session.timeout.ms defaults bound it: 6 s to 30 min.
+  if (!Number.isInteger(c.sessionTimeoutMs) || c.sessionTimeoutMs < 6_000 || c.sessionTimeoutMs > 1_800_000) {
+    throw new UsageError(`sink.sessionTimeoutMs: must be an integer 6000..1800000 (the broker's bounds), got ${JSON.stringify(c.sessionTimeoutMs)}`);
+  }
   if (typeof c.dlqTopic !== 'string' || c.dlqTopic === '') throw new UsageError('sink.dlqTopic: must be a topic name');
   validateTableLayout({ ...DEFAULT_TABLE_LAYOUT, cluster: c.cluster });
   return c;
@@ -383,6 +391,9 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
         maxWaitTimeInMs: cfg.fetchMaxWaitMs,
         maxBytesPerPartition: cfg.maxBytesPerPartition,
         maxBytes: Math.max(cfg.maxBytesPerPartition * 4, 64 * 1024 * 1024),
+        sessionTimeout: cfg.sessionTimeoutMs,
+        // kafkajs's ratio (3 s of 30 s): a heartbeat must fit a few times in a session.
+        heartbeatInterval: Math.max(500, Math.floor(cfg.sessionTimeoutMs / 10)),
       });
       consumer = c;
       // After a rebalance kafkajs fetches again from the committed offsets: drop what was pending, and re-read the ledger (another sink may have cut).

@@ -28,6 +28,7 @@ const flags: FlagSpec[] = [
   { name: 'raw-ttl-days', kind: 'number', help: `days raw events are kept (default ${DEFAULT_SINK_CONFIG.rawTtlDays})` },
   { name: 'max-block-records', kind: 'number', help: `records per insert block at most (default ${DEFAULT_SINK_CONFIG.maxBlockRecords})` },
   { name: 'max-wait-ms', kind: 'number', help: `longest a quiet partition waits before its rows are written (default ${DEFAULT_SINK_CONFIG.fetchMaxWaitMs})` },
+  { name: 'session-timeout-ms', kind: 'number', help: `consumer group session timeout: how long a dead sink holds its partitions (default ${DEFAULT_SINK_CONFIG.sessionTimeoutMs}, 6000..1800000)` },
   { name: 'cluster', kind: 'string', help: "the ClickHouse cluster the tables go on (ON CLUSTER, Replicated + Distributed; config clickhouse.cluster; default '': one server)" },
   { name: 'duration', kind: 'number', help: 'stop after this many seconds (default: until SIGINT/SIGTERM)' },
   { name: 'metrics-port', kind: 'number', help: `serve /metrics, /healthz and /readyz on this port (beyond loopback /metrics needs PAGELOOP_METRICS_PASSWORD; e.g. ${DEFAULT_SINK_METRICS_PORT}; 0 picks a free one; default: none)` },
@@ -63,6 +64,7 @@ export function sinkConfigFromArgs(file: PageloopConfig, args: ReturnType<typeof
   const ttl = positiveInt(flagNumber(args, 'raw-ttl-days'), 'raw-ttl-days');
   const maxRecords = positiveInt(flagNumber(args, 'max-block-records'), 'max-block-records');
   const maxWait = positiveInt(flagNumber(args, 'max-wait-ms'), 'max-wait-ms');
+  const session = positiveInt(flagNumber(args, 'session-timeout-ms'), 'session-timeout-ms');
   return {
     ...DEFAULT_SINK_CONFIG,
     groupId: flagString(args, 'group') ?? (file.processors?.groupId ? `${file.processors.groupId}-sink` : DEFAULT_SINK_CONFIG.groupId),
@@ -70,6 +72,7 @@ export function sinkConfigFromArgs(file: PageloopConfig, args: ReturnType<typeof
     ...(ttl !== undefined ? { rawTtlDays: ttl } : {}),
     ...(maxRecords !== undefined ? { maxBlockRecords: maxRecords } : {}),
     ...(maxWait !== undefined ? { fetchMaxWaitMs: maxWait } : {}),
+    ...(session !== undefined ? { sessionTimeoutMs: session } : {}),
     cluster: flagString(args, 'cluster') ?? file.clickhouse?.cluster ?? DEFAULT_SINK_CONFIG.cluster,
   };
 }
