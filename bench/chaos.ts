@@ -574,7 +574,16 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   const exitCheck = {
     name: 'clean exits at the end, no crash the harness did not cause',
     ok: agentExit === 0 && procExits.every((c) => c === 0) && sinkExit === 0 && services.every((s) => s.unexpectedExits.length === 0),
-    detail: { exits, unexpected: services.flatMap((s) => s.unexpectedExits) },
+    // A stop that was SIGKILLed (exit null) or failed says why in the end of its stderr.
+    detail: {
+      exits,
+      unexpected: services.flatMap((s) => s.unexpectedExits),
+      tails: Object.fromEntries(
+        [['agent', agentExit, agent], ...procs.map((p, i) => [`processor-${i}`, procExits[i], p] as const), ['sink', sinkExit, sink]]
+          .filter(([, code]) => code !== 0)
+          .map(([name, , svc]) => [name, (svc as Service).tail().slice(-2500)]),
+      ),
+    },
   };
   const recoveryCheck = { name: 'every fault recovered', ok: faults.every((f) => f.recoveryMs !== null), detail: faults.filter((f) => f.recoveryMs === null) };
   const checks = [...ledger.checks, kafkaHintCheck, canaryCheck, exitCheck, recoveryCheck];

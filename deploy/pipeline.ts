@@ -16,6 +16,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { UsageError } from '../lib/errors.js';
+import { slowStep } from '../lib/slow-step.js';
 import { loadAddon } from '../bpf/native.js';
 import { createProbes, DEFAULT_PROBES_CONFIG, type Probes, type ProbesConfig } from '../bpf/probes.js';
 import type { KafkaSettings } from '../kafka/client.js';
@@ -123,8 +124,9 @@ export async function startAgent(settings: AgentSettings, deps: AgentDeps): Prom
     feedback,
     stats,
     async stop() {
-      await feedback.stop();
-      const final = await collector.stop();
+      const say = deps.log ?? ((line: string) => console.error(line));
+      await slowStep(say, 'stopping the feedback agent', () => feedback.stop());
+      const final = await slowStep(say, 'stopping the collector (its last batches to Kafka)', () => collector.stop());
       return { collector: final, feedback: feedback.stats() };
     },
   };

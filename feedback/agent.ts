@@ -17,6 +17,7 @@
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
+import { slowStep } from '../lib/slow-step.js';
 import { openHintMap, type HintMap } from '../bpf/hint-map.js';
 import { TOPIC } from '../schemas/topics.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
@@ -342,10 +343,11 @@ export function createFeedbackAgent(config: FeedbackConfig, deps: FeedbackAgentD
       running = false;
       if (sweepTimer) clearInterval(sweepTimer);
       if (catchUpTimer) clearTimeout(catchUpTimer);
-      if (consumer) await stopForGood(consumer, { log }).catch((err: unknown) => log(`consumer disconnect: ${errorMessage(err)}`));
-      await chain;
-      await flush().catch((err: unknown) => log(`${outbox.length} action records could not be sent: ${errorMessage(err)}`));
-      await producer?.disconnect().catch((err: unknown) => log(`producer disconnect: ${errorMessage(err)}`));
+      const c = consumer;
+      if (c) await slowStep(log, 'leaving the hints group', () => stopForGood(c, { log }).catch((err: unknown) => log(`consumer disconnect: ${errorMessage(err)}`)));
+      await slowStep(log, 'finishing the hint in hand', () => chain);
+      await slowStep(log, `sending ${outbox.length} action records`, () => flush().catch((err: unknown) => log(`${outbox.length} action records could not be sent: ${errorMessage(err)}`)));
+      await slowStep(log, 'closing the producer', () => producer?.disconnect().catch((err: unknown) => log(`producer disconnect: ${errorMessage(err)}`)));
       if (ownMap) hintMap?.close();
       appliedLog?.close();
       appliedLog = undefined;

@@ -26,6 +26,7 @@ import { PageloopError, errorMessage, retryHelps } from '../lib/errors.js';
 import { createLimiter } from '../lib/limiter.js';
 import { installFastProduceEncoder } from '../kafka/produce-encoder.js';
 import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
+import { slowStep as slowStepOf } from '../lib/slow-step.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
@@ -183,16 +184,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     retiring.add(done);
   };
 
-  /** A stop step that takes long says so, every 10 s, so a stuck stop names what it waits for. */
-  async function slowStep(what: string, step: () => Promise<unknown> | undefined): Promise<void> {
-    const since = Date.now();
-    const timer = setInterval(() => log(`stopping: still ${what} after ${Math.round((Date.now() - since) / 1000)} s`), 10_000);
-    try {
-      await step();
-    } finally {
-      clearInterval(timer);
-    }
-  }
+  const slowStep = (what: string, step: () => Promise<unknown> | undefined): Promise<unknown> => slowStepOf(log, what, step);
 
   const statePartition = (p: number): number => p % statePartitions;
 

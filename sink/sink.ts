@@ -31,6 +31,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { PageloopError, UsageError, errorMessage, isGroupMembershipError, retryHelps } from '../lib/errors.js';
 import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
+import { slowStep } from '../lib/slow-step.js';
 import type { PageloopClickHouse } from '../clickhouse/client.js';
 import { applyTableMigrations, type MigrationReport } from '../clickhouse/migrations.js';
 import { encodeDeadLetter } from '../schemas/dead-letter.js';
@@ -428,8 +429,10 @@ export function createSink(config: SinkConfig, deps: SinkDeps): Sink {
       if (halt.stopped) return done;
       halt.stopped = true;
       try {
-        if (consumer) await stopForGood(consumer, { log });
-        if (producer) await producer.disconnect();
+        const c = consumer;
+        if (c) await slowStep(log, 'leaving the group (the batch in hand finishes first)', () => stopForGood(c, { log }));
+        const p = producer;
+        if (p) await slowStep(log, 'closing the dead-letter producer', () => p.disconnect());
       } catch (err) {
         if (fatal === undefined) fatal = err;
       }
