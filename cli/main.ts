@@ -40,9 +40,28 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/**
+ * Once the command has returned, whatever still holds the event loop is a
+ * leftover: kafkajs can revive a stopped consumer's connections (see
+ * kafka/consumer-stop.ts), and a service that printed its final stats and
+ * then lingered until the supervisor's SIGKILL was seen in the chaos run.
+ * The process exits with its status after this long, naming what was left;
+ * unref'd, so a process whose loop drains exits at once as usual.
+ */
+const LINGER_AFTER_RETURN_MS = 5_000;
+
+function exitIfLingering(): void {
+  setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
+    process.stderr.write(`pageloop: still running ${LINGER_AFTER_RETURN_MS / 1000} s after the command ended (${left.join(', ') || 'timers'}): exiting\n`);
+    process.exit();
+  }, LINGER_AFTER_RETURN_MS).unref();
+}
+
 main(process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;
+    exitIfLingering();
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
@@ -56,5 +75,6 @@ main(process.argv.slice(2)).then(
       if (err instanceof Error && err.stack) console.error(err.stack);
       process.exitCode = 1;
     }
+    exitIfLingering();
   },
 );
