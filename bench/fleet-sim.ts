@@ -213,7 +213,9 @@ async function main(): Promise<void> {
     say(`recording: ${template.records.length} batches, ${template.events} events over ${(template.loopNs / SEC).toFixed(1)} s: ${perHostEventsPerS.toFixed(0)} events/s, ${(perHostBytesPerS / 1024).toFixed(1)} KiB/s per host`);
 
     const spawnInstance = (i: number): ChildProcess => {
-      const child = spawn(process.execPath, [MAIN, 'process', '--brokers', bootstrap, '--group', GROUP, '--instance', `fleet-${i}`, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // PAGELOOP_BENCH_NODE_ARGS: node flags for the instances (e.g. --cpu-prof), as bench/processors.ts takes.
+      const nodeArgs = (process.env.PAGELOOP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, MAIN, 'process', '--brokers', bootstrap, '--group', GROUP, '--instance', `fleet-${i}`, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (d: string) => void (o.json || process.stderr.write(`[fleet-${i}] ${d}`)));
       children.push(child);

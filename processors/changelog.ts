@@ -16,6 +16,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PageloopError, errorMessage } from '../lib/errors.js';
 import { createStoppableConsumer, stopForGood } from '../kafka/consumer-stop.js';
+import { STATE_MAX_MESSAGE_BYTES } from '../schemas/topics.js';
 import { retrying } from './topics.js';
 
 export interface ChangelogReaderOptions {
@@ -50,7 +51,7 @@ export class ChangelogReader {
       groupId: this.options.readerGroupId,
       readUncommitted: false,
       // Checkpoints can be large (topic max.message.bytes is 64 MiB).
-      maxBytesPerPartition: 64 * 1024 * 1024,
+      maxBytesPerPartition: STATE_MAX_MESSAGE_BYTES,
       maxBytes: 128 * 1024 * 1024,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,

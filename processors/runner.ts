@@ -32,6 +32,7 @@ import { type EngineContext, type OutRecord, type OutputRole } from './engine.js
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
 import { validateProcessorComponentConfig, type ProcessorComponentConfig } from './runner-config.js';
 import { createMissingTopics, hintPartitioner, retrying, topicOfRole } from './topics.js';
+import { STATE_MAX_MESSAGE_BYTES } from '../schemas/topics.js';
 
 export { DEFAULT_RUNNER_CONFIG, MAX_ENGINE_WORKERS, validateProcessorComponentConfig, validateRunnerConfig, type ProcessorComponentConfig, type RunnerConfig } from './runner-config.js';
 
@@ -45,6 +46,8 @@ export interface ProcessorStats {
   replayed: number;
   transactions: number;
   checkpoints: number;
+  /** Checkpoints not written because they were over the state topic's record limit (a restore replays further instead). */
+  checkpointsTooLarge: number;
   restores: number;
   outputs: Record<OutputRole, number>;
   /** Summed over the hosts of the partitions this instance holds now. */
@@ -166,6 +169,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     replayed: 0,
     transactions: 0,
     checkpoints: 0,
+    checkpointsTooLarge: 0,
     restores: 0,
     outputs: { scores: 0, phases: 0, hints: 0, tuner: 0, dlq: 0 },
     hosts: { hosts: 0, processes: 0, regions: 0, duplicates: 0, gaps: 0, lateEvents: 0, events: 0 },
@@ -297,13 +301,18 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       // Sequential requests keep each partition's order (one request in flight).
       for (const topicMessages of toRequests(outs)) await txn.sendBatch({ topicMessages, acks: -1 });
       const due = e.sinceCheckpoint >= runner.checkpointEveryRecords || Date.now() - e.lastCheckpointAt >= runner.checkpointIntervalMs;
+      let tooLarge = false;
       if (due) {
-        // The state topic allows large records (max.message.bytes 64 MiB).
-        await txn.send({
-          topic: topics.state,
-          acks: -1,
-          messages: [{ key: stateKey(runner.groupId, topics.events, p), value: await host!.checkpoint(p), partition: statePartition(p) }],
-        });
+        const key = stateKey(runner.groupId, topics.events, p);
+        const checkpoint = await host!.checkpoint(p);
+        // Over the state topic's limit the broker refuses the whole transaction, and would refuse it again
+        // after every restart: a checkpoint is only a shortcut for a restore, so this one is left out.
+        tooLarge = checkpoint.length + key.length + RECORD_OVERHEAD > STATE_MAX_MESSAGE_BYTES;
+        if (tooLarge) {
+          log(`partition ${p}: checkpoint of ${(checkpoint.length / 1024 / 1024).toFixed(1)} MiB is over the state topic's ${STATE_MAX_MESSAGE_BYTES / 1024 / 1024} MiB: not written (a restore replays from the one before)`);
+        } else {
+          await txn.send({ topic: topics.state, acks: -1, messages: [{ key, value: checkpoint, partition: statePartition(p) }] });
+        }
       }
       await concurrentRetry(() =>
         txn.sendOffsets({ consumerGroupId: runner.groupId, topics: [{ topic: topics.events, partitions: [{ partition: p, offset: String(lastOffset + 1) }] }] }),
@@ -313,7 +322,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       stats.transactions++;
       for (const o of outs) stats.outputs[o.role]++;
       if (due) {
-        stats.checkpoints++;
+        if (tooLarge) stats.checkpointsTooLarge++;
+        else stats.checkpoints++;
         e.sinceCheckpoint = 0;
         e.lastCheckpointAt = Date.now();
       }

@@ -61,6 +61,8 @@ export const BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
  * that wants to park it can never move past it: measured in the chaos run,
  * a 3 MiB malformed events record stopped the processors and the sink.
  */
+/** A processor checkpoint's limit on the state topic: checkpoints of many regions are large. */
+export const STATE_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DLQ_MAX_MESSAGE_BYTES = EVENTS_MAX_MESSAGE_BYTES + 1024 * 1024;
 
 const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
@@ -154,7 +156,7 @@ const DECLARED: readonly Omit<TopicSpec, 'replicationFactor'>[] = [
       'cleanup.policy': 'compact',
       'compression.type': 'producer',
       'message.timestamp.type': 'CreateTime',
-      'max.message.bytes': String(64 * 1024 * 1024),
+      'max.message.bytes': String(STATE_MAX_MESSAGE_BYTES),
       'min.cleanable.dirty.ratio': '0.1',
       'segment.ms': String(60 * 60 * 1000),
       'delete.retention.ms': String(DAY_MS),
