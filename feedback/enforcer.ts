@@ -177,10 +177,9 @@ export function createEnforcer(config: EnforcerConfig, deps: EnforcerDeps): Enfo
     const t0 = process.hrtime.bigint();
     const r = reclaimCgroup(root, hint.cgroup, hint.bytes);
     const durationNs = Number(process.hrtime.bigint() - t0);
-    if (r.outcome !== 'applied') applied.delete(hint.hintId);
-    if (r.outcome === 'applied') {
-      return record(hint, 'applied', `memory.reclaim of ${r.bytes} bytes (${r.file})`, { bytesAffected: r.bytes, durationNs });
-    }
+    if (r.outcome === 'applied') return record(hint, 'applied', `memory.reclaim of ${r.bytes} bytes (${r.file})`, { bytesAffected: r.bytes, durationNs });
+    // Not reclaimed: a later delivery may try again.
+    applied.delete(hint.hintId);
     if (r.outcome === 'refused') return record(hint, 'refused', r.reason);
     return record(hint, 'failed', r.reason, { errno: r.errno, durationNs });
   };

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from '../command.js';
 import { flagBoolean, flagList, flagNumber, flagString, parseArgs, usage, type FlagSpec, type ParsedArgs } from '../args.js';
 import { UsageError } from '../../lib/errors.js';
@@ -27,7 +28,7 @@ export const POLICY_FLAGS: FlagSpec[] = [
 
 /** The agent's feedback config: the policy on this host, its applied log at the default place unless --applied-log said otherwise. */
 export function agentFeedbackConfig(policy: Partial<FeedbackConfig>, host: string | undefined, env = process.env): FeedbackConfig {
-  const h = policy.host ?? host ?? feedbackConfig(policy).host;
+  const h = policy.host ?? host ?? hostname();
   return feedbackConfig({ ...policy, host: h, appliedLogPath: policy.appliedLogPath ?? defaultAppliedLogPath(h, env) });
 }
 
