@@ -65,6 +65,12 @@ export interface FaultSummary {
    * exact. Travels as FaultSummaries.sample_period.
    */
   samplePeriod: number;
+  /**
+   * 1: the process had exited by this sweep, so these are its last counts
+   * (a row with faults 0 only says so). 0: alive, or a collector from
+   * before the field. Travels as FaultSummaries.exited.
+   */
+  exited: number;
 }
 
 export type ProbeEvent =

@@ -94,6 +94,46 @@ describe('fault family', () => {
     await w.exit();
   });
 
+  test('an exited process: its last summaries say so; one swept in full before it exits gets one row of 0 faults that says so', async () => {
+    const swept = await workload();
+    const last = await workload();
+    const probes = createProbes(
+      { ...DEFAULT_PROBES_CONFIG, families: ['fault'], faultMode: 'aggregated', faultSweepIntervalMs: 3_600_000, targets: { pids: [swept.pid, last.pid], cgroups: [] } },
+      { addon: loadAddon() },
+    );
+    try {
+      probes.start({ onEvents: () => undefined });
+      const lastBefore = faultCount(last.pid);
+      const sweptStart = readProcStat(swept.pid).startTicks;
+      await swept.map('a', 16);
+      await swept.send('touch a');
+      const alive = probes.sweepFaults().filter((s) => s.pid === swept.pid);
+      assert.ok(alive.length >= 8, `${alive.length} rows while it runs`);
+      assert.ok(alive.every((s) => s.exited === 0), 'alive: no row says exited');
+      // start_ns is the boot-clock start the kernel shows in /proc/PID/stat (in 10 ms ticks).
+      assert.ok(Math.abs(Math.floor(alive[0]!.startNs / 1e7) - sweptStart) <= 1);
+
+      await last.map('a', 16);
+      await last.send('touch a');
+      const lastFaults = faultCount(last.pid) - lastBefore;
+      await swept.exit();
+      await last.exit();
+      const rows = probes.sweepFaults();
+      const sweptRows = rows.filter((s) => s.pid === swept.pid);
+      assert.deepEqual(sweptRows.map((s) => ({ faults: s.faults, exited: s.exited, startNs: s.startNs })), [{ faults: 0, exited: 1, startNs: alive[0]!.startNs }]);
+      const lastRows = rows.filter((s) => s.pid === last.pid);
+      assert.ok(lastRows.length >= 8 && lastRows.every((s) => s.exited === 1), 'every row of a process gone by the sweep says so');
+      const counted = lastRows.reduce((n, s) => n + s.faults, 0);
+      // Its faults up to the read of /proc, plus the few of its exit.
+      assert.ok(counted >= lastFaults * 0.99 && counted <= lastFaults * 1.01 + 64, `summaries ${counted} vs kernel ${lastFaults}`);
+      // Forgotten once reported: the next sweep has nothing of either.
+      const again = probes.sweepFaults().filter((s) => s.pid === swept.pid || s.pid === last.pid);
+      assert.deepEqual(again, []);
+    } finally {
+      probes.stop();
+    }
+  });
+
   test('sampled mode (the default): >= 100k faults, the scaled counts within 5% of minflt, labelled with the period', async () => {
     const w = await workload();
     let delta = 0;

@@ -17,7 +17,7 @@ import {
 } from './layout.generated.js';
 import { bpfObjectPath, type NativeAddon, type NativeBpfObject, type NativeRingReader, type ProgramStats } from './native.js';
 import { attachScoped, scopesFor, PERF_COUNT_SW_PAGE_FAULTS_MAJ, PERF_COUNT_SW_PAGE_FAULTS_MIN, type PerfProgram } from './perf-scope.js';
-import { resolveTargets, processExists, type ResolvedTargets, type TargetSpec } from './targets.js';
+import { resolveTargets, processGone, type ResolvedTargets, type TargetSpec } from './targets.js';
 import { DEFAULT_HINT_MAP_PIN, hintMapOn, prepareHintMapPin, secureHintMapPin, type HintMap } from './hint-map.js';
 
 export interface ProbesConfig {
@@ -273,6 +273,12 @@ export function createProbes(config: ProbesConfig, deps: ProbesDeps): Probes {
   let stopped = false;
   let generation = 1;
   const reported = new Map<string, Totals>();
+  /**
+   * Processes ("pid/startNs") whose exit a sweep has reported, while the
+   * table or a CPU's cache still holds counts of theirs: those counts went
+   * out with the exit, so they are never reported again.
+   */
+  const finished = new Set<string>();
   const wanted = new Set<string>();
   let perfPrograms: PerfProgram[] = [];
   let perfLinks = new Map<string, number[]>();
@@ -411,7 +417,28 @@ export function createProbes(config: ProbesConfig, deps: ProbesDeps): Probes {
     }
     const summaries: FaultSummary[] = [];
     const regionBytes = 2 ** config.regionShift;
+    // Checked once per process per sweep, before its rows are written: a
+    // process gone now faults no more, so these rows are its last, and the
+    // processors can forget it once their windows close (short-lived
+    // processes otherwise stay in their state until they go idle).
+    const gone = new Map<string, boolean>();
+    const isGone = (pid: number, startNs: number): boolean => {
+      const k = `${pid}/${startNs}`;
+      let g = gone.get(k);
+      if (g === undefined) {
+        g = processGone(pid, startNs);
+        gone.set(k, g);
+      }
+      return g;
+    };
+    /** Exited processes with no new counts this sweep: one row each still says so. */
+    const exitedWithoutRow = new Map<string, { pid: number; startNs: number; region: number; lastNs: number; samplePeriod: number }>();
+    const withRow = new Set<string>();
+    const seen = new Set<string>();
     for (const [id, e] of totals) {
+      const proc = `${e.key.pid}/${e.startNs}`;
+      seen.add(proc);
+      if (finished.has(proc)) continue;
       const prior = reported.get(id) ?? { faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0 };
       const delta = {
         faults: Math.max(0, e.t.faults - prior.faults),
@@ -419,7 +446,13 @@ export function createProbes(config: ProbesConfig, deps: ProbesDeps): Probes {
         instrFaults: Math.max(0, e.t.instrFaults - prior.instrFaults),
         protFaults: Math.max(0, e.t.protFaults - prior.protFaults),
       };
-      if (delta.faults === 0) continue;
+      const exited = isGone(e.key.pid, e.startNs);
+      if (delta.faults === 0) {
+        const first = exitedWithoutRow.get(proc);
+        if (exited && (!first || e.key.region < first.region)) exitedWithoutRow.set(proc, { pid: e.key.pid, startNs: e.startNs, region: e.key.region, lastNs: e.lastNs, samplePeriod: e.samplePeriod });
+        continue;
+      }
+      withRow.add(proc);
       reported.set(id, {
         faults: Math.max(e.t.faults, prior.faults),
         writeFaults: Math.max(e.t.writeFaults, prior.writeFaults),
@@ -436,25 +469,43 @@ export function createProbes(config: ProbesConfig, deps: ProbesDeps): Probes {
         lastNs: e.lastNs,
         hint: e.hint,
         samplePeriod: e.samplePeriod,
+        exited: exited ? 1 : 0,
       });
     }
-    forgetExited(stats);
+    for (const [proc, x] of exitedWithoutRow) {
+      if (withRow.has(proc)) continue;
+      summaries.push({
+        pid: x.pid,
+        startNs: x.startNs,
+        regionStart: x.region * regionBytes,
+        regionBytes,
+        faults: 0,
+        writeFaults: 0,
+        instrFaults: 0,
+        protFaults: 0,
+        firstNs: x.lastNs,
+        lastNs: x.lastNs,
+        hint: 0,
+        samplePeriod: x.samplePeriod,
+        exited: 1,
+      });
+    }
+    for (const s of summaries) if (s.exited) finished.add(`${s.pid}/${s.startNs}`);
+    for (const proc of finished) if (!seen.has(proc)) finished.delete(proc);
+    // A key in neither the table nor a cache has no counts left to subtract from.
+    for (const id of reported.keys()) if (!totals.has(id)) reported.delete(id);
+    forgetExited(stats, isGone);
     summaries.sort((a, b) => a.lastNs - b.lastNs || a.pid - b.pid || a.regionStart - b.regionStart);
     return summaries;
   }
 
-  /** Table entries of processes that have exited were reported in full: drop them. */
-  function forgetExited(stats: { keys: Buffer; count: number; keySize: number }): void {
-    const alive = new Map<number, boolean>();
+  /** Table entries of processes that have exited were reported in full (their last rows say so): drop them. */
+  function forgetExited(stats: { keys: Buffer; values: Buffer; count: number; keySize: number; valueSize: number }, isGone: (pid: number, startNs: number) => boolean): void {
     for (let i = 0; i < stats.count; i++) {
       const keyBuf = stats.keys.subarray(i * stats.keySize, (i + 1) * stats.keySize);
       const key = decodeFaultKey(keyBuf, 0);
-      let isAlive = alive.get(key.pid);
-      if (isAlive === undefined) {
-        isAlive = processExists(key.pid);
-        alive.set(key.pid, isAlive);
-      }
-      if (!isAlive) {
+      const v = decodeFaultStats(stats.values, i * stats.valueSize);
+      if (isGone(key.pid, v.startNs)) {
         obj.mapDelete('pl_fault_stats', keyBuf);
         reported.delete(`${key.pid}:${key.region}`);
       }

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
+import { parseProcStat } from '../lib/procfs.js';
 
 export interface TargetSpec {
   /** Process ids (thread group ids). Empty with no cgroups = every process. */
@@ -29,6 +30,27 @@ export function cgroup2MountPoint(mountsText: string): string | undefined {
     if (fsType === 'cgroup2' && mountPoint) return mountPoint.replace(/\\040/g, ' ');
   }
   return undefined;
+}
+
+/** USER_HZ: /proc/PID/stat counts start times in these ticks on every Linux ABI. */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * Whether the process (pid, start time in boot-clock ns as the probes record
+ * it) has exited: its pid is gone, is a zombie (its memory is released), or
+ * now names a later process. startNs 0 (unknown) checks the pid only.
+ */
+export function processGone(pid: number, startNs: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  const stat = parseProcStat(text);
+  if (stat.state === 'Z' || stat.state === 'X') return true;
+  // Ticks are 10 ms: allow one of rounding either way.
+  return startNs > 0 && Math.abs(Math.floor(startNs / (1e9 / TICKS_PER_SECOND)) - stat.startTicks) > 1;
 }
 
 export function processExists(pid: number): boolean {

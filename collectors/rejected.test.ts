@@ -40,7 +40,7 @@ function faultFrames(count: number, t0: number, length = FAULT_EVENT_SIZE): Buff
 }
 
 function summary(pid: number): FaultSummary {
-  return { pid, startNs: 5, regionStart: 0x10000, regionBytes: 4096, faults: 3, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 10, lastNs: 20, hint: 0, samplePeriod: 1 };
+  return { pid, startNs: 5, regionStart: 0x10000, regionBytes: 4096, faults: 3, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 10, lastNs: 20, hint: 0, samplePeriod: 1, exited: 0 };
 }
 
 // The probes' types through the collector's own: importing the probes module marks a test as a kernel test (scripts/test-kinds.mjs).

@@ -10,6 +10,7 @@ import { decodeDeadLetter } from '../schemas/dead-letter.js';
 import { createProcessorConfig, type ProcessorConfig, type ProcessorConfigInput } from './config.js';
 import { PartitionEngine, windowOf, type OutRecord } from './engine.js';
 import { stateSize } from './state.js';
+import type { ProbeEvent } from '../bpf/events.js';
 import {
   CollectorStream,
   SCENARIO,
@@ -323,6 +324,54 @@ describe('engine: planner limits, eviction, lateness, boots', () => {
     assert.equal(stateSize(run.engine.state).processes, 0);
     const last = run.out.findIndex((o) => o.role === 'hints' && o.value === null);
     assert.ok(last > 0);
+  });
+
+  /** The row as a sweep sends it once its process has exited. */
+  const exited = (e: ProbeEvent): ProbeEvent => (e.type === 'fault_summary' ? { ...e, exited: 1 } : e);
+  const ticks = (stream: CollectorStream, from: number, to: number): StreamRecord[] =>
+    Array.from({ length: to - from }, (_, i) => ({ key: 'h', value: stream.batch([kcompactdWake(windowStart(from + i) + SEC)]), atNs: 0 }));
+
+  it('forgets an exited process once its last window closes: same scores, its hints withdrawn, none new', () => {
+    const run = (markExit: boolean) => {
+      const stream = new CollectorStream('h', 'boot', 'c');
+      const recs: StreamRecord[] = [];
+      for (let k = 0; k < 4; k++) {
+        const t = windowStart(k) + 5 * SEC;
+        // A fourth region is hot from window 2: alive, it would get its hint as window 3 closes.
+        const ev = Array.from({ length: k >= 2 ? 4 : 3 }, (_, r) => faultSummary(t + r, pid, start, base + r * 2 * 1024 * 1024, 100));
+        recs.push({ key: 'h', value: stream.batch(markExit && k === 3 ? ev.map(exited) : ev), atNs: t });
+      }
+      return feed([...recs, ...ticks(stream, 4, 8)]);
+    };
+    const alive = run(false);
+    const gone = run(true);
+    for (let r = 0; r < 4; r++) assert.deepEqual(scores(gone.out, 'h', base + r * 2 * 1024 * 1024), scores(alive.out, 'h', base + r * 2 * 1024 * 1024));
+    assert.equal(scores(gone.out, 'h', base).length, 4);
+    assert.deepEqual(stateSize(alive.engine.state), { hosts: 1, processes: 1, regions: 4 });
+    assert.deepEqual(stateSize(gone.engine.state), { hosts: 1, processes: 0, regions: 0 });
+    const goneHints = hints(gone.out, 'h');
+    const issued = goneHints.filter((x) => x.hint !== null);
+    assert.ok(issued.length > 0, 'hints were issued while it lived');
+    // Nothing planned in the window it exited in (window 3, whose hints are issued at its end).
+    assert.deepEqual(issued.map((x) => win(x.hint!.issuedNs)), [2, 2, 2]);
+    assert.deepEqual(hints(alive.out, 'h').filter((x) => x.hint !== null).map((x) => win(x.hint!.issuedNs)), [2, 2, 2, 4]);
+    // Every region that held a hint gets its tombstone.
+    assert.deepEqual(new Set(goneHints.filter((x) => x.hint === null).map((x) => x.key)), new Set(issued.map((x) => x.key)));
+  });
+
+  it('an exit row with no faults is never late and still lets the process go', () => {
+    const stream = new CollectorStream('h', 'boot', 'c');
+    const recs = hotRegions(1, 2, stream);
+    recs.push(...ticks(stream, 2, 4));
+    // Its last faults were in window 1; the sweep that saw it gone (window 4) has nothing new to count.
+    recs.push({ key: 'h', value: stream.batch([exited(faultSummary(windowStart(1) + 5 * SEC, pid, start, base, 0))]), atNs: 0 });
+    recs.push(...ticks(stream, 5, 7));
+    const run = feed(recs);
+    const counters = run.engine.state.hosts.get('h')!.counters;
+    assert.equal(counters.lateEvents, 0);
+    // Rows: two summaries, four ticks, the exit row.
+    assert.equal(counters.events, 7);
+    assert.deepEqual(stateSize(run.engine.state), { hosts: 1, processes: 0, regions: 0 });
   });
 
   it('late events (before a closed window) are counted and dropped', () => {

@@ -17,7 +17,8 @@
  * (pageloop.phases.v1); the planner turns scores and coldness into hints
  * (pageloop.hints.v1, keyed per region, tombstone to withdraw); the tuner
  * moves thresholds (pageloop.tuner.v1); idle regions and processes are
- * evicted.
+ * evicted, and so are a process's regions once it has exited (the
+ * collector marks its last summaries) and their windows have closed.
  */
 import { errorMessage } from '../lib/errors.js';
 import { WireDecodeError } from '../schemas/wire-errors.js';
@@ -476,9 +477,10 @@ export class PartitionEngine implements WindowGate {
           r.refaultsDecayed = r.refaultsDecayed < 1e-6 ? 0 : r.refaultsDecayed / 2;
         }
         // Nothing below changes its accs or last event window: whether it is idle is known now.
-        if (!hasOpenAccs(r) && w - r.lastEventWindow >= c.idleEvictWindows) idleHere.push(r);
+        if (!hasOpenAccs(r) && (p.exited || w - r.lastEventWindow >= c.idleEvictWindows)) idleHere.push(r);
 
-        // Planner.
+        // Planner: nothing new for a process that is gone (its hints are withdrawn as its regions go).
+        if (p.exited) continue;
         const input = { coldFor: w - r.lastAccessWindow, scored, bestNet, bestSizeKb, heat };
         if (planRegion(r, input, w, we, thresholds, refaultNs, c.planner, base, plans)) {
           out.push({ role: 'hints', key: hintKey(h.host, p.pid, p.startNs, r.start), value: null, timestampMs: ts });

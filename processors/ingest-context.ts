@@ -128,6 +128,12 @@ export class IngestContext {
     return p;
   }
 
+  /** The host's process (pid, startNs) if it is tracked; never makes one. */
+  knownProcess(pid: number, startNs: number): ProcessState | undefined {
+    const p = this.h.byPid.get(pid);
+    return p && p.startNs === startNs ? p : this.h.processes.get(`${pid}/${startNs}`);
+  }
+
   /** The process's region starting at `start`, made (first seen in window w) if new. */
   regionOf(p: ProcessState, start: number, bytes: number, w: number): RegionState {
     if (p === this.rProc && start === this.rStart && this.rRegion) return this.rRegion;

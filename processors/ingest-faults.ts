@@ -73,11 +73,19 @@ export function ingestFaultSummaries(x: IngestContext, s: TypedEventBlocks['faul
   const writes = s.writeFaults;
   const instrs = s.instrFaults;
   const prots = s.protFaults;
+  const exited = s.exited;
   for (let i = from; i < to; i++) {
-    const t = lastNs[i]!;
-    const w = gate.admit(h, t);
-    if (w < 0) continue;
-    countFaults(x, pids[i]!, starts[i]!, regionStarts[i]!, sizes[i]! || regionBytes, w, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
+    // A row with no faults only says its process exited: nothing to count,
+    // and not an event (its time is the process's last fault, often late).
+    if (faults[i]! > 0) {
+      const w = gate.admit(h, lastNs[i]!);
+      if (w >= 0) countFaults(x, pids[i]!, starts[i]!, regionStarts[i]!, sizes[i]! || regionBytes, w, faults[i]!, writes[i]!, instrs[i]!, prots[i]!);
+    }
+    // Even when its counts came late: the process is gone either way.
+    if (exited[i]) {
+      const p = x.knownProcess(pids[i]!, starts[i]!);
+      if (p) p.exited = true;
+    }
   }
 }
 

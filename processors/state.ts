@@ -198,6 +198,12 @@ export interface ProcessState {
   /** Region key (start / regionBytes) -> region. */
   regions: Map<number, RegionState>;
   phase: PhaseState;
+  /**
+   * The collector saw it gone (a fault summary marked exited): no new hints,
+   * and each region is forgotten once its windows close, not after
+   * idleEvictWindows. Absent = alive (also in checkpoints from before).
+   */
+  exited?: true;
 }
 
 /** Host-level counts of one window. */

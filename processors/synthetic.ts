@@ -48,6 +48,7 @@ export function faultSummary(tNs: number, pid: number, startNs: number, regionSt
     lastNs: tNs,
     hint: 0,
     samplePeriod: 1,
+    exited: 0,
   };
 }
 

@@ -623,6 +623,16 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   { version: 3, name: 'overhead accounting: overhead and program_costs', statements: V3_OVERHEAD },
+  {
+    version: 4,
+    name: 'events.exited: a fault summary that is its process\'s last',
+    statements: [
+      // 1: the process had exited by the collector's sweep, so the row's
+      // counts are its last (with weight 0 the row only says so). Every
+      // other row, and rows from before this column, read 0.
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS exited UInt8 DEFAULT 0 AFTER sample_period`,
+    ],
+  },
 ];
 
 /** The TTL clause of a raw table for `days` (used to move the TTL off its default). */

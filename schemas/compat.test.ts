@@ -139,7 +139,7 @@ test('allowed changes pass: new fields, messages and enum values; removals that 
   const base = readSnapshot();
   const allowed: [string, string][] = [
     ['a new field', edit(PROTO, 'EventBatch', 'uint64 sequence = 4;', 'uint64 sequence = 4;\n  string kernel_release = 8;')],
-    ['a new column', edit(PROTO, 'FaultSummaries', 'repeated uint32 sample_period = 13;', 'repeated uint32 sample_period = 13;\n  repeated uint32 cgroup_index = 14;')],
+    ['a new column', edit(PROTO, 'FaultSummaries', 'repeated uint32 exited = 14;', 'repeated uint32 exited = 14;\n  repeated uint32 cgroup_index = 15;')],
     ['a new enum value', edit(PROTO, 'Action', 'ACTION_RECLAIM_CGROUP = 5;', 'ACTION_RECLAIM_CGROUP = 5;\n    ACTION_DEMOTE_ZSWAP = 6;')],
     ['a new message', `${PROTO}\nmessage Heartbeat {\n  string host = 1;\n}\n`],
     ['a field removed with its number reserved', edit(PROTO, 'EventBatch', /\n\s*string collector_id = 3;/, '\n  reserved 3;\n  reserved "collector_id";')],

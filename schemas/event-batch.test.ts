@@ -59,6 +59,7 @@ function extremeEvents(): ProbeEvent[] {
         lastNs: u64,
         hint: u32,
         samplePeriod: u32,
+        exited: v === 'min' ? 0 : 1,
       },
       { type: 'promotion', h: header(Kind.PL_KIND_PROMOTION, v), address: u64, faultNs: u64, order: u32, gfp: u32, failed: u32, migratetype: s32 },
       { type: 'collapse', h: header(Kind.PL_KIND_COLLAPSE, v), status: s32, isolated: u32, callerPid: u32, pad: 0, callerComm: comm },
@@ -113,7 +114,7 @@ test('the column blocks match the structs of bpf/pageloop.h, field for field', (
   for (const type of WIRE_TYPES) {
     const wire = wireColumns(type);
     if (type === 'fault_summary') {
-      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0, samplePeriod: 0 };
+      const sample: FaultSummary = { pid: 0, startNs: 0, regionStart: 0, regionBytes: 0, faults: 0, writeFaults: 0, instrFaults: 0, protFaults: 0, firstNs: 0, lastNs: 0, hint: 0, samplePeriod: 0, exited: 0 };
       assert.equal(wire.header, false);
       assert.deepEqual(wire.columns, Object.keys(sample));
       continue;
@@ -277,6 +278,7 @@ function faultSweep(n: number, seed: number): ProbeEvent[] {
       hint: 0,
       // A sampling collector's sweep: every row 1 in 16.
       samplePeriod: 16,
+      exited: rand() < 0.1 ? 1 : 0,
     });
   }
   return out;

@@ -59,6 +59,8 @@ export interface FaultSummaryColumns {
   hint: number[];
   /** 1: exact; N: sampled 1 in N, counts already scaled; 0: exact (sent before the column existed). */
   samplePeriod: number[];
+  /** 1: the process had exited by the sweep (its last rows; faults 0 only marks it); 0: alive, or sent before the column existed. */
+  exited: number[];
 }
 
 /** Sparse: sample i owns entries[i] consecutive (nameIndex, delta) pairs; nameIndex points into names. */

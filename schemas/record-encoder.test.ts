@@ -52,7 +52,7 @@ test('eventBatchFromRecords (ring-buffer bytes straight to columns) equals decod
     frames.push(Buffer.concat(parts));
   }
   const meta = { host: 'h', bootId: 'b', collectorId: 'c', sequence: 3 };
-  const summary = { type: 'fault_summary' as const, pid: 1, startNs: 2, regionStart: 4096, regionBytes: 2097152, faults: 5, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 7, lastNs: 8, hint: 0, samplePeriod: 16 };
+  const summary = { type: 'fault_summary' as const, pid: 1, startNs: 2, regionStart: 4096, regionBytes: 2097152, faults: 5, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 7, lastNs: 8, hint: 0, samplePeriod: 16, exited: 1 };
   const fast = eventBatchFromRecords(meta, frames, [summary]);
   const slow = eventBatchFromProbeEvents(meta, [...frames.flatMap((f) => decodeBatch(f)), summary]);
   assert.deepEqual(fast, slow);
@@ -109,7 +109,7 @@ function randomFrames(seed: number, opts: { wide?: boolean; zeroColumns?: boolea
 }
 
 test('encodeEventBatchFromRecords writes the bytes of the object path, for every kind, zero columns and mixed batches', () => {
-  const summary = (i: number) => ({ type: 'fault_summary' as const, pid: 1 + i, startNs: 2, regionStart: 4096 * i, regionBytes: 2097152, faults: 5, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 7, lastNs: 8 + i, hint: 0, samplePeriod: i % 2 ? 16 : 1 });
+  const summary = (i: number) => ({ type: 'fault_summary' as const, pid: 1 + i, startNs: 2, regionStart: 4096 * i, regionBytes: 2097152, faults: 5, writeFaults: 1, instrFaults: 0, protFaults: 0, firstNs: 7, lastNs: 8 + i, hint: 0, samplePeriod: i % 2 ? 16 : 1, exited: i % 3 === 0 ? 1 : 0 });
   const meta: BatchMeta = {
     ...META,
     loss: { fault: [1, 2], swap: [0, 3] },

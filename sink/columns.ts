@@ -32,6 +32,7 @@ export const COLUMNS: Readonly<Record<Exclude<TableName, 'region_minute' | 'comp
     c('hint', 'UInt32'),
     ...u64('address', 'region_bytes', 'weight'),
     c('sample_period', 'UInt32'),
+    c('exited', 'UInt8'),
     ...u64('write_faults', 'instr_faults', 'prot_faults', 'ip'),
     c('error_code', 'UInt32'),
     ...u64('first_ns', 'fault_ns'),

@@ -172,6 +172,11 @@ function appendFaultRows(b: NativeBlock, k: EventCols, rec: SinkRecord, batch: S
     const periods = asF64(s.samplePeriod);
     for (let i = 0; i < n; i++) period[i] = periods[i]! || 1;
     b.u32From(k.sample_period!, base, period, n);
+    // A collector from before the column sends none: alive, 0.
+    const exited = s.exited;
+    const gone = scratch(2, n);
+    for (let i = 0; i < n; i++) gone[i] = exited[i] ? 1 : 0;
+    b.flagFrom(k.exited!, base, gone, n);
     b.u64From(k.write_faults!, base, asF64(s.writeFaults), n);
     b.u64From(k.instr_faults!, base, asF64(s.instrFaults), n);
     b.u64From(k.prot_faults!, base, asF64(s.protFaults), n);

@@ -90,6 +90,9 @@ describe('rows on the embedded engine', () => {
     assert.equal(await count("SELECT countIf(sample_period != weight) AS n FROM events WHERE type = 'fault'"), 0);
     assert.ok((await count("SELECT countIf(sample_period = 4) AS n FROM events WHERE type = 'fault'")) > 0);
     assert.equal(await count("SELECT countIf(sample_period != 1) AS n FROM events WHERE type NOT IN ('fault', 'fault_summary')"), 0);
+    // exited: the summaries of test/sink-records.ts say their process is gone; nothing else does.
+    assert.equal(await count("SELECT countIf(exited != 1) AS n FROM events WHERE type = 'fault_summary'"), 0);
+    assert.equal(await count("SELECT countIf(exited != 0) AS n FROM events WHERE type != 'fault_summary'"), 0);
     assert.equal(await count('SELECT sum(faults) AS n FROM region_minute'), totals.faults);
     assert.equal(await count('SELECT sum(write_faults) AS n FROM region_minute'), totals.writeFaults);
     assert.equal(await count('SELECT sum(promotions) AS n FROM region_minute'), totals.promotions);

@@ -101,7 +101,7 @@ export function eventRecord(host: string, seq: number, opts: EventRecordOptions)
   if (opts.mixed) {
     const s = opts.faults;
     events.push(
-      { type: 'fault_summary', pid: 1001, startNs: 5_001_001, regionStart: 0x7f10_0000_0000, regionBytes: 0x200000, faults: 40, writeFaults: 10, instrFaults: 0, protFaults: 1, firstNs: t0, lastNs: t0 + 5000, hint: 0, samplePeriod: 16 },
+      { type: 'fault_summary', pid: 1001, startNs: 5_001_001, regionStart: 0x7f10_0000_0000, regionBytes: 0x200000, faults: 40, writeFaults: 10, instrFaults: 0, protFaults: 1, firstNs: t0, lastNs: t0 + 5000, hint: 0, samplePeriod: 16, exited: 1 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s), address: 0x7f00_0000_0000, faultNs: t0, order: 9, gfp: 0x100cca, failed: 0, migratetype: 1 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s + 1), address: 0x7f00_0020_0000, faultNs: t0, order: 4, gfp: 0x100cca, failed: 0, migratetype: 1 },
       { type: 'promotion', h: h(Kind.PL_KIND_PROMOTION, s + 2), address: 0x7f00_0040_0000, faultNs: t0, order: 9, gfp: 0x100cca, failed: 1, migratetype: 1 },
