@@ -113,7 +113,11 @@ function loadTemplate(file: string): Template {
   if (batches.length === 0) throw new Error(`${file}: no batch with events in the recording`);
   const start = Math.min(...batches.map((b) => b.firstEventNs));
   const end = Math.max(...batches.map((b) => b.lastEventNs));
-  const records = batches.map((batch) => ({ batch, relNs: batch.firstEventNs - start, events: eventCount(batch) }));
+  // A batch goes out after its last event: replayed in that order. (Its
+  // first event can be much older: a summary carries its region's first
+  // fault, so ordering by it sent a whole-run final sweep first and made
+  // the rest of each loop late.)
+  const records = batches.map((batch) => ({ batch, relNs: batch.lastEventNs - start, events: eventCount(batch) }));
   const bytes = recorded.reduce((s, r) => s + r.value.length, 0);
   return {
     records: records.sort((a, b) => a.relNs - b.relNs),
@@ -287,7 +291,7 @@ async function main(): Promise<void> {
           const rec = template.records[c.next]!;
           const dueNs = c.loop * template.loopNs + rec.relNs + c.staggerNs;
           if (dueNs > nowNs) break;
-          const shiftNs = base + c.loop * template.loopNs + c.staggerNs - (rec.batch.firstEventNs - rec.relNs);
+          const shiftNs = base + c.loop * template.loopNs + c.staggerNs - (rec.batch.lastEventNs - rec.relNs);
           const value = Buffer.from(encodeEventBatch(rebaseEventBatch(rec.batch, { host: c.host, bootId: c.bootId, collectorId: c.collectorId, sequence: c.sequence++, shiftNs })));
           messages.push({ key: c.host, value, timestamp: String(Date.now()) });
           producedEvents += rec.events;
