@@ -219,7 +219,9 @@ async function main(): Promise<void> {
     const spawnInstance = (i: number): ChildProcess => {
       // PAGELOOP_BENCH_NODE_ARGS: node flags for the instances (e.g. --cpu-prof), as bench/processors.ts takes.
       const nodeArgs = (process.env.PAGELOOP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...nodeArgs, MAIN, 'process', '--brokers', bootstrap, '--group', GROUP, '--instance', `fleet-${i}`, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // PAGELOOP_BENCH_PROCESS_ARGS: flags for `pageloop process` (e.g. --checkpoint-input-ratio 0), to compare settings.
+      const processArgs = (process.env.PAGELOOP_BENCH_PROCESS_ARGS ?? '').split(' ').filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, MAIN, 'process', '--brokers', bootstrap, '--group', GROUP, '--instance', `fleet-${i}`, '--quiet', ...processArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (d: string) => void (o.json || process.stderr.write(`[fleet-${i}] ${d}`)));
       children.push(child);

@@ -106,6 +106,7 @@ const TABLE: [string[], RegExp][] = [
   [['profile', 'show', '--pid', 'abc'], /--pid/],
   [['profile', 'show', '--pid', '-1'], /--pid/],
   [['process', '--checkpoint-every', '-1'], /--checkpoint-every/],
+  [['process', '--checkpoint-input-ratio', '-1'], /--checkpoint-input-ratio/],
   [['process', '--engine-workers', '99'], /--engine-workers/],
   [['process', '--config', WRONG_TYPE], /\/processors\/windowMs/],
   [['process', '--model', MISSING], /--model.*missing\.json/],

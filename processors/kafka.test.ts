@@ -285,7 +285,7 @@ describe('processors on a real broker', { timeout: 170_000 }, () => {
 
   it('two instances in one consumer group share the partitions and produce what one instance does', async () => {
     // Small transactions and frequent checkpoints: the second instance joins mid-stream and state moves.
-    const stats = await runGroup('pair', 'pair', 2, { maxRecordsPerTransaction: 1, checkpointEveryRecords: 5 }, true);
+    const stats = await runGroup('pair', 'pair', 2, { maxRecordsPerTransaction: 1, checkpointEveryRecords: 5, checkpointInputRatio: 0 }, true);
     const parts = stats.flatMap((s) => s.partitions).sort((x, y) => x - y);
     assert.ok(stats.every((s) => s.partitions.length > 0), `both instances got partitions: ${JSON.stringify(stats.map((s) => s.partitions))}`);
     assert.ok(stats.every((s) => s.records > 0), 'both processed records');

@@ -76,6 +76,9 @@ function startChild(): Child {
       'crash',
       '--checkpoint-every',
       String(CHECKPOINT_EVERY),
+      // By record count only: the replay bound below is in records.
+      '--checkpoint-input-ratio',
+      '0',
       '--max-records-per-txn',
       String(PER_TXN),
       '--session-timeout-ms',

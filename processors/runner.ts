@@ -30,7 +30,7 @@ import { slowStep as slowStepOf } from '../lib/slow-step.js';
 import { ChangelogReader, stateKey } from './changelog.js';
 import { type EngineContext, type OutRecord, type OutputRole } from './engine.js';
 import { localEngineHost, workerPoolEngineHost, type EngineHost, type EngineStats } from './engine-host.js';
-import { validateProcessorComponentConfig, type ProcessorComponentConfig } from './runner-config.js';
+import { validateProcessorComponentConfig, type ProcessorComponentConfig, type RunnerConfig } from './runner-config.js';
 import { createMissingTopics, hintPartitioner, retrying, topicOfRole } from './topics.js';
 import { STATE_MAX_MESSAGE_BYTES } from '../schemas/topics.js';
 
@@ -81,6 +81,27 @@ interface Entry {
   suppressUntil: number;
   sinceCheckpoint: number;
   lastCheckpointAt: number;
+  /** Input bytes applied since the last checkpoint, and that checkpoint's size (0 before the first). */
+  bytesSinceCheckpoint: number;
+  lastCheckpointBytes: number;
+}
+
+/**
+ * Whether partition state is checkpointed in this transaction: after
+ * checkpointEveryRecords records or checkpointIntervalMs, but not before
+ * checkpointInputRatio times the last checkpoint's size of input has been
+ * applied since. A state large against its input (many hosts per
+ * partition, short-lived processes) is then written less often, in
+ * proportion, instead of the processor spending its time serializing it,
+ * and a restore replays at most that much input after its checkpoint.
+ */
+export function checkpointDue(
+  c: Pick<RunnerConfig, 'checkpointEveryRecords' | 'checkpointIntervalMs' | 'checkpointInputRatio'>,
+  e: Pick<Entry, 'sinceCheckpoint' | 'lastCheckpointAt' | 'bytesSinceCheckpoint' | 'lastCheckpointBytes'>,
+  nowMs: number,
+): boolean {
+  if (e.sinceCheckpoint < c.checkpointEveryRecords && nowMs - e.lastCheckpointAt < c.checkpointIntervalMs) return false;
+  return e.bytesSinceCheckpoint >= c.checkpointInputRatio * e.lastCheckpointBytes;
 }
 
 /**
@@ -241,7 +262,7 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
         const { checkpoint } = await reader!.checkpointFor(p, statePartition(p), runner.restoreTimeoutMs, payload.heartbeat);
         engine = await host!.open(p, checkpoint, committed);
       }
-      const entry: Entry = { nextOffset: engine.nextOffset, engineStats: engine.stats, producer, generation, suppressUntil: committed, sinceCheckpoint: 0, lastCheckpointAt: Date.now() };
+      const entry: Entry = { nextOffset: engine.nextOffset, engineStats: engine.stats, producer, generation, suppressUntil: committed, sinceCheckpoint: 0, lastCheckpointAt: Date.now(), bytesSinceCheckpoint: 0, lastCheckpointBytes: 0 };
       entries.set(p, entry);
       const start = engine.nextOffset >= 0 ? engine.nextOffset : committed >= 0 ? await lowOffset(p) : firstOffset;
       if (committed > start) {
@@ -300,11 +321,13 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
     try {
       // Sequential requests keep each partition's order (one request in flight).
       for (const topicMessages of toRequests(outs)) await txn.sendBatch({ topicMessages, acks: -1 });
-      const due = e.sinceCheckpoint >= runner.checkpointEveryRecords || Date.now() - e.lastCheckpointAt >= runner.checkpointIntervalMs;
+      const due = checkpointDue(runner, e, Date.now());
       let tooLarge = false;
+      let checkpointBytes = 0;
       if (due) {
         const key = stateKey(runner.groupId, topics.events, p);
         const checkpoint = await host!.checkpoint(p);
+        checkpointBytes = checkpoint.length;
         // Over the state topic's limit the broker refuses the whole transaction, and would refuse it again
         // after every restart: a checkpoint is only a shortcut for a restore, so this one is left out.
         tooLarge = checkpoint.length + key.length + RECORD_OVERHEAD > STATE_MAX_MESSAGE_BYTES;
@@ -326,6 +349,8 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
         else stats.checkpoints++;
         e.sinceCheckpoint = 0;
         e.lastCheckpointAt = Date.now();
+        e.bytesSinceCheckpoint = 0;
+        e.lastCheckpointBytes = checkpointBytes;
       }
     } catch (err) {
       if (txn.isActive()) await txn.abort().catch(() => undefined);
@@ -362,11 +387,13 @@ export function createProcessor(config: ProcessorComponentConfig, deps: Processo
       while (i < messages.length && isRunning() && !isStale()) {
         const end = Math.min(messages.length, i + runner.maxRecordsPerTransaction);
         ahead = true;
-        const { outs, last, applied, nextOffset, stats: engineStats } = await host!.apply(p, messages.slice(i, end), e.suppressUntil);
+        const chunk = messages.slice(i, end);
+        const { outs, last, applied, nextOffset, stats: engineStats } = await host!.apply(p, chunk, e.suppressUntil);
         i = end;
         e.nextOffset = nextOffset;
         e.engineStats = engineStats;
         e.sinceCheckpoint += applied;
+        for (const m of chunk) e.bytesSinceCheckpoint += m.value?.length ?? 0;
         stats.records += applied;
         if (last >= 0) {
           if (last >= e.suppressUntil) await commit(p, e, outs, last);

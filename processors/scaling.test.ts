@@ -70,7 +70,7 @@ interface Instance {
 function startInstance(group: string, name: string): Instance {
   const proc = spawn(
     process.execPath,
-    [MAIN, 'process', '--brokers', broker.bootstrap, '--group', group, '--instance', name, '--output-prefix', group, '--checkpoint-every', '20', '--max-records-per-txn', '10', '--session-timeout-ms', '6000'],
+    [MAIN, 'process', '--brokers', broker.bootstrap, '--group', group, '--instance', name, '--output-prefix', group, '--checkpoint-every', '20', '--checkpoint-input-ratio', '0', '--max-records-per-txn', '10', '--session-timeout-ms', '6000'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const lines: string[] = [];
@@ -272,6 +272,7 @@ describe('a consumer group of processors that scales under load', { timeout: 240
         topics: processorTopics(GROUP, events),
         maxRecordsPerTransaction: 10,
         checkpointEveryRecords: 20,
+        checkpointInputRatio: 0,
         // Small fetches: a partition's input spans several batches, so one is read ahead while one is applied.
         maxBytesPerPartition: 16 * 1024,
         readAhead: true,

@@ -20,6 +20,7 @@ export const commonFlags: FlagSpec[] = [
   { name: 'model', kind: 'string', help: 'a JSON file with any subset of the processors\' typed config (every constant of the model), over --config' },
   { name: 'events-topic', kind: 'string', help: 'input topic (default pageloop.events.v1)' },
   { name: 'checkpoint-every', kind: 'number', help: `checkpoint a partition's state every N input records (default ${DEFAULT_RUNNER_CONFIG.checkpointEveryRecords})` },
+  { name: 'checkpoint-input-ratio', kind: 'number', help: `a checkpoint also waits for this many times the last one's size of input (default ${DEFAULT_RUNNER_CONFIG.checkpointInputRatio}; 0: no wait)` },
   { name: 'max-records-per-txn', kind: 'number', help: `input records per transaction at most (default ${DEFAULT_RUNNER_CONFIG.maxRecordsPerTransaction})` },
   { name: 'partitions-concurrently', kind: 'number', help: `input partitions processed at once: one computes while others wait for their commits (default ${DEFAULT_RUNNER_CONFIG.partitionsConcurrently})` },
   { name: 'max-bytes-per-partition', kind: 'number', help: `bytes fetched per input partition per fetch at most (default ${DEFAULT_RUNNER_CONFIG.maxBytesPerPartition})` },
@@ -93,6 +94,11 @@ export function runnerOverrides(args: ParsedArgs): Partial<RunnerConfig> {
   const o: { -readonly [K in keyof RunnerConfig]?: RunnerConfig[K] } = {};
   const every = positiveFlag(args, 'checkpoint-every');
   if (every !== undefined) o.checkpointEveryRecords = every;
+  const ratio = flagNumber(args, 'checkpoint-input-ratio');
+  if (ratio !== undefined) {
+    if (!(Number.isFinite(ratio) && ratio >= 0 && ratio <= 1000)) throw new UsageError(`--checkpoint-input-ratio: wants a number from 0 (no wait) to 1000, got ${ratio}`);
+    o.checkpointInputRatio = ratio;
+  }
   const perTxn = positiveFlag(args, 'max-records-per-txn');
   if (perTxn !== undefined) o.maxRecordsPerTransaction = perTxn;
   const concurrently = positiveFlag(args, 'partitions-concurrently');
