@@ -3,9 +3,12 @@
  * cluster, kernel and embedded ClickHouse: the ledger must hold, and nothing
  * the run started may be left running.
  *
- * Part of `npm test` (about 4 minutes); alone:
+ * Part of `npm test`; alone:
  *
  *   npm run chaos:short        # = node --enable-source-maps --test dist/bench/chaos-short.test.js
+ *
+ * PAGELOOP_CHAOS_REPORT=FILE keeps the run's JSON report there (the figures
+ * in RELIABILITY.md).
  *
  * The session timeout of the processors and the sink is 10 s (not the
  * default 30 s) so that a kill costs 10 s, not 30; recovery from a kill is
@@ -13,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { FAULT_KINDS } from './chaos/schedule.js';
@@ -27,6 +31,7 @@ test('chaos run, one fault of each kind: the ledger holds', { timeout: 15 * 60_0
     { encoding: 'utf8', timeout: 14 * 60_000, maxBuffer: 64 * 1024 * 1024 },
   );
   assert.ok(r.stdout.trim().startsWith('{'), `no report: exit ${r.status} ${r.signal ?? ''}\n${r.stderr.slice(-4000)}`);
+  if (process.env.PAGELOOP_CHAOS_REPORT) writeFileSync(process.env.PAGELOOP_CHAOS_REPORT, r.stdout);
   const report = JSON.parse(r.stdout) as { ok: boolean; faults: Record<string, { count: number }>; checks: Array<{ name: string; ok: boolean; detail: unknown }> };
   for (const kind of FAULT_KINDS) assert.ok((report.faults[kind]?.count ?? 0) >= 1, `fault ${kind} was not injected`);
   const failed = report.checks.filter((c) => !c.ok);

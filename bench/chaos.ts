@@ -3,14 +3,18 @@
  * load and seeded faults, then an exact ledger read from ClickHouse.
  *
  *   node dist/bench/chaos.js [--seed S] [--minutes M] [--rate EVENTS_PER_S] [--hosts N] [--batch EVENTS]
- *                            [--session-timeout-ms MS] [--disk-mib MIB] [--kinds K1,K2|none] [--keep DIR] [--logs DIR] [--json]
+ *                            [--session-timeout-ms MS] [--disk-mib MIB] [--ring-buffer-kib KIB] [--burst-mib MIB]
+ *                            [--kinds K1,K2|none] [--keep DIR] [--logs DIR] [--json]
  *
  * Stack: a real 3-node KRaft cluster (test/broker.ts startTestCluster; events
  * replicated 3 times, min.insync.replicas 2; restarted on the same ports and
- * data directories), `pageloop sink` (embedded ClickHouse in a small tmpfs of
- * its own, so it can be filled), two
+ * data directories), `pageloop serve --writable` (the embedded ClickHouse
+ * engine behind its HTTP endpoint, its data in a small tmpfs of its own, so
+ * it can be filled), `pageloop sink --clickhouse-url` writing through that
+ * endpoint as to a server, two
  * `pageloop process` instances in one group, `pageloop agent` (probes,
- * collector and feedback on the real kernel, --allow-comm memtouch) watching
+ * collector and feedback on the real kernel, --allow-comm memtouch, raw
+ * fault mode on a small ring buffer, --ring-buffer-kib) watching
  * a memtouch workload (THP faults, base-page faults, MADV_COLLAPSE) and a
  * canary (a copy of memtouch named `canary`: not on the allow-list), plus
  * synthetic hosts sending EventBatch records (bench/chaos/synthetic.ts).
@@ -41,7 +45,7 @@ import { copyFileSync, cpSync, chmodSync, mkdtempSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
-import { startTestCluster, freePort, readTopic, type TestCluster } from '../test/broker.js';
+import { startTestCluster, freePort, type TestCluster } from '../test/broker.js';
 import { decodeHint } from '../schemas/derived.js';
 import { makeHint, identityOf, recordOf } from '../test/feedback.js';
 import { memtouchPath, startMemtouch, type Memtouch } from './workloads/memtouch.js';
@@ -59,6 +63,8 @@ import { openHintMap } from '../bpf/hint-map.js';
 import { REGION_SHIFT } from '../feedback/policy.js';
 import { startSyntheticLoad } from './chaos/synthetic.js';
 import { checkLedger, type InjectedRecord } from './chaos/ledger.js';
+import { readTopicsToEnd, type ReadToEnd } from './chaos/read-to-end.js';
+import { COLLECTOR_LOSS_SQL, endpointQuery, endpointUp, lossFromRows, lossObject, ringLossFromMetrics, sameLoss, totalLoss, type LossCounts } from './chaos/endpoint.js';
 
 const args = process.argv.slice(2);
 function flag(name: string, dflt: number): number {
@@ -78,6 +84,15 @@ const HOSTS = flag('hosts', 4);
 const BATCH = flag('batch', 1000);
 const SESSION_TIMEOUT_MS = flag('session-timeout-ms', 30_000);
 const DISK_MIB = flag('disk-mib', 1024);
+/**
+ * The agent's ring buffer, and the ring-overrun burst (memtouch churn: every
+ * 4 KiB page of BURST_MIB faulted once, one raw record each: 65 536 records,
+ * 4 MiB, for 256 MiB) against a 64 KiB ring (about 1 100 records) whose
+ * reader is held for the burst. The workload's own faults overrun it now
+ * and then too: counted just the same.
+ */
+const RING_KIB = flag('ring-buffer-kib', 64);
+const BURST_MIB = flag('burst-mib', 256);
 const JSON_OUT = args.includes('--json');
 /** --keep DIR: copy the sink's ClickHouse directory there before the cleanup (its tmpfs goes), to look into a failed ledger. */
 const KEEP = args.includes('--keep') ? args[args.indexOf('--keep') + 1] : undefined;
@@ -146,6 +161,26 @@ async function committed(admin: Admin, group: string, topics: readonly string[])
 
 const caughtUp = (done: Offsets, target: Offsets): boolean => [...target].every(([k, v]) => (done.get(k) ?? 0) >= v);
 
+/** The kernel's ring-buffer loss counters of the running agent's probes (its /metrics reads the per-CPU map on each scrape). */
+async function agentRingLoss(port: number): Promise<LossCounts> {
+  return ringLossFromMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text());
+}
+
+/** The agent run whose batches reached ClickHouse last: after a kill-agent, the restarted collector's id. */
+const NEWEST_AGENT_RUN_SQL = (host: string): string =>
+  `SELECT collector_id FROM collector_batches WHERE host = '${host}' GROUP BY collector_id ORDER BY max(time) DESC LIMIT 1`;
+
+/** One comparison of the kernel's count with the wire's, for one agent run. */
+interface RingLossCheck {
+  readonly at: string;
+  readonly collectorId: string;
+  readonly kernel: Record<string, number>;
+  readonly clickhouse: Record<string, number>;
+  /** ring-overrun only: what the burst itself lost (kernel after - before). */
+  readonly burstLost?: number;
+  readonly equal: boolean;
+}
+
 async function agentProduced(port: number): Promise<number> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -202,6 +237,8 @@ interface Run {
   pin: string;
   stopping: boolean;
   admin?: { reset(): Promise<void> };
+  /** ring-overrun holds the workload still, so the burst is the only writer of raw records while loss is compared. */
+  pause: { on: boolean; idle: boolean };
 }
 
 /** Pids of the cluster's running nodes, tracked for the cleanup (they run detached, by design). */
@@ -273,10 +310,14 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   await memtouch.send('touch held');
 
   const metricsPort = await freePort();
+  const chPort = await freePort();
+  const chUrl = `http://127.0.0.1:${chPort}`;
+  // Its own process: restart-endpoint restarts the engine under a running sink, as a server restart would.
+  const endpoint = pageloopService('endpoint', ['serve', '--clickhouse-dir', chDir, '--port', String(chPort), '--writable'], { PAGELOOP_CLICKHOUSE_DIR: chDir }, LOGS);
   const sink = pageloopService(
     'sink',
-    ['sink', '--brokers', b, '--clickhouse-dir', chDir, '--group', SINK_GROUP, '--session-timeout-ms', String(SESSION_TIMEOUT_MS)],
-    { PAGELOOP_CLICKHOUSE_DIR: chDir },
+    ['sink', '--brokers', b, '--clickhouse-url', chUrl, '--group', SINK_GROUP, '--session-timeout-ms', String(SESSION_TIMEOUT_MS)],
+    {},
     LOGS,
   );
   const procs = [0, 1].map((i) =>
@@ -285,17 +326,24 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   const agent = pageloopService(
     'agent',
     ['agent', '--brokers', b, '--host', agentHost, '--allow-comm', 'memtouch', '--hint-map', pin, '--per-process-per-minute', '600',
-      '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort)],
+      '--pid', `${memtouch.pid},${canary.pid}`, '--metrics-port', String(metricsPort), '--fault-mode', 'raw', '--ring-buffer-kib', String(RING_KIB)],
     // Its applied log in the run's directory: kept across the kill-agent restart, gone with the run.
     { PAGELOOP_HOST: agentHost, PAGELOOP_STATE_DIR: join(work, 'agent-state') },
     LOGS,
   );
-  services.push(sink, ...procs, agent);
+  services.push(endpoint, sink, ...procs, agent);
+  endpoint.start();
+  // The sink applies its migrations through the endpoint on start: it must answer first.
+  for (const until = Date.now() + RECOVERY_TIMEOUT_MS; !(await endpointUp(chUrl)); await sleep(100)) {
+    if (Date.now() > until) throw new Error(`the ClickHouse endpoint did not answer /ping within ${RECOVERY_TIMEOUT_MS} ms: ${endpoint.tail().slice(-1000)}`);
+  }
   for (const s of services) s.start();
 
   // The workload: THP faults, base-page faults, collapses; and hints for memtouch and the canary.
   const workload = (async () => {
     for (let i = 0; !run.stopping; i++) {
+      for (run.pause.idle = true; run.pause.on && !run.stopping; ) await sleep(50);
+      run.pause.idle = false;
       try {
         await memtouch.map(`t${i}`, 8, 'hugepage');
         await memtouch.send(`touch t${i}`);
@@ -375,6 +423,8 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   const deadline = t0 + MINUTES * 60_000;
   const faults: FaultRecord[] = [];
   const injected: InjectedRecord[] = [];
+  const ringChecks: RingLossCheck[] = [];
+  const endpointChecks: Array<{ rows: number; sameRows: boolean; query: string }> = [];
   const notes: string[] = [];
   const producer = cluster.kafka.producer({ allowAutoTopicCreation: false });
   for (const [i, f] of schedule.entries()) {
@@ -404,7 +454,7 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
         break;
       }
       case 'kill-sink':
-        // The embedded ClickHouse engine lives in the sink: this is also the engine's restart.
+        // The engine lives in the endpoint's process now: its restart is restart-endpoint.
         await sink.kill();
         sink.start();
         groups = [SINK_GROUP];
@@ -486,6 +536,60 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
         recovered = groupsCaughtUp(groups, after);
         break;
       }
+      case 'ring-overrun': {
+        // Raw mode, small ring: a churn burst faults faster than the drain empties the ring.
+        run.pause.on = true;
+        while (!run.pause.idle) await sleep(50);
+        const before = await agentRingLoss(metricsPort);
+        // The drain held (agent SIGSTOPped) for the burst, as a collector descheduled under load is: a
+        // free-running drain kept up with the burst under load average 11 (0 lost), and lost 7 912 of
+        // 65 536 on a quieter machine. The BPF programs run on regardless; only the reader stops.
+        agent.signal('SIGSTOP');
+        try {
+          await memtouch.send(`churn ${BURST_MIB} 1`);
+        } finally {
+          agent.signal('SIGCONT');
+        }
+        const afterBurst = await agentRingLoss(metricsPort);
+        const burstLost = totalLoss(afterBurst) - totalLoss(before);
+        note = `${RING_KIB} KiB ring, churn ${BURST_MIB} MiB: the kernel counted ${burstLost} lost (${totalLoss(afterBurst)} in this agent run)`;
+        // Recovered once the wire has carried the kernel's count (per family and CPU) into ClickHouse.
+        let last: RingLossCheck | undefined;
+        recovered = async () => {
+          const kernel = await agentRingLoss(metricsPort);
+          const [run0] = await endpointQuery<{ collector_id: string }>(chUrl, DATABASE, NEWEST_AGENT_RUN_SQL(agentHost));
+          if (!run0) return false;
+          const wire = lossFromRows(await endpointQuery(chUrl, DATABASE, COLLECTOR_LOSS_SQL(run0.collector_id)));
+          last = { at: `ring-overrun ${i + 1}`, collectorId: run0.collector_id, kernel: lossObject(kernel), clickhouse: lossObject(wire), burstLost, equal: sameLoss(kernel, wire) };
+          return last.equal && (await groupsCaughtUp([SINK_GROUP], target)());
+        };
+        restartAfter = async () => {
+          run.pause.on = false;
+          ringChecks.push(last ?? { at: `ring-overrun ${i + 1}`, collectorId: '', kernel: lossObject(afterBurst), clickhouse: {}, burstLost, equal: false });
+        };
+        break;
+      }
+      case 'restart-endpoint': {
+        // A fixed query over rows already written (synthetic host 0's batches so far) must answer the same after the restart.
+        const id = synthetic.hosts[0]!.collectorId;
+        const [top] = await endpointQuery<{ m: string }>(chUrl, DATABASE, `SELECT max(sequence) AS m FROM collector_batches WHERE collector_id = '${id}'`);
+        const query = `SELECT sequence, events, kafka_partition, kafka_offset FROM collector_batches WHERE collector_id = '${id}' AND sequence <= ${Number(top?.m ?? 0)} ORDER BY sequence`;
+        const rowsBefore = JSON.stringify(await endpointQuery(chUrl, DATABASE, query));
+        await endpoint.kill();
+        endpoint.start();
+        groups = [SINK_GROUP];
+        let answered: string | undefined;
+        recovered = async () => {
+          answered = JSON.stringify(await endpointQuery(chUrl, DATABASE, query));
+          return groupsCaughtUp(groups, target)();
+        };
+        restartAfter = async () => {
+          const rows = (JSON.parse(rowsBefore) as unknown[]).length;
+          endpointChecks.push({ rows, sameRows: answered === rowsBefore, query });
+          note = `fixed query ${rows} rows, ${answered === rowsBefore ? 'the same' : 'DIFFERENT'} after the restart`;
+        };
+        break;
+      }
     }
     const released = Date.now();
     const ok = await waitFor(`recovery from ${f.kind}`, recovered);
@@ -501,31 +605,40 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   log('stopping the load; draining');
   run.stopping = true;
   await Promise.all([workload, hinter]);
+  // The workload is done: the kernel's count is final for this agent run, and its stop sends a last batch if the wire is behind.
+  const finalKernelLoss = await agentRingLoss(metricsPort).catch(() => undefined);
   await hintProducer.disconnect().catch(() => undefined);
   await synthetic.stop(RECOVERY_TIMEOUT_MS);
   const unacked = synthetic.hosts.reduce((n, h) => n + h.queued, 0);
   const finalTarget = await eventsEnd();
+  log('waiting for the processors to finish the input');
   await waitFor('processors to finish the input', groupsCaughtUp([PROCESSOR_GROUP], finalTarget));
+  log('stopping the agent');
   const agentExit = await agent.stop();
   await waitFor("processors to finish the agent's last batches", async () => groupsCaughtUp([PROCESSOR_GROUP], await eventsEnd())());
+  log('stopping the processors');
   const procExits = await Promise.all(procs.map((p) => p.stop()));
-  // The sink is done when it has the whole events topic and its offsets on every topic stay put.
-  let last = '';
-  let stableSince = Date.now();
-  await waitFor('the sink to write everything', async () => {
-    const a = await admin.get();
-    if (!caughtUp(await committed(a, SINK_GROUP, [TOPIC.events]), await eventsEnd())) return false;
-    const now = JSON.stringify([...(await committed(a, SINK_GROUP, SINK_TOPICS))]);
-    if (now !== last) {
-      last = now;
-      stableSince = Date.now();
-    }
-    return Date.now() - stableSince > 8000;
-  });
+  // The sink is done when it has committed the whole events topic, and past the last record of every
+  // other topic it reads (read here to its end, read_committed: their ends are past commit markers).
+  log('waiting for the sink: the events topic');
+  await waitFor('the sink to write the events topic', async () => caughtUp(await committed(await admin.get(), SINK_GROUP, [TOPIC.events]), await eventsEnd()));
+  const others = SINK_TOPICS.filter((t) => t !== TOPIC.events);
+  let read: ReadToEnd;
+  for (let pass = 1; ; pass++) {
+    log(`reading ${others.length} topics to their ends (pass ${pass})`);
+    read = await readTopicsToEnd(cluster.kafka, await admin.get(), others, 60_000);
+    const target = read.nextAfterData;
+    await waitFor('the sink to write every other topic', async () => caughtUp(await committed(await admin.get(), SINK_GROUP, others), target));
+    // Dead letters the sink sent meanwhile are records it reads too: read again until nothing was added.
+    const dlqNow = await endOffsets(await admin.get(), [TOPIC.dlq]);
+    if ([...dlqNow].every(([k, v]) => read.ends.get(k) === v) || pass >= 5) break;
+  }
+  log('stopping the sink and the endpoint');
   const sinkExit = await sink.stop();
+  const endpointExit = await endpoint.stop();
   // Kafka's own committed view of the hints (read_committed, as the sink reads): tells a duplicate the
   // processors committed from one the sink added.
-  const hintRecords = await readTopic(cluster.kafka, TOPIC.hints, () => false, 12_000);
+  const hintRecords = read.records.filter((r) => r.topic === TOPIC.hints);
   const kafkaHints = new Map<string, string[]>();
   for (const r of hintRecords) {
     if (r.value === null) continue;
@@ -538,8 +651,8 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   }
   const kafkaHintCheck = {
     name: 'hints topic (read_committed): no Hint committed twice',
-    ok: [...kafkaHints.values()].every((at) => at.length === 1),
-    detail: { records: hintRecords.length, distinct: kafkaHints.size, twice: [...kafkaHints].filter(([, at]) => at.length > 1).slice(0, 5) },
+    ok: read.complete && [...kafkaHints.values()].every((at) => at.length === 1),
+    detail: { readToEnd: read.complete, records: hintRecords.length, distinct: kafkaHints.size, twice: [...kafkaHints].filter(([, at]) => at.length > 1).slice(0, 5) },
   };
   const canaryAfter = smapsRollup(canary.pid);
   await admin.reset();
@@ -553,6 +666,12 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
   const ch = await createClickHouseClient({ database: DATABASE, dataDir: chDir });
   let ledger;
   try {
+    const [finalRun] = await ch.queryRows<{ collector_id: string }>(NEWEST_AGENT_RUN_SQL(agentHost));
+    if (finalRun) {
+      const wire = lossFromRows(await ch.queryRows(COLLECTOR_LOSS_SQL(finalRun.collector_id)));
+      const kernel = finalKernelLoss ?? new Map<string, number>();
+      ringChecks.push({ at: 'end (clean stop)', collectorId: finalRun.collector_id, kernel: lossObject(kernel), clickhouse: lossObject(wire), equal: finalKernelLoss !== undefined && sameLoss(kernel, wire) });
+    }
     ledger = await checkLedger(ch, {
       synthetic: synthetic.hosts,
       injected,
@@ -570,23 +689,35 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     ok: canaryBefore.rssKb === canaryAfter.rssKb && canaryBefore.anonHugeKb === canaryAfter.anonHugeKb,
     detail: { before: canaryBefore, after: canaryAfter },
   };
-  const exits = { agent: agentExit, processors: procExits, sink: sinkExit };
+  const exits = { agent: agentExit, processors: procExits, sink: sinkExit, endpoint: endpointExit };
   const exitCheck = {
     name: 'clean exits at the end, no crash the harness did not cause',
-    ok: agentExit === 0 && procExits.every((c) => c === 0) && sinkExit === 0 && services.every((s) => s.unexpectedExits.length === 0),
+    ok: agentExit === 0 && procExits.every((c) => c === 0) && sinkExit === 0 && endpointExit === 0 && services.every((s) => s.unexpectedExits.length === 0),
     // A stop that was SIGKILLed (exit null) or failed says why in the end of its stderr.
     detail: {
       exits,
+      how: Object.fromEntries(services.map((s) => [s.name, s.lastExit()])),
       unexpected: services.flatMap((s) => s.unexpectedExits),
       tails: Object.fromEntries(
-        [['agent', agentExit, agent], ...procs.map((p, i) => [`processor-${i}`, procExits[i], p] as const), ['sink', sinkExit, sink]]
+        [['agent', agentExit, agent], ...procs.map((p, i) => [`processor-${i}`, procExits[i], p] as const), ['sink', sinkExit, sink], ['endpoint', endpointExit, endpoint]]
           .filter(([, code]) => code !== 0)
           .map(([name, , svc]) => [name, (svc as Service).tail().slice(-2500)]),
       ),
     },
   };
   const recoveryCheck = { name: 'every fault recovered', ok: faults.every((f) => f.recoveryMs !== null), detail: faults.filter((f) => f.recoveryMs === null) };
-  const checks = [...ledger.checks, kafkaHintCheck, canaryCheck, exitCheck, recoveryCheck];
+  const overruns = ringChecks.filter((c) => c.burstLost !== undefined);
+  const ringCheck = {
+    name: 'ring-buffer loss counted: the kernel\'s count = collector_loss in ClickHouse, per family and CPU (each overrun really lost records)',
+    ok: ringChecks.length > 0 && ringChecks.every((c) => c.equal) && overruns.every((c) => (c.burstLost ?? 0) > 0) && overruns.length === faults.filter((f) => f.kind === 'ring-overrun').length,
+    detail: ringChecks,
+  };
+  const endpointCheck = {
+    name: 'restart-endpoint: the fixed query answers the same rows after the restart',
+    ok: endpointChecks.every((c) => c.sameRows && c.rows > 0) && endpointChecks.length === faults.filter((f) => f.kind === 'restart-endpoint').length,
+    detail: endpointChecks.map((c) => ({ rows: c.rows, sameRows: c.sameRows })),
+  };
+  const checks = [...ledger.checks, kafkaHintCheck, canaryCheck, exitCheck, recoveryCheck, ringCheck, endpointCheck];
   const byKind: Record<string, { count: number; recoveryMsP50?: number; recoveryMsMax?: number; afterReleaseMsP50?: number; afterReleaseMsMax?: number }> = {};
   for (const f of faults) {
     const done = faults.filter((x) => x.kind === f.kind && x.recoveryMs !== null);
@@ -624,6 +755,8 @@ async function main(run: Run): Promise<Record<string, unknown> & { ok: boolean }
     faults: byKind,
     faultLog: faults,
     notes,
+    ringBufferKib: RING_KIB,
+    ringLoss: ringChecks,
     drops: ledger.drops,
     deadLetters: ledger.deadLetters,
     checks,
@@ -636,6 +769,7 @@ const run: Run = {
   work: mkdtempSync(join(tmpdir(), 'pageloop-chaos-')),
   pin: `/sys/fs/bpf/pageloop-chaos-${process.pid}/pl_hints`,
   stopping: false,
+  pause: { on: false, idle: false },
 };
 installSignalCleanup(() => cleanup(run), 40_000, log);
 

@@ -39,6 +39,7 @@ const BAD_VALUES = file('bad-values.json', JSON.stringify({ agent: { imagee: 'x'
 const WRONG_VALUES = file('wrong-values.json', JSON.stringify({ agent: { metricsPort: 'x' } }));
 const FOLDER_OBJECT = file('folder-object.json', JSON.stringify({ grafana: { folder: {} } }));
 const CLUSTER_NUMBER = file('cluster-number.json', JSON.stringify({ clickhouse: { cluster: 5 } }));
+const BAD_RING = file('bad-ring.json', JSON.stringify({ probes: { ringBufferBytes: 5000 } }));
 const BAD_URL = file('bad-url.json', JSON.stringify({ clickhouse: { url: 'ftp://x' } }));
 const OUT = join(dir, 'out');
 /** Every state directory (local broker, embedded engine) inside the test's own: a row that got further than its check touches nothing shared. */
@@ -68,6 +69,9 @@ const TABLE: [string[], RegExp][] = [
   [['trace', '--pid', '-3'], /--pid/],
   [['trace', '--fault-mode', 'sometimes'], /--fault-mode/],
   [['trace', '--sample', 'often'], /--sample/],
+  [['trace', '--ring-buffer-kib', '48'], /--ring-buffer-kib: wants a power of two/],
+  [['agent', '--ring-buffer-kib', 'big'], /--ring-buffer-kib/],
+  [['collect', '--config', BAD_RING], /\/probes\/ringBufferBytes/],
   [['kafka'], /start, stop, status or topics/],
   [['kafka', 'bogus'], /unknown action 'bogus'/],
   [['kafka', 'start', '--port', 'eighty'], /--port/],
@@ -120,6 +124,11 @@ const TABLE: [string[], RegExp][] = [
   [['sink', '--cluster', 'c'], /clickhouse\.cluster: 'c'/],
   [['sink', '--session-timeout-ms', '100'], /sessionTimeoutMs: must be an integer 6000\.\.1800000/],
   [['sink', '--config', BAD_URL], /\/clickhouse\/url/],
+  [['serve', '--port', '99999'], /--port: wants an integer from 0 to 65535/],
+  [['serve', '--host', '0.0.0.0'], /password: 0\.0\.0\.0 is not loopback/],
+  [['serve', '--host', 'example.com'], /host: wants an IP address or localhost/],
+  [['serve', '--user', 'a b'], /username: wants letters/],
+  [['serve', 'extra'], /serve takes no arguments/],
   [['dashboards', 'build'], /--out/],
   [['dashboards', 'bogus'], /unknown subcommand 'bogus'/],
   [['dashboards', 'queries', '--clickhouse-port', 'x'], /--clickhouse-port/],

@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   process: async () => (await import('./commands/process.js')).processCommand,
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   sink: async () => (await import('./commands/sink.js')).sinkCommand,
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
   dashboards: async () => (await import('./commands/dashboards.js')).dashboardsCommand,
   deploy: async () => (await import('./commands/deploy.js')).deployCommand,
 };

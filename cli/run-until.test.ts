@@ -47,3 +47,24 @@ test('a second signal exits at once with 130', async () => {
   assert.equal(code, 130);
   assert.match(c.stderr(), /SIGTERM again: exiting without a clean stop/);
 });
+
+test('a signal during the start is kept: the start finishes, then the command stops cleanly (exit 0, not death by the signal)', async () => {
+  const script = `
+    const { untilSignal } = await import(${JSON.stringify(MODULE)});
+    process.stdout.write('starting\\n');
+    // The start: a second's work before the command waits for its stop.
+    await new Promise((r) => setTimeout(r, 1000));
+    process.stdout.write('started\\n');
+    await untilSignal().done;
+    process.stdout.write('stopped cleanly\\n');
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  while (!out.includes('starting')) await once(child.stdout, 'data');
+  child.kill('SIGTERM');
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+  assert.equal(out, 'starting\nstarted\nstopped cleanly\n');
+});

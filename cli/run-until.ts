@@ -35,8 +35,30 @@ function onStopSignal(signal: NodeJS.Signals, graceMs: number): void {
   }, graceMs).unref();
 }
 
-/** Resolves on SIGINT/SIGTERM; `cancel` removes the listeners (a command that ended by itself). */
+/**
+ * A stop signal that comes while the command is still starting (before it
+ * waits here) is kept instead of killing the process: the start finishes,
+ * then the command stops cleanly at once. The chaos run found it: an agent
+ * SIGTERMed 15 s after a restart, its feedback consumer still joining behind
+ * the killed member's session, died by the signal, without its last batch.
+ * Listening from this module's import on means only the long-running
+ * commands (the ones that import it) get this; one-shot commands still die
+ * at once on Ctrl-C.
+ */
+let earlySignal: NodeJS.Signals | undefined;
+/** untilSignal listeners now: while there is one, it handles the signal (with its own grace). */
+let waiting = 0;
+const onEarlySignal = (signal: NodeJS.Signals): void => {
+  if (waiting > 0) return;
+  earlySignal ??= signal;
+  onStopSignal(signal, STOP_GRACE_MS);
+};
+process.on('SIGINT', onEarlySignal);
+process.on('SIGTERM', onEarlySignal);
+
+/** Resolves on SIGINT/SIGTERM (at once if one came during the start); `cancel` removes the listeners (a command that ended by itself). */
 export function untilSignal(graceMs = STOP_GRACE_MS): { done: Promise<void>; cancel: () => void } {
+  if (earlySignal) return { done: Promise.resolve(), cancel: () => undefined };
   let resolve: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolve = r));
   const on = (signal: NodeJS.Signals): void => {
@@ -44,10 +66,14 @@ export function untilSignal(graceMs = STOP_GRACE_MS): { done: Promise<void>; can
     onStopSignal(signal, graceMs);
     resolve();
   };
+  let listening = true;
   const cancel = (): void => {
+    if (listening) waiting--;
+    listening = false;
     process.off('SIGINT', on);
     process.off('SIGTERM', on);
   };
+  waiting++;
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
   return { done, cancel };

@@ -12,6 +12,7 @@ import { UsageError } from '../lib/errors.js';
 import { parseArgs } from './args.js';
 import { COLLECTOR_FLAGS, collectSettingsFromArgs } from './commands/collect.js';
 import { PROBE_MODE_FLAGS, parseProbeModes } from './targets-flags.js';
+import { DEFAULT_PROBES_CONFIG, validateProbesConfig } from '../bpf/probes.js';
 
 const FLAGS = [{ name: 'config', kind: 'string' as const, help: '' }, { name: 'brokers', kind: 'list' as const, help: '' }, ...COLLECTOR_FLAGS];
 
@@ -49,6 +50,17 @@ test('flags override the file', () => {
   assert.equal(settingsFor({ probes: { faultMode: 'sampled' } }, ['--fault-mode', 'exact']).faultMode, 'aggregated');
 });
 
+test('the ring buffer size: the file key in bytes, the flag in KiB over it, absent leaves the probes default', () => {
+  assert.equal(settingsFor({ probes: { ringBufferBytes: 1 << 20 } }, []).ringBufferBytes, 1 << 20);
+  assert.equal(settingsFor({ probes: { ringBufferBytes: 1 << 20 } }, ['--ring-buffer-kib', '64']).ringBufferBytes, 64 * 1024);
+  assert.equal(settingsFor({}, ['--ring-buffer-kib', '4']).ringBufferBytes, 4096);
+  assert.equal(settingsFor({}, []).ringBufferBytes, undefined);
+  // What the flag accepts, the probes accept (their validate is the last word on the config).
+  for (const kib of [4, 64, 16 * 1024, 1024 * 1024]) {
+    assert.doesNotThrow(() => validateProbesConfig({ ...DEFAULT_PROBES_CONFIG, ...parseProbeModes(parseArgs(['--ring-buffer-kib', String(kib)], PROBE_MODE_FLAGS)) }));
+  }
+});
+
 test('each bad flag value is refused naming the flag', () => {
   const modes = (argv: string[]) => parseProbeModes(parseArgs(argv, PROBE_MODE_FLAGS));
   const refused = (argv: string[], re: RegExp) => assert.throws(() => modes(argv), (e: unknown) => e instanceof UsageError && re.test(e.message));
@@ -60,6 +72,12 @@ test('each bad flag value is refused naming the flag', () => {
   refused(['--fault-mode', 'exact', '--sample-period', '4'], /^--sample-period: only with --fault-mode sampled/);
   // __proto__ and friends are not modes.
   refused(['--fault-mode', 'toString'], /^--fault-mode/);
+  refused(['--ring-buffer-kib', '48'], /^--ring-buffer-kib: wants a power of two from 4 to 1048576 \(whole pages, as the kernel requires\), got 48$/);
+  refused(['--ring-buffer-kib', '2'], /^--ring-buffer-kib: .* got 2$/);
+  refused(['--ring-buffer-kib', '0'], /^--ring-buffer-kib/);
+  refused(['--ring-buffer-kib', '-64'], /^--ring-buffer-kib/);
+  refused(['--ring-buffer-kib', '4.5'], /^--ring-buffer-kib/);
+  refused(['--ring-buffer-kib', String(2 * 1024 * 1024)], /^--ring-buffer-kib/);
   assert.deepEqual(modes(['--sample-period', '1']), { faultSamplePeriod: 1 });
   assert.deepEqual(modes([]), {});
 });

@@ -21,16 +21,24 @@ export function parseFamilies(values: readonly string[], emptyMeansAll: boolean)
   });
 }
 
-/** The flags that choose how the probes count: shared by `collect`, `agent`, `record` and `trace`. */
+/** --ring-buffer-kib bounds: the kernel wants a power-of-two number of whole pages (4 KiB here); 1 GiB is far past any drain's need. */
+export const RING_BUFFER_KIB_MIN = 4;
+export const RING_BUFFER_KIB_MAX = 1024 * 1024;
+
+/** The flags that choose how the probes count and how much the ring buffer holds: shared by `collect`, `agent`, `record`, `up` and `trace`. */
 export const PROBE_MODE_FLAGS: FlagSpec[] = [
   { name: 'fault-mode', kind: 'string', help: 'exact (default: a program on every fault, exact per-region counts), sampled (per-region counts, 1 fault in --sample-period runs a program) or raw (every fault a record)' },
   { name: 'sample-period', kind: 'number', help: `sampled fault mode: one program run per N minor faults (default ${DEFAULT_PROBES_CONFIG.faultSamplePeriod}; 1 counts every fault)` },
   { name: 'promotion-mode', kind: 'string', help: 'exact (default: a record per huge page or mTHP a target faults in) or counters (from the kernel THP/mTHP counters, no program on page allocation)' },
+  { name: 'ring-buffer-kib', kind: 'number', help: `ring buffer size in KiB, a power of two from ${RING_BUFFER_KIB_MIN} (one page) to ${RING_BUFFER_KIB_MAX} (default ${DEFAULT_PROBES_CONFIG.ringBufferBytes / 1024}; config probes.ringBufferBytes); a record that does not fit is lost and counted` },
 ];
 
-/** --fault-mode, --sample-period, --promotion-mode: what was given, checked, each error naming its flag. */
-export function parseProbeModes(args: ParsedArgs): Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> {
-  const out: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> = {};
+/** What the probe flags set: the probes' own config names. */
+export type ProbeFlagSettings = Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode' | 'ringBufferBytes'>;
+
+/** --fault-mode, --sample-period, --promotion-mode, --ring-buffer-kib: what was given, checked, each error naming its flag. */
+export function parseProbeModes(args: ParsedArgs): ProbeFlagSettings {
+  const out: ProbeFlagSettings = {};
   const faultMode = flagString(args, 'fault-mode');
   if (faultMode !== undefined) {
     const mode = Object.hasOwn(FAULT_MODE_NAMES, faultMode) ? FAULT_MODE_NAMES[faultMode as keyof typeof FAULT_MODE_NAMES] : undefined;
@@ -47,6 +55,13 @@ export function parseProbeModes(args: ParsedArgs): Pick<Partial<ProbesConfig>, '
   if (promotionMode !== undefined) {
     if (!(PROMOTION_MODES as readonly string[]).includes(promotionMode)) throw new UsageError(`--promotion-mode: '${promotionMode}' is not one of ${PROMOTION_MODES.join(', ')}`);
     out.promotionMode = promotionMode as ProbesConfig['promotionMode'];
+  }
+  const kib = flagNumber(args, 'ring-buffer-kib');
+  if (kib !== undefined) {
+    if (!Number.isInteger(kib) || kib < RING_BUFFER_KIB_MIN || kib > RING_BUFFER_KIB_MAX || (kib & (kib - 1)) !== 0) {
+      throw new UsageError(`--ring-buffer-kib: wants a power of two from ${RING_BUFFER_KIB_MIN} to ${RING_BUFFER_KIB_MAX} (whole pages, as the kernel requires), got ${kib}`);
+    }
+    out.ringBufferBytes = kib * 1024;
   }
   return out;
 }

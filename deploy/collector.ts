@@ -37,7 +37,7 @@ export interface CollectSettings {
 /** Defaults, then the config file, then the environment, then flags. */
 export function collectSettings(
   file: PageloopConfig,
-  cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number; modes?: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode'> },
+  cli: { brokers: string[]; pids: number[]; cgroups: string[]; families: FamilyName[]; metricsPort?: number; modes?: Pick<Partial<ProbesConfig>, 'faultMode' | 'faultSamplePeriod' | 'promotionMode' | 'ringBufferBytes'> },
   env = process.env,
 ): CollectSettings {
   const host = env.PAGELOOP_HOST || file.host || hostname();

@@ -9,6 +9,9 @@
  * - startFeedback: the feedback agent alone (`feedback`);
  * - startProcessors: the stream processors (`process`, `replay`, the stack);
  * - startSink: every topic into ClickHouse (`sink`, the stack);
+ * - startClickHouseServe: the embedded engine on its data directory behind
+ *   its HTTP endpoint, as a process of its own (`serve`: what Grafana and a
+ *   sink by URL reach; the stack serves its in-process engine itself);
  * - loadProbes: the probes alone (`trace`), and for the parts above.
  *
  * Each takes (settings, deps), returns once its part runs, with stats() and
@@ -34,6 +37,7 @@ import { outputTopicSpecs, retrying } from '../processors/topics.js';
 import { createSink, type Sink, type SinkConfig, type SinkStats } from '../sink/sink.js';
 import { startCollecting, type CollectSettings, type RunningCollector } from './collector.js';
 import { serveHealthEndpoint, type HealthEndpoint, type HealthEndpointConfig } from './health-endpoint.js';
+import { startClickHouseHttpEndpoint, validateHttpEndpointConfig, type ClickHouseHttpEndpoint, type HttpEndpointConfig } from './clickhouse/http-endpoint.js';
 
 /**
  * How a part reaches Kafka: settings to make its own client from (a command:
@@ -390,6 +394,54 @@ export async function startSink(settings: SinkSettings, deps: SinkPartDeps): Pro
     async stop() {
       await close();
       return running.stats();
+    },
+  };
+}
+
+export interface ClickHouseServeSettings {
+  /** The embedded engine's: database and data directory (no url: this process is the server). */
+  readonly clickhouse: Omit<ClickHouseClientSettings, 'url'>;
+  readonly endpoint: HttpEndpointConfig;
+}
+
+export interface ClickHouseServeStats {
+  readonly url: string;
+  readonly dataDir: string;
+}
+
+export interface ClickHouseServeHandle extends PartHandle<ClickHouseServeStats> {
+  readonly url: string;
+}
+
+/** The embedded engine opened on its data directory and served over HTTP until stop(), which closes both. */
+export async function startClickHouseServe(settings: ClickHouseServeSettings, deps: { readonly log?: Log } = {}): Promise<ClickHouseServeHandle> {
+  validateHttpEndpointConfig(settings.endpoint);
+  // The client would follow the variable to a server; this process is meant to be one.
+  if (process.env.PAGELOOP_CLICKHOUSE_URL?.trim()) throw new UsageError('PAGELOOP_CLICKHOUSE_URL: set, but serve runs the embedded engine; unset it');
+  const ch = await createClickHouseClient({ ...settings.clickhouse, createDatabase: settings.clickhouse.createDatabase ?? true });
+  let http: ClickHouseHttpEndpoint;
+  try {
+    http = await startClickHouseHttpEndpoint({ engine: ch.engine!, ...settings.endpoint });
+  } catch (err) {
+    await ch.close();
+    throw err;
+  }
+  const stats = (): ClickHouseServeStats => ({ url: http.url, dataDir: ch.engine!.dataDir });
+  deps.log?.(`ClickHouse HTTP endpoint on ${http.url} (engine ${ch.engine!.dataDir}${settings.endpoint.readonly ? ', read-only' : ', writable'})`);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: http.url,
+    stats,
+    async stop() {
+      stopped ??= (async () => {
+        try {
+          await slowStep(deps.log ?? (() => undefined), 'closing the HTTP endpoint', () => http.close());
+        } finally {
+          await ch.close();
+        }
+      })();
+      await stopped;
+      return stats();
     },
   };
 }

@@ -18,6 +18,8 @@ export const FAULT_KINDS = [
   'disk-full',
   'clock-jump',
   'malformed-records',
+  'ring-overrun',
+  'restart-endpoint',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -51,7 +53,8 @@ export function faultSchedule(seed: number, rounds: number): PlannedFault[] {
   const out: PlannedFault[] = [];
   for (let r = 0; r < rounds; r++) {
     for (const kind of shuffle(FAULT_KINDS, rnd)) {
-      out.push({ kind, gapS: 2 + Math.floor(rnd() * 4), holdS: 2 + Math.floor(rnd() * 4), instance: rnd() < 0.5 ? 0 : 1 });
+      // Gaps of 1-2 s (were 2-5): each fault starts from a recovered stack already, the gap only spaces them.
+      out.push({ kind, gapS: 1 + Math.floor(rnd() * 2), holdS: 2 + Math.floor(rnd() * 4), instance: rnd() < 0.5 ? 0 : 1 });
     }
   }
   return out;

@@ -29,6 +29,8 @@ export interface Service {
   stop(timeoutMs?: number): Promise<number | null>;
   /** Last characters the process wrote on stderr (all its runs). */
   tail(): string;
+  /** How the last run of the command ended ("code 0", "signal SIGKILL"); undefined while it runs or before any. */
+  lastExit(): string | undefined;
   /** Exits the harness did not ask for (crashes), with the code and signal. */
   readonly unexpectedExits: string[];
 }
@@ -47,6 +49,7 @@ export function pageloopService(name: string, args: readonly string[], env: Node
   let stderr = '';
   let expecting = false;
   const unexpectedExits: string[] = [];
+  let lastExit: string | undefined;
   const keep = (d: Buffer): void => {
     stderr = (stderr + d.toString()).slice(-TAIL_CHARS);
     if (logDir) appendFileSync(join(logDir, `${name}.log`), d);
@@ -64,7 +67,9 @@ export function pageloopService(name: string, args: readonly string[], env: Node
       const pgid = c.pid;
       if (pgid !== undefined) trackGroup(pgid);
       c.stderr!.on('data', keep);
+      lastExit = undefined;
       c.once('exit', (code, sig) => {
+        lastExit = sig ? `signal ${sig}` : `code ${code}`;
         // The leader is gone; anything left in its group dies with it (a fork of the service would be a leak).
         if (pgid !== undefined) {
           group(pgid, 'SIGKILL');
@@ -104,5 +109,6 @@ export function pageloopService(name: string, args: readonly string[], env: Node
       return code;
     },
     tail: () => stderr,
+    lastExit: () => lastExit,
   };
 }

@@ -73,6 +73,34 @@ export interface ClickHouseHttpEndpointOptions {
   readonly tls?: EndpointTls;
 }
 
+/** The endpoint's settings as a command or the stack gives them (the engine and TLS come beside them). */
+export interface HttpEndpointConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  username: string;
+  password: string;
+  /** See ClickHouseHttpEndpointOptions.readonly. */
+  readonly: boolean;
+}
+
+export const DEFAULT_HTTP_ENDPOINT_CONFIG: Readonly<HttpEndpointConfig> = Object.freeze({
+  host: DEFAULT_HTTP_HOST,
+  port: DEFAULT_HTTP_PORT,
+  username: 'default',
+  password: '',
+  readonly: true,
+});
+
+/** Throws a UsageError naming the key. */
+export function validateHttpEndpointConfig(c: HttpEndpointConfig): void {
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new UsageError(`port: wants an integer from 0 to 65535, got ${c.port}`);
+  if (typeof c.host !== 'string' || c.host === '' || (isIP(c.host) === 0 && c.host !== 'localhost')) throw new UsageError(`host: wants an IP address or localhost, got '${String(c.host)}'`);
+  if (typeof c.username !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(c.username)) throw new UsageError(`username: wants letters, digits, _ . -, got '${String(c.username)}'`);
+  // An engine that runs any SQL, files included, must not be open to the network.
+  if (!isLoopback(c.host) && c.password === '') throw new UsageError(`password: ${c.host} is not loopback; serving the embedded engine beyond this machine needs one`);
+}
+
 export interface EndpointTls {
   /** PEM */
   readonly cert: Buffer;
