@@ -19,11 +19,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
-import { UsageError } from '../lib/errors.js';
+import { UsageError, type PageloopError } from '../lib/errors.js';
 import { openEmbeddedEngine, type EmbeddedClickHouseEngine } from './embedded.js';
 import { createEmbeddedConnection } from './embedded-connection.js';
 import { toPageloopError } from './errors.js';
 import { isPlainIdentifier, quoteIdentifier } from './sql.js';
+import { tlsHandshakeRefusal, type TlsProbeTarget } from './tls-probe.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -152,7 +153,24 @@ function sqlSummary(sql: string): string {
   return one.length > 80 ? `${one.slice(0, 77)}...` : one;
 }
 
-function wrap(mode: 'embedded' | 'server', database: string, client: ClickHouseClient, engine: EmbeddedClickHouseEngine | undefined): PageloopClickHouse {
+/** How a failure maps to a PageloopError; over https a reset is checked for a TLS refusal (tls-probe.ts). */
+type Classify = (err: unknown, what: string) => Promise<PageloopError>;
+
+const plainClassify: Classify = async (err, what) => toPageloopError(err, what);
+
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+export function httpsClassify(probe: TlsProbeTarget, refusal: (t: TlsProbeTarget) => Promise<NodeJS.ErrnoException | undefined> = tlsHandshakeRefusal): Classify {
+  return async (err, what) => {
+    const mapped = toPageloopError(err, what);
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+    if (!mapped.retriable || !(RESET_CODES.has(code) || /socket hang up/i.test(mapped.message))) return mapped;
+    const refused = await refusal(probe);
+    return refused === undefined ? mapped : toPageloopError(refused, what);
+  };
+}
+
+function wrap(mode: 'embedded' | 'server', database: string, client: ClickHouseClient, engine: EmbeddedClickHouseEngine | undefined, classify: Classify = plainClassify): PageloopClickHouse {
   return {
     mode,
     database,
@@ -162,7 +180,7 @@ function wrap(mode: 'embedded' | 'server', database: string, client: ClickHouseC
       try {
         await client.command({ query: sql, ...statementParams(options) });
       } catch (err) {
-        throw toPageloopError(err, `clickhouse command '${sqlSummary(sql)}'`);
+        throw await classify(err, `clickhouse command '${sqlSummary(sql)}'`);
       }
     },
     async insert(table, rows, options) {
@@ -182,7 +200,7 @@ function wrap(mode: 'embedded' | 'server', database: string, client: ClickHouseC
           ...(options?.signal !== undefined ? { abort_signal: options.signal } : {}),
         });
       } catch (err) {
-        throw toPageloopError(err, `clickhouse insert into ${table} (${rows.length} rows)`);
+        throw await classify(err, `clickhouse insert into ${table} (${rows.length} rows)`);
       }
     },
     async queryRows<T>(sql: string, options?: StatementOptions): Promise<T[]> {
@@ -190,12 +208,12 @@ function wrap(mode: 'embedded' | 'server', database: string, client: ClickHouseC
         const rs = await client.query({ query: sql, format: 'JSONEachRow', ...statementParams(options) });
         return await rs.json<T>();
       } catch (err) {
-        throw toPageloopError(err, `clickhouse query '${sqlSummary(sql)}'`);
+        throw await classify(err, `clickhouse query '${sqlSummary(sql)}'`);
       }
     },
     async ping() {
       const r = await client.ping({ select: true });
-      if (!r.success) throw toPageloopError(r.error, 'clickhouse ping');
+      if (!r.success) throw await classify(r.error, 'clickhouse ping');
     },
     async close() {
       await client.close();
@@ -234,17 +252,20 @@ export async function createClickHouseClient(settings: ClickHouseClientSettings,
       compression: { request: settings.compression ?? true, response: settings.compression ?? true },
       clickhouse_settings: clickhouseSettings,
     };
+    const classify = target.url.toLowerCase().startsWith('https:')
+      ? httpsClassify({ url: target.url, ...(settings.tls ? { ca: settings.tls.ca } : {}), ...(settings.tls?.cert ? { cert: settings.tls.cert } : {}), ...(settings.tls?.key ? { key: settings.tls.key } : {}) })
+      : plainClassify;
     if (settings.createDatabase === true) {
       const boot = createClient({ ...base, database: 'default' });
       try {
         await boot.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(settings.database)}` });
       } catch (err) {
-        throw toPageloopError(err, `create database ${settings.database}`);
+        throw await classify(err, `create database ${settings.database}`);
       } finally {
         await boot.close();
       }
     }
-    return wrap('server', settings.database, createClient({ ...base, database: settings.database }), undefined);
+    return wrap('server', settings.database, createClient({ ...base, database: settings.database }), undefined, classify);
   }
   const engine = await openEmbeddedEngine({ dataDir: target.dataDir });
   try {
