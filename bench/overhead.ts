@@ -14,6 +14,11 @@
  * (no probes in either run): the noise floor, from which the number of pairs
  * that would resolve 1% is estimated.
  *
+ * Each run is measured twice: its wall-clock time and the CPU time its
+ * processes used (a cgroup of the workload's own, bench/workloads/cpu-group.ts).
+ * The CPU ratio is what the probes cost the workload itself, and it is far
+ * less disturbed by the neighbours on a shared machine than the wall clock.
+ *
  * Then one more run per config under BPF stats (bpf_enable_stats, on only
  * while its fd is open) gives each program's own run count and time.
  *
@@ -24,7 +29,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { DEFAULT_PROBES_CONFIG, createProbes, EXACT_PROBES_CONFIG, SAMPLED_PROBES_CONFIG, type ProbesConfig } from '../bpf/probes.js';
 import { loadAddon } from '../bpf/native.js';
 import { startMemtouch, type Memtouch } from './workloads/memtouch.js';
-import { WORKLOADS, type RealWorkload } from './workloads/real.js';
+import { WORKLOADS, type RealWorkload, type RunCost } from './workloads/real.js';
 import { machine, median, percentile } from './stats.js';
 
 const args = process.argv.slice(2);
@@ -81,16 +86,22 @@ function configNamed(name: string): BenchConfig {
   return c;
 }
 
-interface Result {
-  workload: string;
-  describe: string;
-  config: string;
-  pairs: number;
+/** Medians of one measure (wall or CPU) without and with probes, and its pair ratios' quartiles. */
+interface Measure {
   offMedianNs: number;
   onMedianNs: number;
   p25: number;
   median: number;
   p75: number;
+}
+
+interface Result extends Measure {
+  workload: string;
+  describe: string;
+  config: string;
+  pairs: number;
+  /** The same pairs by the CPU time of the workload's processes. */
+  cpu: Measure;
   programs: { name: string; runs: number; nsPerRun: number }[];
 }
 
@@ -128,6 +139,18 @@ async function programStats(config: BenchConfig, foreignPid: number, w: RealWork
   }
 }
 
+/** One measure of a config's pairs: medians and the quartiles of the per-pair ratios. */
+export function measure(pairs: ReadonlyArray<{ off: RunCost; on: RunCost }>, key: keyof RunCost): Measure {
+  const ratios = pairs.map((p) => p.on[key] / p.off[key]);
+  return {
+    offMedianNs: median(pairs.map((p) => p.off[key])),
+    onMedianNs: median(pairs.map((p) => p.on[key])),
+    p25: percentile(ratios, 25),
+    median: median(ratios),
+    p75: percentile(ratios, 75),
+  };
+}
+
 /** Pairs needed to resolve `effect` at two standard errors of the median, from A/A ratios. */
 export function pairsToResolve(aaRatios: readonly number[], effect = 0.01): number {
   const sigma = (percentile(aaRatios, 75) - percentile(aaRatios, 25)) / 1.349;
@@ -138,15 +161,13 @@ async function benchWorkload(w: RealWorkload, idle: Memtouch): Promise<Result[]>
   await w.setup();
   try {
     const configs = CONFIG_NAMES.map((name) => ({ name, c: configNamed(name) }));
-    const off = new Map<string, number[]>(configs.map((c) => [c.name, []]));
-    const on = new Map<string, number[]>(configs.map((c) => [c.name, []]));
-    const ratios = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    const pairs = new Map<string, Array<{ off: RunCost; on: RunCost }>>(configs.map((c) => [c.name, []]));
     await w.run(); // warm-up: caches, page cache, the server's first connections
     for (let i = 0; i < PAIRS; i++) {
       for (const { name, c } of configs) {
         const traced = () => withProbes(c, idle.pid, () => w.run());
-        let a: number;
-        let b: number;
+        let a: RunCost;
+        let b: RunCost;
         if ((i + configs.findIndex((x) => x.name === name)) % 2 === 0) {
           a = await w.run();
           b = await traced();
@@ -154,26 +175,21 @@ async function benchWorkload(w: RealWorkload, idle: Memtouch): Promise<Result[]>
           b = await traced();
           a = await w.run();
         }
-        off.get(name)!.push(a);
-        on.get(name)!.push(b);
-        ratios.get(name)!.push(b / a);
+        pairs.get(name)!.push({ off: a, on: b });
       }
       process.stderr.write(`${w.name}: round ${i + 1}/${PAIRS}\r`);
     }
     process.stderr.write('\n');
     const results: Result[] = [];
     for (const { name, c } of configs) {
-      const r = ratios.get(name)!;
+      const ps = pairs.get(name)!;
       results.push({
         workload: w.name,
         describe: w.describe,
         config: name,
-        pairs: r.length,
-        offMedianNs: median(off.get(name)!),
-        onMedianNs: median(on.get(name)!),
-        p25: percentile(r, 25),
-        median: median(r),
-        p75: percentile(r, 75),
+        pairs: ps.length,
+        ...measure(ps, 'wallNs'),
+        cpu: measure(ps, 'cpuNs'),
         programs: await programStats(c, idle.pid, w),
       });
     }
@@ -197,11 +213,16 @@ async function main(): Promise<void> {
       if (!make) throw new Error(`--workloads: '${name}' is none of ${Object.keys(WORKLOADS).join(', ')}`);
       const results = await benchWorkload(make(), idle);
       const aa = results.find((r) => r.config === 'aa');
-      console.log(`\n${results[0]!.describe}; one run without probes: ${(results[0]!.offMedianNs / 1e6).toFixed(1)} ms (median)`);
-      console.log('| config | median slowdown | p25 – p75 of pair ratios | pairs |');
-      console.log('| --- | --- | --- | --- |');
-      for (const r of results) console.log(`| ${r.config} | ${pct(r.median)} | ${r.p25.toFixed(4)} – ${r.p75.toFixed(4)} | ${r.pairs} |`);
-      if (aa) console.log(`noise floor (A/A): median ${pct(aa.median)}, IQR ${((aa.p75 - aa.p25) * 100).toFixed(2)} points; ~${pairsToResolveFrom(aa)} pairs would resolve 1% (2 standard errors of the median)`);
+      const r0 = results[0]!;
+      console.log(`\n${r0.describe}; one run without probes: ${(r0.offMedianNs / 1e6).toFixed(1)} ms wall, ${(r0.cpu.offMedianNs / 1e6).toFixed(1)} ms CPU (medians)`);
+      console.log('| config | wall: median slowdown | wall: p25 – p75 of pair ratios | CPU: median | CPU: p25 – p75 | pairs |');
+      console.log('| --- | --- | --- | --- | --- | --- |');
+      for (const r of results) console.log(`| ${r.config} | ${pct(r.median)} | ${r.p25.toFixed(4)} – ${r.p75.toFixed(4)} | ${pct(r.cpu.median)} | ${r.cpu.p25.toFixed(4)} – ${r.cpu.p75.toFixed(4)} | ${r.pairs} |`);
+      if (aa) {
+        for (const [label, m] of [['wall', aa], ['CPU', aa.cpu]] as const) {
+          console.log(`noise floor (A/A, ${label}): median ${pct(m.median)}, IQR ${((m.p75 - m.p25) * 100).toFixed(2)} points; ~${pairsToResolveFrom(m)} pairs would resolve 1% (2 standard errors of the median)`);
+        }
+      }
       for (const r of results) {
         if (r.programs.length) console.log(`  ${r.config}: ${r.programs.map((p) => `${p.name} ${p.runs} runs ${p.nsPerRun.toFixed(0)} ns/run`).join('; ')}`);
         if (OUT) appendFileSync(OUT, JSON.stringify({ machine: machine(), date: new Date().toISOString(), ...r }) + '\n');
@@ -214,7 +235,7 @@ async function main(): Promise<void> {
 }
 
 /** From the quartiles alone (the ratios are not kept per result). */
-function pairsToResolveFrom(aa: Result, effect = 0.01): number {
+function pairsToResolveFrom(aa: Measure, effect = 0.01): number {
   const sigma = (aa.p75 - aa.p25) / 1.349;
   return Math.ceil(((2 * 1.2533 * sigma) / effect) ** 2);
 }
