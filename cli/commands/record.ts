@@ -28,13 +28,32 @@ const flags: FlagSpec[] = [
 
 const SUMMARY = 'Record the kernel events of this host into a file (the records `collect` would produce), for replay.';
 
-/** Runs `sh -c command` with inherited output; resolves with its exit status. */
-function runCommand(command: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit'] });
+interface RunningCommand {
+  /** Its exit status. */
+  readonly finished: Promise<number>;
+  /** SIGTERMs the command and everything it started, then waits for the shell. */
+  stop(): Promise<void>;
+}
+
+/** Runs `sh -c command` with inherited output, in a process group of its own so it can be stopped whole. */
+function runCommand(command: string): RunningCommand {
+  const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  const finished = new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+  return {
+    finished,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // gone meanwhile
+      }
+      await finished.catch(() => undefined);
+    },
+  };
 }
 
 export const recordCommand: Command = {
@@ -58,8 +77,15 @@ export const recordCommand: Command = {
     const running = await startCollectorOnly(settings, { output: { producer: createFileEventsProducer(writer), describe: out } });
     let status = 0;
     if (command !== undefined) {
-      const finished = runCommand(command);
-      status = await (duration === undefined ? finished : Promise.race([finished, untilStopped(duration).then(() => 0)]));
+      const cmd = runCommand(command);
+      const ended = await (duration === undefined ? cmd.finished : Promise.race([cmd.finished, untilStopped(duration).then(() => 'stopped' as const)]));
+      if (ended === 'stopped') {
+        // The recording is as long as asked; the command would otherwise outlive it on our stdio.
+        console.error(`record: the command was still running when the recording ended (--duration or a signal): stopped it`);
+        await cmd.stop();
+      } else {
+        status = ended;
+      }
     } else {
       await untilStopped(duration);
     }
