@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Producer } from 'kafkajs';
 import { readRecordFile } from '../schemas/record-file.js';
 import { TOPIC } from '../schemas/topics.js';
 import type { EventBatch } from '../schemas/event-batch.js';
@@ -177,18 +177,12 @@ function eventsTopicDisk(logDir: string): number {
     .reduce((n, d) => n + diskBytes(join(logDir, d)), 0);
 }
 
-async function groupCommitted(kafka: Kafka, topic: string): Promise<{ committed: number; high: number }> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    // Commits first: the end offsets read after them are never behind them.
-    const offsets = await admin.fetchOffsets({ groupId: GROUP, topics: [topic] });
-    const ends = await admin.fetchTopicOffsets(topic);
-    const committed = offsets[0]?.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) ?? 0;
-    return { committed, high: ends.reduce((s, p) => s + Number(p.high), 0) };
-  } finally {
-    await admin.disconnect();
-  }
+async function groupCommitted(admin: Admin, topic: string): Promise<{ committed: number; high: number }> {
+  // Commits first: the end offsets read after them are never behind them.
+  const offsets = await admin.fetchOffsets({ groupId: GROUP, topics: [topic] });
+  const ends = await admin.fetchTopicOffsets(topic);
+  const committed = offsets[0]?.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) ?? 0;
+  return { committed, high: ends.reduce((s, p) => s + Number(p.high), 0) };
 }
 
 /** Set by SIGINT/SIGTERM: the run ends early through its one cleanup path (its broker and instances run detached or as children and would outlive it). */
@@ -257,6 +251,10 @@ async function main(): Promise<void> {
 
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await producer.connect();
+    // One admin client for the lag samples (a connection per sample cost the simulator time it needs to produce).
+    const admin = kafka.admin();
+    await admin.connect();
+    const simCpu0 = process.cpuUsage();
     const base = 1_000_000 * SEC;
     // Host i joins its loop at phase staggerNs: it is already running at the
     // start (its records before that phase are not sent), so the fleet sends
@@ -287,13 +285,22 @@ async function main(): Promise<void> {
     const samples: { atS: number; committed: number; high: number }[] = [];
     const scaleEvents: { atS: number; what: string }[] = [];
     const pending = [...o.addAt.map((s) => ({ atS: s, what: 'add' })), ...o.killAt.map((s) => ({ atS: s, what: 'kill' }))].sort((a, b) => a.atS - b.atS);
-    let sampling = Promise.resolve();
+    let sampling: Promise<void> | undefined;
     let lastSample = -1;
     let nextInstance = o.instances;
+    // Host time sent: the last tick's clock (a slow send at the end must not count as hosts sending less).
+    let hostS = 0;
+    const sendMs: number[] = [];
+    // Ticks over a second (the simulator falling behind its hosts), with the time spent building their records.
+    const slowTicks: { atS: number; tickS: number; buildMs: number }[] = [];
+    let lastBuildMs = 0;
     for (;;) {
       const elapsedS = (performance.now() - t0) / 1000;
       if (elapsedS >= o.seconds || stopRequested) break;
+      if (hostS > 0 && elapsedS - hostS > 1 && slowTicks.length < 20) slowTicks.push({ atS: Number(hostS.toFixed(1)), tickS: Number((elapsedS - hostS).toFixed(2)), buildMs: Math.round(lastBuildMs) });
+      hostS = elapsedS;
       const nowNs = elapsedS * SEC;
+      const build0 = performance.now();
       const messages: { key: string; value: Buffer; timestamp: string }[] = [];
       for (const c of cursors) {
         for (;;) {
@@ -323,12 +330,15 @@ async function main(): Promise<void> {
         messages.push({ key: h.stream.host, value: Buffer.from(h.stream.batch(events)), timestamp: String(Date.now()) });
         producedEvents += events.length;
       }
+      lastBuildMs = performance.now() - build0;
       // Requests of at most ~512 KiB before compression: a partition's record batch must stay under the broker's 1 MiB.
       for (let i = 0; i < messages.length; ) {
         let j = i;
         let bytes = 0;
         while (j < messages.length && (j === i || bytes + messages[j]!.value.length < 512 * 1024)) bytes += messages[j++]!.value.length;
+        const sent0 = performance.now();
         await producer.send({ topic: TOPIC.events, compression: CompressionTypes.GZIP, acks: -1, messages: messages.slice(i, j) });
+        sendMs.push(performance.now() - sent0);
         i = j;
       }
       producedRecords += messages.length;
@@ -340,24 +350,28 @@ async function main(): Promise<void> {
         scaleEvents.push({ atS: elapsedS, what: ev.what });
         say(`${ev.what} an instance at ${elapsedS.toFixed(1)} s`);
       }
-      if (s !== lastSample) {
+      // One sample a second at most, none while the last is still out: a slow broker must not queue them up behind the run.
+      if (s !== lastSample && sampling === undefined) {
         lastSample = s;
-        sampling = sampling.then(async () => {
-          const g = await groupCommitted(kafka, TOPIC.events).catch(() => undefined);
+        sampling = (async () => {
+          const g = await groupCommitted(admin, TOPIC.events).catch(() => undefined);
           if (g) samples.push({ atS: (performance.now() - t0) / 1000, ...g });
-        });
+          sampling = undefined;
+        })();
       }
       const spent = performance.now() - t0 - elapsedS * 1000;
       await sleep(Math.max(0, TICK_MS - spent));
     }
-    await sampling;
+    // The hosts stopped here: rates are over this span.
     const wallS = (performance.now() - t0) / 1000;
+    const simCpuS = ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(simCpu0));
+    await sampling;
     // Drain: how long the group needs to catch up once the hosts stop.
     const drainT0 = performance.now();
-    let final = await groupCommitted(kafka, TOPIC.events);
+    let final = await groupCommitted(admin, TOPIC.events);
     while (final.committed < final.high && performance.now() - drainT0 < 120_000 && !stopRequested) {
       await sleep(250);
-      final = await groupCommitted(kafka, TOPIC.events);
+      final = await groupCommitted(admin, TOPIC.events);
     }
     const drainS = (performance.now() - drainT0) / 1000;
     // CPU after the drain, so it covers all the input. CPU time per event is
@@ -370,7 +384,7 @@ async function main(): Promise<void> {
     // A service host sends ~1 record/s of a few events: there the cost per record is the one that scales.
     const processorCpuUsPerRecord = (cpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, producedRecords);
     const lags = samples.map((x) => x.high - x.committed);
-    const recordsPerS = producedRecords / wallS;
+    const recordsPerS = producedRecords / Math.max(hostS, 1e-3);
     // Stalls: seconds where the group's commits did not move while it had input waiting.
     const stalls: number[] = [];
     let stallFrom: number | undefined;
@@ -391,14 +405,17 @@ async function main(): Promise<void> {
       seconds: Number(wallS.toFixed(1)),
       instancesAtStart: o.instances,
       scaleEvents,
-      perHost: { eventsPerS: Number(perHostEventsPerS.toFixed(1)), wireBytesPerS: Number((producedBytes / wallS / hosts).toFixed(0)) },
-      fleet: { eventsPerS: Math.round(producedEvents / wallS), recordsPerS: Math.round(recordsPerS), wireMiBPerS: Number((producedBytes / wallS / MB).toFixed(2)) },
+      perHost: { eventsPerS: Number(perHostEventsPerS.toFixed(1)), wireBytesPerS: Number((producedBytes / hostS / hosts).toFixed(0)) },
+      hostSeconds: Number(hostS.toFixed(1)),
+      fleet: { eventsPerS: Math.round(producedEvents / hostS), recordsPerS: Math.round(recordsPerS), wireMiBPerS: Number((producedBytes / hostS / MB).toFixed(2)) },
+      slowTicks,
+      sendMs: { count: sendMs.length, p50: Math.round(pct(sendMs, 50)), p99: Math.round(pct(sendMs, 99)), max: Math.round(Math.max(0, ...sendMs)) },
       lagRecords: { p50: pct(lags, 50), p99: pct(lags, 99), max: Math.max(0, ...lags), end: final.high - final.committed },
       lagSeconds: { p50: Number((pct(lags, 50) / Math.max(1, recordsPerS)).toFixed(2)), max: Number((Math.max(0, ...lags) / Math.max(1, recordsPerS)).toFixed(2)) },
       drainS: Number(drainS.toFixed(1)),
       stallsS: { count: stalls.length, p50: Number(pct(stalls, 50).toFixed(2)), p99: Number(pct(stalls, 99).toFixed(2)), max: Number(Math.max(0, ...stalls).toFixed(2)) },
       hintsAcked: { hosts: acks.size, total: [...acks.values()].reduce((a, b) => a + b, 0) },
-      cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)) },
+      cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)), simulator: Number(simCpuS.toFixed(1)) },
       // Only meaningful when the group drained all the input (else it did not process every event).
       drained,
       processorCpuUsPerEvent: Number(processorCpuUsPerEvent.toFixed(2)),
@@ -406,10 +423,11 @@ async function main(): Promise<void> {
       hostsPerProcessorCore: Math.floor(1e6 / (processorCpuUsPerEvent * perHostEventsPerS)),
       eventsTopicDiskBytes: disk,
       loadavg: { start: loadavgAtStart, end: readFileSync('/proc/loadavg', 'utf8').trim() },
-      brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / wallS) * 86400 / MB).toFixed(1)),
+      brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / hostS) * 86400 / MB).toFixed(1)),
     };
     if (o.json) console.log(JSON.stringify(result));
     else console.log(JSON.stringify(result, null, 2));
+    await admin.disconnect();
     await agents.disconnect();
     await agentProducer.disconnect();
     await producer.disconnect();
