@@ -9,7 +9,7 @@ sh -c "echo \$\$ > $CG/cgroup.procs; exec /usr/bin/redis-server --port $PORT --b
 SRV=$!
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.2; done
 kill -0 $SRV || { echo "redis-server did not start" >&2; exit 1; }
-cd /work/wt/fleet
+cd "$(dirname "$0")/../.."
 if [ "$MODE" = busy ]; then
   LOAD="end=\$((SECONDS+$SECS+5)); while [ \$SECONDS -lt \$end ]; do timeout $((SECS+5)) /usr/bin/redis-benchmark -p $PORT -n ${BENCH_N:-100000000} -c 16 -r 200000 -d 128 -t set,get,lpush,lpop,incr -q >/dev/null 2>&1; done"
 else
