@@ -26,7 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs, { type Kafka, type Producer } from 'kafkajs';
+import { isDeepStrictEqual } from 'node:util';
+import kafkajs, { type Admin, type Producer } from 'kafkajs';
 import { readRecordFile } from '../schemas/record-file.js';
 import { TOPIC } from '../schemas/topics.js';
 import type { EventBatch } from '../schemas/event-batch.js';
@@ -35,6 +36,7 @@ import { decodeHint, encodeHintAction } from '../schemas/derived.js';
 import { CollectorStream, MB, SEC, faultSummary } from '../processors/synthetic.js';
 import { startTestBroker, type TestBroker } from '../test/broker.js';
 import { rebaseEventBatch } from './fleet/rebase.js';
+import { ProtoWriter } from '../schemas/proto-writer.js';
 import { percentile } from './stats.js';
 
 const pct = (xs: readonly number[], p: number): number => (xs.length === 0 ? 0 : percentile(xs, p));
@@ -44,6 +46,8 @@ const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TICK_MS = 100;
 const GROUP = 'fleet-sim-processors';
+/** Phases the hosts are spread over in their loop of the recording (at most; one per host below it). */
+const PHASES = 256;
 
 interface Options {
   recording?: string;
@@ -137,6 +141,18 @@ function recordDefault(dir: string): string {
   return out;
 }
 
+/** EventBatch's identity fields as protobuf (field numbers from schemas/pageloop.proto), to follow a body encoded with placeholders. */
+function identityFields(id: { host: string; bootId: string; collectorId: string; sequence: number }): Uint8Array {
+  const w = new ProtoWriter(128);
+  w.stringField(1, id.host);
+  w.stringField(2, id.bootId);
+  w.stringField(3, id.collectorId);
+  // Written even when 0 (proto3 would skip it): it must replace the placeholder's.
+  w.tag(4, 0);
+  w.varint64(id.sequence);
+  return w.finish();
+}
+
 /** Every host's stream: where it is in its loop of the template. */
 interface HostCursor {
   readonly host: string;
@@ -177,18 +193,12 @@ function eventsTopicDisk(logDir: string): number {
     .reduce((n, d) => n + diskBytes(join(logDir, d)), 0);
 }
 
-async function groupCommitted(kafka: Kafka, topic: string): Promise<{ committed: number; high: number }> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    // Commits first: the end offsets read after them are never behind them.
-    const offsets = await admin.fetchOffsets({ groupId: GROUP, topics: [topic] });
-    const ends = await admin.fetchTopicOffsets(topic);
-    const committed = offsets[0]?.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) ?? 0;
-    return { committed, high: ends.reduce((s, p) => s + Number(p.high), 0) };
-  } finally {
-    await admin.disconnect();
-  }
+async function groupCommitted(admin: Admin, topic: string): Promise<{ committed: number; high: number }> {
+  // Commits first: the end offsets read after them are never behind them.
+  const offsets = await admin.fetchOffsets({ groupId: GROUP, topics: [topic] });
+  const ends = await admin.fetchTopicOffsets(topic);
+  const committed = offsets[0]?.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) ?? 0;
+  return { committed, high: ends.reduce((s, p) => s + Number(p.high), 0) };
 }
 
 /** Set by SIGINT/SIGTERM: the run ends early through its one cleanup path (its broker and instances run detached or as children and would outlive it). */
@@ -257,18 +267,36 @@ async function main(): Promise<void> {
 
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await producer.connect();
+    // One admin client for the lag samples (a connection per sample cost the simulator time it needs to produce).
+    const admin = kafka.admin();
+    await admin.connect();
+    const simCpu0 = process.cpuUsage();
     const base = 1_000_000 * SEC;
-    const cursors: HostCursor[] = Array.from({ length: o.hosts }, (_, i) => ({
-      host: `sim-${String(i).padStart(5, '0')}`,
-      bootId: `boot-sim-${i}`,
-      collectorId: `collector-sim-${i}`,
-      staggerNs: Math.floor((i * template.loopNs) / Math.max(1, o.hosts)) % template.loopNs,
-      next: 0,
-      loop: 0,
-      sequence: 0,
-    }));
+    // Host i joins its loop at phase staggerNs: it is already running at the
+    // start (its records before that phase are not sent), so the fleet sends
+    // at the full rate from the first second. (Delaying each host's start by
+    // its phase instead sent about half a loop less per host: 62% of the
+    // rate in a 60 s run of a 45 s recording.)
+    // Hosts share PHASES phases: a phase's hosts send the same batch at the same time, so
+    // its body is rebased and encoded once per tick and only the identity is per host (see below).
+    const phases = Math.min(o.hosts, PHASES);
+    const cursors: HostCursor[] = Array.from({ length: o.hosts }, (_, i) => {
+      const staggerNs = Math.floor(((i % phases) * template.loopNs) / phases) % template.loopNs;
+      const first = template.records.findIndex((r) => r.relNs >= staggerNs);
+      return {
+        host: `sim-${String(i).padStart(5, '0')}`,
+        bootId: `boot-sim-${i}`,
+        collectorId: `collector-sim-${i}`,
+        staggerNs,
+        next: first === -1 ? template.records.length : first,
+        loop: 0,
+        sequence: 0,
+      };
+    });
     const synthetic = Array.from({ length: o.synthetic }, (_, i) => ({ stream: new CollectorStream(`synth-${String(i).padStart(5, '0')}`, `boot-synth-${i}`, `collector-synth-${i}`), lastS: -1 }));
 
+    // The machine is shared: its load average goes with every figure.
+    const loadavgAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
     let producedRecords = 0;
     let producedEvents = 0;
     let producedBytes = 0;
@@ -276,14 +304,25 @@ async function main(): Promise<void> {
     const samples: { atS: number; committed: number; high: number }[] = [];
     const scaleEvents: { atS: number; what: string }[] = [];
     const pending = [...o.addAt.map((s) => ({ atS: s, what: 'add' })), ...o.killAt.map((s) => ({ atS: s, what: 'kill' }))].sort((a, b) => a.atS - b.atS);
-    let sampling = Promise.resolve();
+    let sampling: Promise<void> | undefined;
     let lastSample = -1;
     let nextInstance = o.instances;
+    // Host time sent: the last tick's clock (a slow send at the end must not count as hosts sending less).
+    let checked = 0;
+    let hostS = 0;
+    const sendMs: number[] = [];
+    // Ticks over a second (the simulator falling behind its hosts), with the time spent building their records.
+    const slowTicks: { atS: number; tickS: number; buildMs: number }[] = [];
+    let lastBuildMs = 0;
     for (;;) {
       const elapsedS = (performance.now() - t0) / 1000;
       if (elapsedS >= o.seconds || stopRequested) break;
+      if (hostS > 0 && elapsedS - hostS > 1 && slowTicks.length < 20) slowTicks.push({ atS: Number(hostS.toFixed(1)), tickS: Number((elapsedS - hostS).toFixed(2)), buildMs: Math.round(lastBuildMs) });
+      hostS = elapsedS;
       const nowNs = elapsedS * SEC;
+      const build0 = performance.now();
       const messages: { key: string; value: Buffer; timestamp: string }[] = [];
+      const bodies = new Map<string, Uint8Array>();
       for (const c of cursors) {
         for (;;) {
           if (c.next >= template.records.length) {
@@ -291,10 +330,24 @@ async function main(): Promise<void> {
             c.loop++;
           }
           const rec = template.records[c.next]!;
-          const dueNs = c.loop * template.loopNs + rec.relNs + c.staggerNs;
+          const dueNs = c.loop * template.loopNs + rec.relNs - c.staggerNs;
           if (dueNs > nowNs) break;
-          const shiftNs = base + c.loop * template.loopNs + c.staggerNs - (rec.batch.lastEventNs - rec.relNs);
-          const value = Buffer.from(encodeEventBatch(rebaseEventBatch(rec.batch, { host: c.host, bootId: c.bootId, collectorId: c.collectorId, sequence: c.sequence++, shiftNs })));
+          // The batch's last event lands at base + dueNs: event time follows the send time.
+          const shiftNs = base + dueNs - rec.batch.lastEventNs;
+          // Encoding is most of the simulator's time (~100 µs a batch, mostly per call): the body is
+          // encoded once per phase and tick with a placeholder identity, and this host's identity
+          // fields follow it. A protobuf message's later fields win, so this decodes as the host's
+          // own batch; checked on the first records.
+          const bodyKey = `${c.next}/${c.loop}/${c.staggerNs}`;
+          let body = bodies.get(bodyKey);
+          if (!body) bodies.set(bodyKey, (body = encodeEventBatch(rebaseEventBatch(rec.batch, { host: 'h', bootId: 'b', collectorId: 'c', sequence: 0, shiftNs }))));
+          const identity = { host: c.host, bootId: c.bootId, collectorId: c.collectorId, sequence: c.sequence++ };
+          const value = Buffer.concat([body, identityFields(identity)]);
+          if (checked < 200) {
+            checked++;
+            const want = decodeEventBatch(encodeEventBatch(rebaseEventBatch(rec.batch, { ...identity, shiftNs })));
+            if (!isDeepStrictEqual(decodeEventBatch(value), want)) throw new Error(`fleet-sim: host ${c.host}'s record ${identity.sequence} does not decode as its rebased batch (the body + identity encoding is wrong)`);
+          }
           messages.push({ key: c.host, value, timestamp: String(Date.now()) });
           producedEvents += rec.events;
           c.next++;
@@ -311,12 +364,15 @@ async function main(): Promise<void> {
         messages.push({ key: h.stream.host, value: Buffer.from(h.stream.batch(events)), timestamp: String(Date.now()) });
         producedEvents += events.length;
       }
+      lastBuildMs = performance.now() - build0;
       // Requests of at most ~512 KiB before compression: a partition's record batch must stay under the broker's 1 MiB.
       for (let i = 0; i < messages.length; ) {
         let j = i;
         let bytes = 0;
         while (j < messages.length && (j === i || bytes + messages[j]!.value.length < 512 * 1024)) bytes += messages[j++]!.value.length;
+        const sent0 = performance.now();
         await producer.send({ topic: TOPIC.events, compression: CompressionTypes.GZIP, acks: -1, messages: messages.slice(i, j) });
+        sendMs.push(performance.now() - sent0);
         i = j;
       }
       producedRecords += messages.length;
@@ -328,24 +384,28 @@ async function main(): Promise<void> {
         scaleEvents.push({ atS: elapsedS, what: ev.what });
         say(`${ev.what} an instance at ${elapsedS.toFixed(1)} s`);
       }
-      if (s !== lastSample) {
+      // One sample a second at most, none while the last is still out: a slow broker must not queue them up behind the run.
+      if (s !== lastSample && sampling === undefined) {
         lastSample = s;
-        sampling = sampling.then(async () => {
-          const g = await groupCommitted(kafka, TOPIC.events).catch(() => undefined);
+        sampling = (async () => {
+          const g = await groupCommitted(admin, TOPIC.events).catch(() => undefined);
           if (g) samples.push({ atS: (performance.now() - t0) / 1000, ...g });
-        });
+          sampling = undefined;
+        })();
       }
       const spent = performance.now() - t0 - elapsedS * 1000;
       await sleep(Math.max(0, TICK_MS - spent));
     }
-    await sampling;
+    // The hosts stopped here: rates are over this span.
     const wallS = (performance.now() - t0) / 1000;
+    const simCpuS = ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(simCpu0));
+    await sampling;
     // Drain: how long the group needs to catch up once the hosts stop.
     const drainT0 = performance.now();
-    let final = await groupCommitted(kafka, TOPIC.events);
+    let final = await groupCommitted(admin, TOPIC.events);
     while (final.committed < final.high && performance.now() - drainT0 < 120_000 && !stopRequested) {
       await sleep(250);
-      final = await groupCommitted(kafka, TOPIC.events);
+      final = await groupCommitted(admin, TOPIC.events);
     }
     const drainS = (performance.now() - drainT0) / 1000;
     // CPU after the drain, so it covers all the input. CPU time per event is
@@ -355,8 +415,10 @@ async function main(): Promise<void> {
     const brokerCpu = broker ? cpuSeconds(Number(readFileSync(join(broker.local.config.dataDir, 'kafka.pid'), 'utf8'))) : 0;
     const drained = final.committed >= final.high;
     const processorCpuUsPerEvent = (cpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, producedEvents);
+    // A service host sends ~1 record/s of a few events: there the cost per record is the one that scales.
+    const processorCpuUsPerRecord = (cpu.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, producedRecords);
     const lags = samples.map((x) => x.high - x.committed);
-    const recordsPerS = producedRecords / wallS;
+    const recordsPerS = producedRecords / Math.max(hostS, 1e-3);
     // Stalls: seconds where the group's commits did not move while it had input waiting.
     const stalls: number[] = [];
     let stallFrom: number | undefined;
@@ -377,23 +439,29 @@ async function main(): Promise<void> {
       seconds: Number(wallS.toFixed(1)),
       instancesAtStart: o.instances,
       scaleEvents,
-      perHost: { eventsPerS: Number(perHostEventsPerS.toFixed(1)), wireBytesPerS: Number((producedBytes / wallS / hosts).toFixed(0)) },
-      fleet: { eventsPerS: Math.round(producedEvents / wallS), recordsPerS: Math.round(recordsPerS), wireMiBPerS: Number((producedBytes / wallS / MB).toFixed(2)) },
+      perHost: { eventsPerS: Number(perHostEventsPerS.toFixed(1)), wireBytesPerS: Number((producedBytes / hostS / hosts).toFixed(0)) },
+      hostSeconds: Number(hostS.toFixed(1)),
+      fleet: { eventsPerS: Math.round(producedEvents / hostS), recordsPerS: Math.round(recordsPerS), wireMiBPerS: Number((producedBytes / hostS / MB).toFixed(2)) },
+      slowTicks,
+      sendMs: { count: sendMs.length, p50: Math.round(pct(sendMs, 50)), p99: Math.round(pct(sendMs, 99)), max: Math.round(Math.max(0, ...sendMs)) },
       lagRecords: { p50: pct(lags, 50), p99: pct(lags, 99), max: Math.max(0, ...lags), end: final.high - final.committed },
       lagSeconds: { p50: Number((pct(lags, 50) / Math.max(1, recordsPerS)).toFixed(2)), max: Number((Math.max(0, ...lags) / Math.max(1, recordsPerS)).toFixed(2)) },
       drainS: Number(drainS.toFixed(1)),
       stallsS: { count: stalls.length, p50: Number(pct(stalls, 50).toFixed(2)), p99: Number(pct(stalls, 99).toFixed(2)), max: Number(Math.max(0, ...stalls).toFixed(2)) },
       hintsAcked: { hosts: acks.size, total: [...acks.values()].reduce((a, b) => a + b, 0) },
-      cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)) },
+      cpuS: { instances: cpu.map((c) => Number(c.toFixed(1))), broker: Number(brokerCpu.toFixed(1)), simulator: Number(simCpuS.toFixed(1)) },
       // Only meaningful when the group drained all the input (else it did not process every event).
       drained,
       processorCpuUsPerEvent: Number(processorCpuUsPerEvent.toFixed(2)),
+      processorCpuUsPerRecord: Number(processorCpuUsPerRecord.toFixed(1)),
       hostsPerProcessorCore: Math.floor(1e6 / (processorCpuUsPerEvent * perHostEventsPerS)),
       eventsTopicDiskBytes: disk,
-      brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / wallS) * 86400 / MB).toFixed(1)),
+      loadavg: { start: loadavgAtStart, end: readFileSync('/proc/loadavg', 'utf8').trim() },
+      brokerDiskPerHostPerDayMiB: disk === undefined ? undefined : Number(((disk / hosts / hostS) * 86400 / MB).toFixed(1)),
     };
     if (o.json) console.log(JSON.stringify(result));
     else console.log(JSON.stringify(result, null, 2));
+    await admin.disconnect();
     await agents.disconnect();
     await agentProducer.disconnect();
     await producer.disconnect();
