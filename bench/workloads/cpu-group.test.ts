@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { cgroup2Mount, createCpuGroup, usageNsFromCpuStat } from './cpu-group.js';
-
-test('cgroup2Mount finds the unified hierarchy in mountinfo, and none without it', () => {
-  const hybrid = [
-    '30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755',
-    '31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,relatime shared:10 - cgroup2 cgroup2 rw',
-    '33 30 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
-  ].join('\n');
-  assert.equal(cgroup2Mount(hybrid), '/sys/fs/cgroup/unified');
-  assert.equal(cgroup2Mount('33 30 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n'), undefined);
-});
+import { createCpuGroup, usageNsFromCpuStat } from './cpu-group.js';
 
 test('usageNsFromCpuStat reads usage_usec as ns, and names a file without it', () => {
   assert.equal(usageNsFromCpuStat('usage_usec 154285\nuser_usec 84857\nsystem_usec 69428\n'), 154_285_000);

@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroup2MountPoint } from '../../bpf/targets.js';
 
 export interface CpuGroup {
   readonly path: string;
@@ -25,16 +26,6 @@ export interface CpuGroup {
   remove(): void;
 }
 
-/** Where cgroup v2 is mounted (the unified hierarchy), from /proc/self/mountinfo. */
-export function cgroup2Mount(mountinfo: string = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
-  for (const line of mountinfo.split('\n')) {
-    // "36 25 0:31 / /sys/fs/cgroup/unified rw,... - cgroup2 cgroup2 rw"
-    const [before, after] = line.split(' - ');
-    if (after?.split(' ')[0] === 'cgroup2') return before?.split(' ')[4];
-  }
-  return undefined;
-}
-
 /** usage_usec out of a cpu.stat file, in ns. */
 export function usageNsFromCpuStat(text: string): number {
   const m = /^usage_usec (\d+)$/m.exec(text);
@@ -43,8 +34,8 @@ export function usageNsFromCpuStat(text: string): number {
 }
 
 export function createCpuGroup(name: string): CpuGroup {
-  const root = cgroup2Mount();
-  if (root === undefined) throw new Error('cgroup v2 is not mounted (no cgroup2 line in /proc/self/mountinfo): the CPU time of a workload cannot be measured');
+  const root = cgroup2MountPoint(readFileSync('/proc/self/mounts', 'utf8'));
+  if (root === undefined) throw new Error('cgroup v2 is not mounted (no cgroup2 line in /proc/self/mounts): the CPU time of a workload cannot be measured');
   const path = join(root, name);
   mkdirSync(path, { recursive: true });
   const procs = join(path, 'cgroup.procs');
